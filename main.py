@@ -1,0 +1,95 @@
+"""swapcam: real-time face swapping for a webcam, with a virtual camera.
+
+The only entry point and the only place that exits. Each subcommand lives in the
+module that owns it, which provides ``configure_parser(parser)`` (cheap imports
+only, so ``--help`` is instant) and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "live": ("realtime.live_cli", "swap faces on a camera or video stream in real time"),
+    "swap": ("realtime.swap_cli", "swap faces in photos and video files"),
+    "models": ("engines.models_cli", "list, download, import and verify model files"),
+    "export": ("export.export_cli", "convert checkpoints to ONNX and TensorRT engines"),
+    "bench": ("realtime.bench_cli", "measure the pipeline's speed and latency"),
+    "doctor": ("engines.doctor", "report GPU, drivers, runtimes and usable engines"),
+}
+
+log = logging.getLogger("swapcam")
+
+
+def _load(module_name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from realtime.config import default_models_dir
+
+    parser = argparse.ArgumentParser(
+        prog="swapcam",
+        description="Real-time face swapping on a webcam (SimSwap, inswapper) with a "
+        "virtual camera. With no subcommand, opens the window.",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help=f"where model files live (env SWAPCAM_MODELS_DIR; default {default_models_dir()})",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module = _load(module_name)
+        if module is not None:
+            module.configure_parser(cmd)
+        cmd.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.models_dir is None:
+        from realtime.config import default_models_dir
+
+        args.models_dir = default_models_dir()
+    module_name = getattr(args, "_module", None) or "realtime.ui.app"
+    module = _load(module_name)
+    if module is None:
+        label = args.command or "the window"
+        print(f"swapcam: {label} is not yet available in this build", file=sys.stderr)
+        return 2
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("swapcam: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns errors into an exit status
+        if args.verbose:
+            log.exception("failed")
+        print(f"swapcam: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Shared fixtures: real face images from installed packages, random-weight models.
+
+Real faces come from package data (no downloads): insightface's ``t1.jpg`` (six
+people), scikit-image's astronaut, matplotlib's Grace Hopper. Models are of the
+exact official architectures with seeded random weights, written in the official
+file formats once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _insightface_image(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("insightface")
+    assert spec is not None and spec.origin is not None, "insightface is not installed"
+    return Path(spec.origin).parent / "data" / "images" / name
+
+
+@pytest.fixture(scope="session")
+def t1_path() -> Path:
+    """insightface's t1.jpg: 1280×886, six people."""
+    return _insightface_image("t1.jpg")
+
+
+@pytest.fixture(scope="session")
+def t1_bgr(t1_path: Path) -> np.ndarray:
+    image = cv2.imread(str(t1_path))
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_bgr() -> np.ndarray:
+    from matplotlib import cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        buffer = np.frombuffer(handle.read(), dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def face_photos(tmp_path_factory: pytest.TempPathFactory, astronaut_bgr: np.ndarray,
+                grace_hopper_bgr: np.ndarray) -> dict[str, Path]:
+    """The single-face package portraits written to files (source photos)."""
+    folder = tmp_path_factory.mktemp("photos")
+    paths = {"astronaut": folder / "astronaut.png", "grace_hopper": folder / "grace_hopper.jpg"}
+    cv2.imwrite(str(paths["astronaut"]), astronaut_bgr)
+    cv2.imwrite(str(paths["grace_hopper"]), grace_hopper_bgr)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def random_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding every model the app needs, with seeded random weights
+    in the official formats, imported the way a user would (``models import``).
+
+    Full-size SimSwap files are ~220 MB: built once per session.
+    """
+    from export.random_models import populate_models_dir
+
+    folder = tmp_path_factory.mktemp("models")
+    populate_models_dir(folder)
+    return folder
