@@ -110,7 +110,9 @@ class Settings:
                 if not isinstance(value, list | tuple) or not all(
                     isinstance(v, str) for v in value
                 ):
-                    raise ValueError(f"setting {f.name!r}: expected a list of strings, got {value!r}")
+                    raise ValueError(
+                        f"setting {f.name!r}: expected a list of strings, got {value!r}"
+                    )
                 value = tuple(value)
             elif isinstance(default, bool):
                 if not isinstance(value, bool):
