@@ -1,0 +1,120 @@
+"""ONNX Runtime engine: CPU everywhere, CUDA when onnxruntime-gpu provides it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engines.base import EngineError, EngineUnavailable, ModelFileError, TensorSpec, check_feeds
+
+log = logging.getLogger(__name__)
+
+CUDA_HINT = ("pip uninstall onnxruntime && pip install onnxruntime-gpu "
+             "(needs an NVIDIA GPU, driver and matching CUDA/cuDNN libraries)")
+
+# ONNX Runtime's type strings -> numpy dtype names.
+_DTYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+}
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else (str(d) if d is not None else "?")
+                  for d in arg.shape)
+    return TensorSpec(arg.name, shape, _DTYPES.get(arg.type, arg.type))
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when onnxruntime offers CUDAExecutionProvider, else why not."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return f"onnxruntime is not installed ({exc})"
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return ("this onnxruntime build has no CUDAExecutionProvider "
+                f"(providers: {', '.join(ort.get_available_providers())})")
+    return None
+
+
+class OnnxRuntimeEngine:
+    """Runs one ONNX file with ONNX Runtime; ``backend`` is onnxruntime-cpu or -cuda."""
+
+    def __init__(self, path: Path, *, device: Literal["cpu", "cuda"] = "cpu",
+                 threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.backend = f"onnxruntime-{device}"
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise EngineUnavailable(self.backend, f"onnxruntime is not installed ({exc})",
+                                    "pip install onnxruntime") from exc
+        if device == "cuda":
+            reason = cuda_unavailable_reason()
+            if reason is not None:
+                raise EngineUnavailable(self.backend, reason, CUDA_HINT)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: no such model file")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only; ORT's warnings are noise to a user
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device == "cuda":
+            providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "DEFAULT"}))
+        try:
+            self._session: Any = ort.InferenceSession(str(self.path), options,
+                                                      providers=providers)
+        except Exception as exc:  # ORT raises its own pybind classes (InvalidProtobuf, Fail)
+            if device == "cuda" and "CUDA" in str(exc) and "Protobuf" not in str(exc):
+                raise EngineUnavailable(self.backend, f"CUDA provider failed: {exc}",
+                                        CUDA_HINT) from exc
+            raise ModelFileError(f"{self.path}: ONNX Runtime cannot load this model "
+                                 f"({type(exc).__name__}: {exc})") from exc
+        active = self._session.get_providers()
+        if device == "cuda" and (not active or active[0] != "CUDAExecutionProvider"):
+            # onnxruntime-gpu silently falls back to CPU when CUDA/cuDNN fail to load.
+            self._session = None
+            raise EngineUnavailable(self.backend, "CUDAExecutionProvider could not be "
+                                    f"initialised (session got {active}): no GPU, driver or "
+                                    "CUDA/cuDNN libraries", CUDA_HINT)
+        self.providers = tuple(active)
+        self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
+        self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
+        log.debug("%s: %s on %s", self.path.name, self.backend, self.providers)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._session is None:
+            raise EngineError(f"{self.path}: engine is closed")
+        check_feeds(self.inputs, feeds)
+        for spec in self.inputs:
+            got = np.asarray(feeds[spec.name]).dtype
+            if got.name != spec.dtype:
+                raise EngineError(f"{spec.name}: expected dtype {spec.dtype}, got {got.name}")
+        names = [spec.name for spec in self.outputs]
+        try:
+            values = self._session.run(names, {k: np.asarray(v) for k, v in feeds.items()})
+        except Exception as exc:
+            raise EngineError(f"{self.path.name}: inference failed ({exc})") from exc
+        return dict(zip(names, values, strict=True))
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> OnnxRuntimeEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OnnxRuntimeEngine({self.path.name!r}, backend={self.backend!r})"

@@ -1,0 +1,140 @@
+"""Pick a runtime for an ONNX file by ordered preference and availability.
+
+``auto`` tries TensorRT, then ONNX Runtime on CUDA, then on the CPU. A backend that cannot
+run here (``EngineUnavailable``) or fails to build the engine (``EngineError``) is skipped
+with its reason; when none is left, ``NoEngineAvailable`` lists every reason. A broken model
+file (``ModelFileError``) is raised at once: no other backend would do better with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+from types import ModuleType
+
+from engines.base import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    ModelFileError,
+    NoEngineAvailable,
+)
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+PREFERENCES = ("auto", *BACKENDS)
+
+TENSORRT_HINT = ("pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12 "
+                 "cuda-python (TensorRT comes from NVIDIA's index; needs an NVIDIA GPU)")
+TENSORRT_MISSING = f"TensorRT support not installed ({TENSORRT_HINT})"
+
+
+def _tensorrt_module() -> ModuleType:
+    """``engines.tensorrt`` or EngineUnavailable; imported only when asked for."""
+    try:
+        return importlib.import_module("engines.tensorrt")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("engines.tensorrt", "tensorrt"):
+            raise EngineUnavailable("tensorrt", TENSORRT_MISSING) from exc
+        raise EngineUnavailable("tensorrt", f"TensorRT support failed to import ({exc})",
+                                TENSORRT_HINT) from exc
+    except ImportError as exc:
+        raise EngineUnavailable("tensorrt", f"TensorRT support failed to import ({exc})",
+                                TENSORRT_HINT) from exc
+
+
+def _tensorrt_reason() -> str | None:
+    try:
+        module = _tensorrt_module()
+    except EngineUnavailable as exc:
+        return str(exc.reason)
+    # The GPU module may report its own availability (package, driver, GPU).
+    for attr in ("unavailable_reason", "tensorrt_unavailable_reason"):
+        check = getattr(module, attr, None)
+        if callable(check):
+            reason = check()
+            return None if reason is None else str(reason)
+    if importlib.util.find_spec("tensorrt") is None:
+        return TENSORRT_MISSING
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+    except ImportError:
+        pass
+    return None
+
+
+def _reason_text(exc: EngineUnavailable) -> str:
+    return exc.reason + (f" ({exc.hint})" if exc.hint else "")
+
+
+def backend_status() -> dict[str, str | None]:
+    """Each backend → None when usable here, else the reason and how to install it."""
+    from engines.onnxruntime import CUDA_HINT, cuda_unavailable_reason
+
+    status: dict[str, str | None] = {"tensorrt": _tensorrt_reason()}
+    cuda = cuda_unavailable_reason()
+    status["onnxruntime-cuda"] = None if cuda is None else f"{cuda} ({CUDA_HINT})"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        status["onnxruntime-cpu"] = f"onnxruntime is not installed ({exc}; pip install onnxruntime)"
+    else:
+        status["onnxruntime-cpu"] = None
+    return status
+
+
+def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precision: str,
+              threads: int | None) -> Engine:
+    if backend == "tensorrt":
+        module = _tensorrt_module()
+        folder = cache_dir if cache_dir is not None else onnx_path.parent.parent / "engines"
+        engine: Engine = module.open_tensorrt_engine(onnx_path, cache_dir=folder,
+                                                     precision=precision)
+        return engine
+    from engines.onnxruntime import OnnxRuntimeEngine
+
+    if backend == "onnxruntime-cuda":
+        return OnnxRuntimeEngine(onnx_path, device="cuda", threads=threads)
+    return OnnxRuntimeEngine(onnx_path, device="cpu", threads=threads)
+
+
+def open_engine(onnx_path: Path, preference: str = "auto", *, cache_dir: Path | None = None,
+                precision: str = "fp16", threads: int | None = None) -> Engine:
+    """Open ``onnx_path`` on the first usable backend (``auto``) or on the one named."""
+    onnx_path = Path(onnx_path)
+    if preference == "torch":
+        raise ValueError("engine 'torch' runs a torch module (engines.torch.TorchEngine), not "
+                         f"an ONNX file such as {onnx_path.name}; choose one of "
+                         f"{', '.join(PREFERENCES)}")
+    if preference not in PREFERENCES:
+        raise ValueError(f"engine: expected one of {', '.join(PREFERENCES)}, "
+                         f"got {preference!r}")
+    if not onnx_path.is_file():
+        raise ModelFileError(f"{onnx_path}: no such model file")
+    order = BACKENDS if preference == "auto" else (preference,)
+    reasons: dict[str, str] = {}
+    for backend in order:
+        try:
+            engine = _open_one(backend, onnx_path, cache_dir=cache_dir, precision=precision,
+                               threads=threads)
+        except ModelFileError:
+            raise
+        except EngineUnavailable as exc:
+            reasons[backend] = _reason_text(exc)
+        except EngineError as exc:
+            reasons[backend] = f"failed: {exc}"
+            log.warning("%s could not open %s: %s", backend, onnx_path.name, exc)
+        else:
+            if reasons:
+                log.info("%s runs on %s (skipped: %s)", onnx_path.name, backend,
+                         "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+            else:
+                log.info("%s runs on %s", onnx_path.name, backend)
+            return engine
+    raise NoEngineAvailable(onnx_path.name, reasons)
