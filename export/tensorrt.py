@@ -1,0 +1,394 @@
+"""ONNX → serialized TensorRT engine, cached by what makes an engine valid.
+
+Engines are tied to the GPU model, the TensorRT version and the OS, so the cache key holds the
+ONNX file's sha256, the TensorRT version, GPU name, compute capability, precision and shapes;
+an engine is rebuilt automatically when any of them changes. The builder's timing cache is kept
+next to the engines and reused (builds go from minutes to seconds).
+
+Two build paths (TensorRT API names cited where used):
+- TensorRT 10 ("fp16-flag"): ``BuilderFlag.FP16`` plus ``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``
+  with the normalisation layers (and the style mul/add after them) pinned to FP32 through
+  ``ILayer.precision`` and ``ILayer.set_output_type``.
+- TensorRT 11 ("strongly-typed"): ``BuilderFlag.FP16`` no longer exists; the network is created
+  with ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` from the FP16 graph ``export.fp16``
+  writes (precision decided in the graph by explicit Casts).
+
+Everything TensorRT-free (cache key, path choice from a module object, which layers to pin,
+profile shapes) is a pure function, tested without a GPU. TensorRT is imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+from engines.base import EngineError, EngineUnavailable
+
+if TYPE_CHECKING:  # the tensorrt-stubs package types these; the real module loads lazily
+    import tensorrt as trt_t
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["fp16", "fp32"]
+BuildPath = Literal["fp16-flag", "strongly-typed", "fp32"]
+PRECISIONS: tuple[str, ...] = ("fp16", "fp32")
+Shapes = Mapping[str, Sequence[int]]
+
+TENSORRT_HINT = "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12"
+WORKSPACE_BYTES = 4 << 30
+# TensorRT layer types that compute statistics whose FP16 form overflows (x²) or underflows (eps)
+FP32_LAYER_TYPES = frozenset({"NORMALIZATION"})
+
+
+class EngineBuildError(EngineError):
+    """The ONNX file could not be parsed or built; the message lists every parser error."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    compute_capability: tuple[int, int]
+
+
+# --- pure parts ------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(*, onnx_sha256: str, tensorrt_version: str, gpu_name: str,
+              compute_capability: tuple[int, int], precision: str, shapes: Shapes) -> str:
+    """sha256 over every component that invalidates an engine (canonical JSON: order-free)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    payload = {
+        "onnx_sha256": onnx_sha256,
+        "tensorrt": tensorrt_version,
+        "gpu": gpu_name,
+        "compute_capability": list(compute_capability),
+        "precision": precision,
+        "shapes": {name: [int(d) for d in dims] for name, dims in sorted(shapes.items())},
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def engine_file(cache_dir: Path, key: str, label: str = "") -> Path:
+    """``<cache_dir>/<label->key.engine`` (the label only helps a human browsing the folder)."""
+    return Path(cache_dir) / (f"{label}-{key}.engine" if label else f"{key}.engine")
+
+
+def timing_cache_file(cache_dir: Path, tensorrt_version: str, gpu: GpuInfo) -> Path:
+    """One timing cache per TensorRT version and GPU (TensorRT rejects a foreign one)."""
+    slug = "".join(c if c.isalnum() else "-" for c in gpu.name).strip("-").lower()
+    major, minor = gpu.compute_capability
+    return Path(cache_dir) / f"timing-{tensorrt_version}-{slug}-sm{major}{minor}.cache"
+
+
+def has_fp16_flag(trt: Any) -> bool:
+    """True when the module still offers ``BuilderFlag.FP16`` (TensorRT ≤ 10)."""
+    builder_flag = getattr(trt, "BuilderFlag", None)
+    return builder_flag is not None and hasattr(builder_flag, "FP16")
+
+
+def choose_build_path(trt: Any, precision: str) -> BuildPath:
+    """How to build ``precision`` with this TensorRT module (TensorRT 10 vs 11 by hasattr)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return "fp32"
+    if has_fp16_flag(trt):
+        return "fp16-flag"
+    flags = getattr(trt, "NetworkDefinitionCreationFlag", None)
+    if flags is None or not hasattr(flags, "STRONGLY_TYPED"):
+        raise EngineUnavailable(
+            "tensorrt", f"TensorRT {getattr(trt, '__version__', '?')} offers neither "
+            "BuilderFlag.FP16 nor NetworkDefinitionCreationFlag.STRONGLY_TYPED", TENSORRT_HINT)
+    return "strongly-typed"
+
+
+def layers_to_pin_fp32(layers: Iterable[tuple[str, str, Sequence[str]]],
+                       fp32_nodes: AbstractSet[str],
+                       fp32_tensors: AbstractSet[str] = frozenset()) -> list[int]:
+    """Indices of TensorRT layers, given as (name, LayerType name, output tensor names), to
+    pin to FP32: every normalisation layer, every layer the ONNX parser made from a node in
+    ``fp32_nodes`` and every layer writing a tensor in ``fp32_tensors``.
+
+    The parser names a layer after its ONNX node, adding a suffix when one node becomes
+    several layers (a prefix match at a separator finds those), and names each layer's output
+    after the ONNX tensor (which also covers nodes the exporter left unnamed)."""
+    pinned = []
+    for index, (name, type_name, outputs) in enumerate(layers):
+        if (type_name in FP32_LAYER_TYPES or name in fp32_nodes
+                or any(out in fp32_tensors for out in outputs)
+                or any(name.startswith(node) and name[len(node)] in "_/:. [("
+                       for node in fp32_nodes if len(name) > len(node))):
+            pinned.append(index)
+    return pinned
+
+
+def static_shapes(inputs: Mapping[str, Sequence[int | str]],
+                  batch: int = 1) -> dict[str, tuple[int, ...]]:
+    """Concrete input shapes: a symbolic or -1 leading (batch) dimension becomes ``batch``;
+    any other symbolic dimension is an error (we build static engines)."""
+    shapes = {}
+    for name, dims in inputs.items():
+        concrete = []
+        for axis, dim in enumerate(dims):
+            if isinstance(dim, int) and dim > 0:
+                concrete.append(dim)
+            elif axis == 0:
+                concrete.append(batch)
+            else:
+                raise EngineBuildError(
+                    f"{name}: expected static shape except the batch axis, got {tuple(dims)}")
+        shapes[name] = tuple(concrete)
+    return shapes
+
+
+def batch_profile(shapes: Mapping[str, Sequence[int]], max_batch: int) -> dict[
+        str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """(min, opt, max) per input for an optimisation profile over batch 1..max_batch
+    (``IOptimizationProfile.set_shape``); opt is max: the app batches the faces it has."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch: expected ≥ 1, got {max_batch}")
+    return {name: ((1, *dims[1:]), (max_batch, *dims[1:]), (max_batch, *dims[1:]))
+            for name, dims in shapes.items()}
+
+
+def onnx_input_shapes(onnx_path: Path) -> dict[str, tuple[int | str, ...]]:
+    """Graph inputs (initializers excluded) → dims (ints, or the symbolic name)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    initializers = {init.name for init in model.graph.initializer}
+    shapes: dict[str, tuple[int | str, ...]] = {}
+    for info in model.graph.input:
+        if info.name in initializers:
+            continue
+        dims = info.type.tensor_type.shape.dim
+        shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                                  for d in dims)
+    return shapes
+
+
+def format_parser_errors(errors: Iterable[Any]) -> str:
+    """One line per ``ParserError`` (``desc()``, ``node()``, ``node_name()``,
+    ``node_operator()``; older parsers lack the last two)."""
+    lines = []
+    for i, error in enumerate(errors):
+        where = []
+        for attr in ("node_name", "node_operator"):
+            getter = getattr(error, attr, None)
+            value = getter() if callable(getter) else None
+            if value:
+                where.append(str(value))
+        node = error.node() if callable(getattr(error, "node", None)) else -1
+        label = f"node {node}" + (f" ({', '.join(where)})" if where else "")
+        lines.append(f"  {i + 1}. {label}: {error.desc()}")
+    return "\n".join(lines)
+
+
+# --- TensorRT-facing parts (need tensorrt and a GPU) ------------------------------------------
+
+
+def import_tensorrt() -> ModuleType:
+    """The real tensorrt module or EngineUnavailable (type stubs alone do not count)."""
+    from engines.tensorrt import load_tensorrt
+
+    return load_tensorrt()
+
+
+def current_gpu() -> GpuInfo:
+    """The CUDA device torch sees (name, compute capability) or EngineUnavailable."""
+    try:
+        import torch
+    except ImportError as exc:  # torch is a core dependency; keep the message plain anyway
+        raise EngineUnavailable("tensorrt", f"torch is not installed ({exc})") from exc
+    if not torch.cuda.is_available():
+        raise EngineUnavailable("tensorrt", "no CUDA GPU is visible (torch.cuda.is_available() "
+                                "is False; CPU-only torch build or no NVIDIA driver)")
+    index = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    return GpuInfo(torch.cuda.get_device_name(index), (int(major), int(minor)))
+
+
+def _progress_monitor(trt: Any, enabled: bool) -> Any | None:
+    """An ``IProgressMonitor`` subclass (TensorRT ≥ 10) driving one tqdm bar per phase
+    (``phase_start``, ``step_complete``, ``phase_finish``), or None when unavailable."""
+    base = getattr(trt, "IProgressMonitor", None)
+    if not enabled or base is None:
+        return None
+    from tqdm import tqdm
+
+    class TqdmProgress(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()  # pybind11 trampolines need the base __init__
+            self.bars: dict[str, Any] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            depth = 0 if parent_phase is None else 1 + (parent_phase in self.bars)
+            self.bars[phase_name] = tqdm(total=num_steps, desc=phase_name, position=depth,
+                                         leave=depth == 0, unit="step")
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            bar = self.bars.get(phase_name)
+            if bar is not None:
+                bar.update(step + 1 - bar.n)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name: str) -> None:
+            bar = self.bars.pop(phase_name, None)
+            if bar is not None:
+                bar.close()
+
+    return TqdmProgress()
+
+
+def _parse(network: trt_t.INetworkDefinition, logger: trt_t.ILogger,
+           onnx_path: Path) -> trt_t.OnnxParser:
+    """``OnnxParser.parse_from_file`` (resolves external weights next to the file); on failure
+    every error from ``num_errors`` / ``get_error(i)`` goes into one exception."""
+    import tensorrt as trt
+
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [parser.get_error(i) for i in range(parser.num_errors)]
+        raise EngineBuildError(
+            f"TensorRT could not parse {onnx_path} ({len(errors)} error(s)):\n"
+            + format_parser_errors(errors))
+    return parser
+
+
+def _pin_fp32_layers(network: trt_t.INetworkDefinition, fp32_nodes: set[str],
+                     fp32_tensors: set[str]) -> int:
+    """TensorRT 10: ``ILayer.precision = trt.float32`` and ``set_output_type(i, trt.float32)``
+    on the selected layers; honoured because of ``OBEY_PRECISION_CONSTRAINTS``."""
+    import tensorrt as trt
+
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    described = ((layer.name, layer.type.name,
+                  [layer.get_output(i).name for i in range(layer.num_outputs)])
+                 for layer in layers)
+    chosen = layers_to_pin_fp32(described, fp32_nodes, fp32_tensors)
+    for index in chosen:
+        layer = layers[index]
+        layer.precision = trt.float32
+        for out in range(layer.num_outputs):
+            if layer.get_output(out).dtype in (trt.float32, trt.float16):
+                layer.set_output_type(out, trt.float32)
+    return len(chosen)
+
+
+def _write_atomic(path: Path, data: bytes | memoryview) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
+                 timing_cache: Path | None = None, max_batch: int = 1,
+                 progress: bool = True) -> Path:
+    """Build and write a serialized engine for ``onnx_path``; returns ``output``."""
+    import_tensorrt()  # a clean EngineUnavailable when absent
+    import tensorrt as trt
+
+    path = choose_build_path(trt, precision)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    source = Path(onnx_path)
+    fp32_nodes: set[str] = set()
+    fp32_tensors: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="swapcam-trt-") as scratch:
+        if path != "fp32":
+            import onnx
+
+            from export import fp16
+
+            model = onnx.load(str(source))
+            fp32_nodes = fp16.fp32_node_names(model, "mixed")
+            fp32_tensors = fp16.fp32_tensor_names(model, "mixed")
+            if path == "strongly-typed":
+                # TensorRT 11: precision lives in the graph; write the mixed FP16 ONNX
+                source = Path(scratch) / "fp16.onnx"
+                onnx.save(fp16.convert_to_fp16(model, "mixed"), str(source))
+        flags = 0
+        if path == "strongly-typed" or (path == "fp32" and not has_fp16_flag(trt)):
+            flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network = builder.create_network(flags)  # explicit batch is implicit since TRT 10
+        _parse(network, logger, source)
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if path == "fp16-flag":
+        config.set_flag(trt.BuilderFlag.FP16)
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        pinned = _pin_fp32_layers(network, fp32_nodes, fp32_tensors)
+        log.info("TensorRT %s: FP16 with %d layer(s) pinned to FP32", trt.__version__, pinned)
+
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    dims = {t.name: tuple(t.shape[i] for i in range(len(t.shape))) for t in inputs}
+    shapes = static_shapes(dims, batch=max_batch)
+    if max_batch > 1 or any(d < 0 for shape in dims.values() for d in shape):
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in batch_profile(shapes, max_batch).items():
+            # IOptimizationProfile.set_shape(input, min, opt, max)
+            profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
+        config.add_optimization_profile(profile)
+
+    cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
+    cache = config.create_timing_cache(cache_blob)  # empty bytes → a fresh cache
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    monitor = _progress_monitor(trt, progress)
+    if monitor is not None:
+        config.progress_monitor = monitor
+
+    log.info("building TensorRT engine for %s (%s, %s): this can take minutes",
+             onnx_path, precision, path)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError(f"TensorRT failed to build {onnx_path} ({precision}, {path}); "
+                               "run with --verbose for the builder's log")
+    _write_atomic(Path(output), memoryview(serialized))
+    if timing_cache is not None:
+        _write_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
+    return Path(output)
+
+
+def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
+                  max_batch: int = 1, progress: bool = True) -> Path:
+    """The cached engine for this ONNX file, GPU, TensorRT version, precision and shapes;
+    built (minutes) when absent or when any of them changed."""
+    trt = import_tensorrt()
+    gpu = current_gpu()
+    shapes = static_shapes(onnx_input_shapes(Path(onnx_path)), batch=max_batch)
+    key = cache_key(onnx_sha256=sha256_file(Path(onnx_path)), tensorrt_version=trt.__version__,
+                    gpu_name=gpu.name, compute_capability=gpu.compute_capability,
+                    precision=precision, shapes=shapes)
+    target = engine_file(cache_dir, key, f"{Path(onnx_path).stem}-{precision}")
+    if target.exists():
+        log.debug("TensorRT engine cache hit: %s", target)
+        return target
+    return build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
+                        timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
+                        progress=progress)

@@ -1,0 +1,65 @@
+"""``swapcam export tensorrt --model NAME [--precision fp16|fp32] [--onnx PATH]``.
+
+Builds (or finds in the cache) the TensorRT engine for a model's ONNX file. Needs an NVIDIA
+GPU with TensorRT; elsewhere it fails with the reason and the install command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MODEL_CHOICES = ("simswap-224", "simswap-512", "arcface-simswap", "inswapper-128",
+                 "arcface-w600k", "scrfd-10g")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, choices=MODEL_CHOICES,
+                        help="which model's ONNX file to build the engine for")
+    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
+                        help="fp16 keeps instance norm in FP32 (default fp16)")
+    parser.add_argument("--onnx", type=Path, default=None,
+                        help="ONNX file to use instead of the model's file in the models folder")
+    parser.add_argument("--max-batch", type=int, default=1,
+                        help="build a profile for 1..N faces per call (default 1: static)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _onnx_for(models_dir: Path, name: str) -> Path:
+    """The model's ONNX: exported from its checkpoint when needed (export.onnx.ensure_onnx)."""
+    try:
+        from export.onnx import ensure_onnx
+    except ModuleNotFoundError as exc:  # the exporter is not in this build: use a file there
+        if exc.name != "export.onnx":
+            raise
+        from engines.models import require_model
+
+        exported = Path(models_dir) / name / f"{name}.onnx"
+        return exported if exported.exists() else require_model(models_dir, name)
+    return ensure_onnx(models_dir, name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.base import EngineUnavailable
+    from engines.tensorrt import BACKEND, unavailable_reason
+    from export import tensorrt as trt_export
+
+    reason = unavailable_reason()  # before any export: say at once why nothing can be built
+    if reason is not None:
+        raise EngineUnavailable(BACKEND, reason)
+    models_dir = Path(args.models_dir)
+    onnx_path = Path(args.onnx) if args.onnx is not None else _onnx_for(models_dir, args.model)
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f"--onnx: expected an ONNX file, got {onnx_path}")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch: expected ≥ 1, got {args.max_batch}")
+    cache_dir = models_dir / "engines"
+    if args.force:
+        for old in cache_dir.glob(f"{onnx_path.stem}-{args.precision}-*.engine"):
+            old.unlink()
+    engine = trt_export.ensure_engine(onnx_path, cache_dir, precision=args.precision,
+                                      max_batch=args.max_batch,
+                                      progress=not args.no_progress)
+    print(f"{args.model} ({args.precision}): {engine}")
+    return 0

@@ -1,0 +1,109 @@
+"""``swapcam doctor`` on this machine and with faked pieces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engines import doctor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    models = tmp_path_factory.mktemp("models")
+    return subprocess.run([sys.executable, "main.py", "--models-dir", str(models), "doctor"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_doctor_exits_zero_and_reports_each_section(
+        report: subprocess.CompletedProcess[str]) -> None:
+    assert report.returncode == 0, report.stderr
+    out = report.stdout
+    for label in ("OS", "Python", "CPU", "GPU / driver", "torch", "TensorRT", "ONNX Runtime"):
+        assert f"  {label} " in out, label
+    import onnxruntime
+    import torch
+
+    assert torch.__version__ in out and onnxruntime.__version__ in out
+    assert "CPUExecutionProvider" in out
+    for name in ("simswap-224", "inswapper-128", "scrfd-10g"):
+        assert f"  {name} " in out and "missing" in out
+
+
+def test_doctor_names_every_backend_with_reason_and_fix(
+        report: subprocess.CompletedProcess[str]) -> None:
+    from engines.registry import backend_status
+
+    lines = {line.split()[0]: line for line in report.stdout.splitlines()
+             if line.startswith("  ") and line.split()[0] in doctor.BACKENDS}
+    assert set(lines) == set(doctor.BACKENDS)
+    for name, reason in backend_status().items():
+        if reason is None:
+            assert lines[name].rstrip().endswith("usable") and "unusable" not in lines[name]
+        else:
+            assert "unusable:" in lines[name]
+            assert doctor.HINTS[name] in lines[name], lines[name]
+    if backend_status()["tensorrt"] is not None:  # this machine: no TensorRT, no GPU
+        assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12" in \
+            lines["tensorrt"]
+        assert "pip uninstall onnxruntime && pip install onnxruntime-gpu" in \
+            lines["onnxruntime-cuda"]
+
+
+def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(models_dir=tmp_path, verbose=False, json=True)
+    assert doctor.run(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    system = next(v for k, v in data.items() if k == "System")
+    assert system["Python"].startswith(sys.version.split()[0])
+    engines = next(v for k, v in data.items() if k.startswith("Engines"))
+    assert set(engines) == set(doctor.BACKENDS)
+
+
+def test_gpu_line_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA GeForce RTX 4090, 550.54.14, 24564 MiB'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(doctor, "_gpu_cuda_python", lambda: None)
+    assert doctor._gpu() == "NVIDIA GeForce RTX 4090, 550.54.14, 24564 MiB (via nvidia-smi)"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert "nvidia-smi failed" in doctor._gpu()
+
+
+def test_failing_probes_become_lines_not_crashes(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom() -> dict[str, str | None]:
+        raise RuntimeError("registry exploded")
+
+    monkeypatch.setattr(doctor, "backend_status", boom)
+    monkeypatch.setattr(doctor, "_torch", lambda: 1 / 0)
+    sections = doctor.collect(tmp_path)
+    rows = {label: value for rows in sections.values() for label, value in rows}
+    assert rows["torch"].startswith("unknown (ZeroDivisionError")
+    assert all("registry exploded" in rows[name] for name in doctor.BACKENDS)
+    assert "tensorrt" in doctor.format_report(sections)
+
+
+def test_hint_added_when_the_reason_lacks_it() -> None:
+    assert doctor._with_hint("tensorrt", "no GPU").endswith(
+        "(fix: pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12)")
+    already = f"missing ({doctor.HINTS['onnxruntime-cuda']})"
+    assert doctor._with_hint("onnxruntime-cuda", already) == already
+
+
+def test_local_status_matches_the_registry_here() -> None:
+    from engines.registry import backend_status
+
+    local = doctor._local_backend_status()
+    assert set(local) == set(backend_status())
+    assert {k: v is None for k, v in local.items()} == \
+        {k: v is None for k, v in backend_status().items()}

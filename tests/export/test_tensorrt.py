@@ -1,0 +1,479 @@
+"""Engine building: the pure parts, and the build flow against a fake ``tensorrt`` module.
+
+The fake is the lowest level there is: a module object standing in for ``import tensorrt``,
+exposing (TensorRT 10) or omitting (TensorRT 11) ``BuilderFlag.FP16``; our code runs
+unchanged on top of it and the fake records what was asked of TensorRT.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+import pytest
+from onnx import TensorProto
+
+from engines.base import EngineUnavailable
+from export import fp16
+from export import tensorrt as trt_export
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_KEY = dict(onnx_sha256="a" * 64, tensorrt_version="10.13.0.35", gpu_name="NVIDIA RTX 4090",
+                compute_capability=(8, 9), precision="fp16",
+                shapes={"target": (1, 3, 224, 224), "source": (1, 512)})
+
+
+# --- cache key -------------------------------------------------------------------------------
+
+
+def test_cache_key_is_stable_and_order_free() -> None:
+    key = trt_export.cache_key(**BASE_KEY)  # type: ignore[arg-type]
+    assert len(key) == 64 and int(key, 16) >= 0
+    reordered = dict(BASE_KEY, shapes={"source": (1, 512), "target": (1, 3, 224, 224)})
+    assert trt_export.cache_key(**reordered) == key  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("component,value", [
+    ("onnx_sha256", "b" * 64),
+    ("tensorrt_version", "11.0.0.1"),
+    ("gpu_name", "NVIDIA GeForce RTX 3060"),
+    ("compute_capability", (8, 6)),
+    ("precision", "fp32"),
+    ("shapes", {"target": (4, 3, 224, 224), "source": (4, 512)}),
+])
+def test_cache_key_changes_with_each_component(component: str, value: object) -> None:
+    changed = dict(BASE_KEY, **{component: value})
+    assert trt_export.cache_key(**changed) != trt_export.cache_key(**BASE_KEY)  # type: ignore[arg-type]
+
+
+def test_cache_key_rejects_unknown_precision() -> None:
+    with pytest.raises(ValueError, match="expected one of"):
+        trt_export.cache_key(**dict(BASE_KEY, precision="int8"))  # type: ignore[arg-type]
+
+
+def test_engine_and_timing_cache_paths(tmp_path: Path) -> None:
+    gpu = trt_export.GpuInfo("NVIDIA GeForce RTX 4090", (8, 9))
+    assert trt_export.engine_file(tmp_path, "k" * 8, "simswap-224-fp16") == \
+        tmp_path / "simswap-224-fp16-kkkkkkkk.engine"
+    cache = trt_export.timing_cache_file(tmp_path, "10.13.0.35", gpu)
+    assert cache.parent == tmp_path and "nvidia-geforce-rtx-4090" in cache.name
+    assert "sm89" in cache.name and "10.13.0.35" in cache.name
+
+
+# --- TensorRT 10 / 11 path choice --------------------------------------------------------------
+
+
+def _module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType:
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "10.13.0.35" if fp16_flag else "11.0.0.9"  # type: ignore[attr-defined]
+    builder_flags = {"OBEY_PRECISION_CONSTRAINTS": "OBEY_PRECISION_CONSTRAINTS"}
+    if fp16_flag:
+        builder_flags["FP16"] = "FP16"
+    trt.BuilderFlag = types.SimpleNamespace(**builder_flags)  # type: ignore[attr-defined]
+    creation = {"STRONGLY_TYPED": 1} if strongly_typed else {}
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
+    return trt
+
+
+def test_path_choice_tensorrt10_uses_the_fp16_flag() -> None:
+    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp16") == "fp16-flag"
+    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp32") == "fp32"
+
+
+def test_path_choice_tensorrt11_uses_a_strongly_typed_network() -> None:
+    assert trt_export.choose_build_path(_module(fp16_flag=False), "fp16") == "strongly-typed"
+    assert trt_export.choose_build_path(_module(fp16_flag=False), "fp32") == "fp32"
+
+
+def test_path_choice_without_either_mechanism_is_unavailable() -> None:
+    with pytest.raises(EngineUnavailable, match="neither"):
+        trt_export.choose_build_path(_module(fp16_flag=False, strongly_typed=False), "fp16")
+    with pytest.raises(ValueError, match="expected one of"):
+        trt_export.choose_build_path(_module(fp16_flag=True), "int8")
+
+
+# --- layer selection, shapes, parser errors ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generator_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from bench import bench_fp16
+
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    onnx.save(bench_fp16.export_onnx(bench_fp16.make_tiny(0), 64), str(path))
+    return path
+
+
+def test_layers_to_pin_follow_the_onnx_nodes(generator_onnx: Path) -> None:
+    model = onnx.load(str(generator_onnx))
+    fp32_nodes = fp16.fp32_node_names(model)
+    norm = next(n.name for n in model.graph.node if n.op_type == "InstanceNormalization")
+    style = next(n for n in fp32_nodes if n != norm and "Mul" in n)
+    conv = next(n.name for n in model.graph.node if n.op_type == "Conv")
+    style_out = next(n.output[0] for n in model.graph.node if n.name == style)
+    layers: list[tuple[str, str, tuple[str, ...]]] = [
+        (conv, "CONVOLUTION", ("conv_out",)),
+        (norm, "NORMALIZATION", ("norm_out",)),
+        ("an unnamed normalization", "NORMALIZATION", ()),  # pinned by its type alone
+        (style, "ELEMENTWISE", ()),
+        (f"{style}_1", "ELEMENTWISE", ()),  # a second layer the parser made from the node
+        (f"{style}9", "ELEMENTWISE", ()),  # another node whose name merely starts the same
+        ("/blocks.0/Relu", "ACTIVATION", ("relu_out",)),
+        ("node_of_unnamed_mul", "ELEMENTWISE", (style_out,)),  # matched by its output tensor
+    ]
+    tensors = fp16.fp32_tensor_names(model)
+    assert style_out in tensors
+    assert trt_export.layers_to_pin_fp32(layers, fp32_nodes, tensors) == [1, 2, 3, 4, 7]
+    assert trt_export.layers_to_pin_fp32(layers[:1], fp32_nodes, tensors) == []
+
+
+def test_unnamed_nodes_are_not_lumped_together(generator_onnx: Path) -> None:
+    model = onnx.load(str(generator_onnx))
+    for node in model.graph.node:
+        node.name = ""
+    assert fp16.fp32_node_names(model) == set()
+    tensors = fp16.fp32_tensor_names(model)
+    norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
+    assert {n.output[0] for n in norms} <= tensors
+    assert not any(n.output[0] in tensors for n in model.graph.node if n.op_type == "Conv")
+
+
+def test_static_shapes_and_batch_profile() -> None:
+    shapes = trt_export.static_shapes({"target": ("batch", 3, 224, 224), "source": (1, 512)},
+                                      batch=4)
+    assert shapes == {"target": (4, 3, 224, 224), "source": (1, 512)}
+    with pytest.raises(trt_export.EngineBuildError, match="expected static shape"):
+        trt_export.static_shapes({"target": (1, 3, "h", "w")})
+    profile = trt_export.batch_profile({"target": (4, 3, 224, 224)}, 4)
+    assert profile == {"target": ((1, 3, 224, 224), (4, 3, 224, 224), (4, 3, 224, 224))}
+    with pytest.raises(ValueError, match="max_batch"):
+        trt_export.batch_profile({"target": (1, 3, 8, 8)}, 0)
+
+
+def test_onnx_input_shapes(generator_onnx: Path) -> None:
+    shapes = trt_export.onnx_input_shapes(generator_onnx)
+    assert shapes == {"target": (1, 3, 64, 64), "source": (1, 512)}
+
+
+@dataclass
+class FakeParserError:
+    text: str
+    index: int
+    name: str = ""
+
+    def desc(self) -> str:
+        return self.text
+
+    def node(self) -> int:
+        return self.index
+
+    def node_name(self) -> str:
+        return self.name
+
+    def node_operator(self) -> str:
+        return "InstanceNormalization" if self.name else ""
+
+
+def test_parser_errors_are_all_listed() -> None:
+    text = trt_export.format_parser_errors([
+        FakeParserError("unsupported attribute", 3, "/in"),
+        FakeParserError("weights missing", 7),
+    ])
+    assert "1. node 3 (/in, InstanceNormalization): unsupported attribute" in text
+    assert "2. node 7: weights missing" in text
+
+
+# --- the build flow on a fake tensorrt module ----------------------------------------------
+
+
+@dataclass
+class Recorder:
+    network_flags: list[int] = field(default_factory=list)
+    builder_flags: list[str] = field(default_factory=list)
+    parsed: list[onnx.ModelProto] = field(default_factory=list)
+    pinned: dict[str, Any] = field(default_factory=dict)
+    cache_blob: bytes | None = None
+    builds: int = 0
+    profiles: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
+    monitor: Any = None
+
+
+def fake_tensorrt(*, fp16_flag: bool, layers: list[tuple[str, str, str]], rec: Recorder,
+                  parse_errors: list[FakeParserError] | None = None) -> types.ModuleType:
+    trt = _module(fp16_flag=fp16_flag)
+    trt.float32, trt.float16 = "float32", "float16"  # type: ignore[attr-defined]
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")  # type: ignore[attr-defined]
+    trt.Dims = lambda dims: tuple(dims)  # type: ignore[attr-defined]
+
+    class Logger:
+        WARNING = "warning"
+
+        def __init__(self, severity: str) -> None:
+            self.severity = severity
+
+    class Tensor:
+        def __init__(self, name: str, shape: tuple[int, ...], dtype: str = "float32") -> None:
+            self.name, self.shape, self.dtype = name, shape, dtype
+
+    class Layer:
+        def __init__(self, name: str, type_name: str, output: str) -> None:
+            self.name, self.type = name, types.SimpleNamespace(name=type_name)
+            self.output_name = output
+            self.num_outputs = 1
+            self._precision: str | None = None
+
+        @property
+        def precision(self) -> str | None:
+            return self._precision
+
+        @precision.setter
+        def precision(self, value: str) -> None:
+            rec.pinned.setdefault(self.name, {})["precision"] = value
+
+        def get_output(self, index: int) -> Tensor:
+            return Tensor(self.output_name, (1,))
+
+        def set_output_type(self, index: int, dtype: str) -> None:
+            rec.pinned.setdefault(self.name, {})[f"output{index}"] = dtype
+
+    class Network:
+        def __init__(self) -> None:
+            self.layers = [Layer(n, t, o) for n, t, o in layers]
+            self.inputs = [Tensor("target", (1, 3, 64, 64)), Tensor("source", (1, 512))]
+
+        @property
+        def num_layers(self) -> int:
+            return len(self.layers)
+
+        def get_layer(self, i: int) -> Layer:
+            return self.layers[i]
+
+        @property
+        def num_inputs(self) -> int:
+            return len(self.inputs)
+
+        def get_input(self, i: int) -> Tensor:
+            return self.inputs[i]
+
+    class OnnxParser:
+        def __init__(self, network: Network, logger: Logger) -> None:
+            self.errors = parse_errors or []
+
+        def parse_from_file(self, path: str) -> bool:
+            rec.parsed.append(onnx.load(path))  # read now: the file may be temporary
+            return not self.errors
+
+        @property
+        def num_errors(self) -> int:
+            return len(self.errors)
+
+        def get_error(self, i: int) -> FakeParserError:
+            return self.errors[i]
+
+    class TimingCache:
+        def __init__(self, blob: bytes) -> None:
+            self.blob = bytes(blob)
+
+        def serialize(self) -> bytes:
+            return b"timing:" + self.blob
+
+    class Config:
+        progress_monitor: Any = None
+
+        def set_memory_pool_limit(self, pool: str, size: int) -> None:
+            assert pool == "WORKSPACE" and size > 0
+
+        def set_flag(self, flag: str) -> None:
+            rec.builder_flags.append(flag)
+
+        def create_timing_cache(self, blob: bytes) -> TimingCache:
+            rec.cache_blob = bytes(blob)
+            return TimingCache(blob)
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            self.cache = cache
+            return True
+
+        def get_timing_cache(self) -> TimingCache:
+            return self.cache
+
+        def add_optimization_profile(self, profile: Any) -> int:
+            return 0
+
+    class Profile:
+        def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
+            rec.profiles.append((name, lo, opt, hi))
+
+    class Builder:
+        def __init__(self, logger: Logger) -> None:
+            self.logger = logger
+
+        def create_network(self, flags: int = 0) -> Network:
+            rec.network_flags.append(flags)
+            return Network()
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
+
+        def build_serialized_network(self, network: Network, config: Config) -> bytes:
+            rec.builds += 1
+            rec.monitor = config.progress_monitor
+            return b"serialized engine"
+
+    class IProgressMonitor:
+        def __init__(self) -> None:
+            pass
+
+    for cls in (Logger, Builder, OnnxParser, IProgressMonitor):
+        setattr(trt, cls.__name__, cls)
+    return trt
+
+
+def _layers_for(path: Path) -> list[tuple[str, str, str]]:
+    """What the ONNX parser would make: one layer per node, named after it, output named
+    after the node's output tensor."""
+    model = onnx.load(str(path))
+    kinds = {"InstanceNormalization": "NORMALIZATION", "Conv": "CONVOLUTION",
+             "Mul": "ELEMENTWISE", "Add": "ELEMENTWISE"}
+    return [(n.name, kinds[n.op_type], n.output[0]) for n in model.graph.node
+            if n.op_type in kinds]
+
+
+def test_tensorrt10_build_sets_fp16_and_pins_norms(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    rec = Recorder()
+    layers = _layers_for(generator_onnx)
+    monkeypatch.setitem(sys.modules, "tensorrt",
+                        fake_tensorrt(fp16_flag=True, layers=layers, rec=rec))
+    cache = tmp_path / "timing.cache"
+    out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
+                                  timing_cache=cache, progress=True)
+    assert out.read_bytes() == b"serialized engine"
+    assert rec.network_flags == [0]
+    assert rec.builder_flags == ["FP16", "OBEY_PRECISION_CONSTRAINTS"]
+    norms = {n for n, t, _ in layers if t == "NORMALIZATION"}
+    expected = fp16.fp32_node_names(onnx.load(str(generator_onnx)))
+    assert norms <= set(rec.pinned) and set(rec.pinned) == expected
+    assert all(v == {"precision": "float32", "output0": "float32"} for v in rec.pinned.values())
+    # the original FP32 graph is parsed; TensorRT decides FP16 per layer
+    assert all(i.data_type == TensorProto.FLOAT for i in rec.parsed[0].graph.initializer
+               if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))
+    assert rec.cache_blob == b"" and cache.read_bytes() == b"timing:"
+    assert rec.monitor is not None and rec.profiles == []
+    # a second build starts from the saved timing cache
+    trt_export.build_engine(generator_onnx, tmp_path / "e2.engine", timing_cache=cache,
+                            progress=False)
+    assert rec.cache_blob == b"timing:" and rec.monitor is None
+
+
+def test_tensorrt11_build_is_strongly_typed_from_the_fp16_graph(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
+                            max_batch=3, progress=False)
+    assert rec.network_flags == [1 << 1]  # 1 << int(STRONGLY_TYPED)
+    assert rec.builder_flags == [] and rec.pinned == {}
+    parsed = rec.parsed[0]
+    precisions = fp16.node_precisions(parsed)
+    assert any(p == TensorProto.FLOAT16 for p in precisions.values())
+    norms = [n.name for n in parsed.graph.node if n.op_type == "InstanceNormalization"]
+    assert norms and all(precisions[n] == TensorProto.FLOAT for n in norms)
+    assert [p[0] for p in rec.profiles] == ["target", "source"]
+    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (3, 3, 64, 64), (3, 3, 64, 64))
+
+
+def test_parse_failure_lists_every_error(monkeypatch: pytest.MonkeyPatch,
+                                         generator_onnx: Path, tmp_path: Path) -> None:
+    rec = Recorder()
+    errors = [FakeParserError("first problem", 1, "/a"), FakeParserError("second problem", 2)]
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=[], rec=rec, parse_errors=errors))
+    with pytest.raises(trt_export.EngineBuildError) as info:
+        trt_export.build_engine(generator_onnx, tmp_path / "e.engine", progress=False)
+    assert "2 error(s)" in str(info.value)
+    assert "first problem" in str(info.value) and "second problem" in str(info.value)
+    assert not (tmp_path / "e.engine").exists() and rec.builds == 0
+
+
+def test_ensure_engine_caches_and_rebuilds_on_key_change(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo("Fake GPU", (8, 9)))
+    first = trt_export.ensure_engine(generator_onnx, tmp_path, progress=False)
+    again = trt_export.ensure_engine(generator_onnx, tmp_path, progress=False)
+    assert first == again and rec.builds == 1
+    assert first.parent == tmp_path and first.name.startswith("tiny-fp16-")
+    other = trt_export.ensure_engine(generator_onnx, tmp_path, precision="fp32", progress=False)
+    assert other != first and rec.builds == 2
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo("Another GPU", (8, 6)))
+    assert trt_export.ensure_engine(generator_onnx, tmp_path, progress=False) != first
+    assert rec.builds == 3
+    assert len(list(tmp_path.glob("timing-*.cache"))) == 2  # one per GPU
+
+
+# --- on this machine -------------------------------------------------------------------------
+
+
+def test_without_tensorrt_building_is_unavailable(generator_onnx: Path, tmp_path: Path) -> None:
+    from engines.tensorrt import unavailable_reason
+
+    if unavailable_reason() is None:
+        pytest.skip("TensorRT and a GPU are present")
+    with pytest.raises(EngineUnavailable) as info:
+        trt_export.ensure_engine(generator_onnx, tmp_path)
+    assert "pypi.nvidia.com" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_why_it_cannot_build(generator_onnx: Path, tmp_path: Path) -> None:
+    from engines.tensorrt import unavailable_reason
+
+    if unavailable_reason() is None:
+        pytest.skip("TensorRT and a GPU are present")
+    result = subprocess.run(
+        [sys.executable, "main.py", "--models-dir", str(tmp_path), "export", "tensorrt",
+         "--model", "simswap-224", "--onnx", str(generator_onnx)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "swapcam: error: tensorrt:" in result.stderr
+    assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12" in result.stderr
+
+
+def test_cli_builds_into_the_models_engine_cache(monkeypatch: pytest.MonkeyPatch,
+                                                 generator_onnx: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from engines import tensorrt as trt_engine
+    from export import tensorrt_cli
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    monkeypatch.setattr(trt_engine, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo("Fake GPU", (9, 0)))
+    parser = argparse.ArgumentParser()
+    tensorrt_cli.configure_parser(parser)
+    args = parser.parse_args(["--model", "simswap-224", "--onnx", str(generator_onnx),
+                              "--no-progress"])
+    args.models_dir = tmp_path
+    assert tensorrt_cli.run(args) == 0
+    engines = list((tmp_path / "engines").glob("tiny-fp16-*.engine"))
+    assert len(engines) == 1 and str(engines[0]) in capsys.readouterr().out
+    args.force = True
+    assert tensorrt_cli.run(args) == 0 and rec.builds == 2  # --force rebuilt it
