@@ -1,0 +1,298 @@
+"""``swapcam live``: swap faces on a camera or video stream in real time.
+
+With ``--no-window`` it runs headless and prints one stats line per second (fps in
+and out, drops, latency p50/p95, per-stage p50) until ``--seconds`` have passed or
+Ctrl-C; otherwise it opens the window (``realtime.ui.app.run_window``).
+Only cheap imports at module level: ``--help`` must be instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from realtime.config import MODEL_NAMES, Settings
+
+if TYPE_CHECKING:
+    from realtime.capture import FrameSource
+    from realtime.detect import FaceDetector
+    from realtime.pipeline import Pipeline
+    from realtime.process import FrameProcessor
+    from realtime.sinks import FrameSink
+    from realtime.types import SourceFace
+
+log = logging.getLogger(__name__)
+
+PASSTHROUGH = "passthrough"
+LIVE_MODELS = (*MODEL_NAMES, PASSTHROUGH)
+ENGINES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+DETECTORS = ("auto", "scrfd", "dlib")
+# The embedded detector as the live path tunes it: no upsampling (faces on a webcam
+# are large) on a 640-wide copy: ~20 ms instead of ~50 ms, and it runs on a worker.
+LIVE_DLIB_WIDTH = 640
+LIVE_DLIB_UPSAMPLE = 0
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", default=None, metavar="0|PATH",
+                        help="camera index, /dev/video* device, or a video/image/folder path "
+                        "(default: the saved setting, 0)")
+    parser.add_argument("--source", action="append", type=Path, default=[],
+                        metavar="FILE_OR_DIR",
+                        help="photo(s) of the identity to wear; a folder adds one identity per "
+                        "image; repeat for several (switch with the controls)")
+    parser.add_argument("--model", choices=LIVE_MODELS, default=None,
+                        help="swap model (default: the saved setting, simswap-224); "
+                        "'passthrough' pastes the face back unchanged (diagnostics)")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="inference runtime (default: auto = the fastest available)")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help="face detector (auto: SCRFD when installed, else embedded dlib)")
+    parser.add_argument("--no-window", action="store_true",
+                        help="run headless and print a stats line every second")
+    parser.add_argument("--virtual-cam", action="store_true",
+                        help="send the result to a virtual camera (v4l2loopback / OBS)")
+    parser.add_argument("--record", type=Path, default=None, metavar="OUT",
+                        help="also record the result to a Matroska file")
+    parser.add_argument("--seconds", type=float, default=None, metavar="N",
+                        help="stop after N seconds (headless)")
+    parser.add_argument("--detect-every", type=int, default=None, metavar="N",
+                        help="full detection every N frames, tracking in between")
+    parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
+                        help="which faces to swap")
+    parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
+                        help="sync: swap every frame; async: paste the newest swapped face on "
+                        "every frame while the swapper catches up; auto: measure and pick")
+    parser.add_argument("--size", default=None, metavar="WxH",
+                        help="requested camera resolution (e.g. 1280x720)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="requested camera fps (file sources are paced at it)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` → ``(1280, 720)``; raises ``ValueError`` naming the expected form."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise ValueError(f"size: expected at least 16x16, got {text!r}")
+    return width, height
+
+
+def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    """defaults → saved settings (``base``) → command line."""
+    settings = base or Settings()
+    changes: dict[str, Any] = {"models_dir": str(args.models_dir)}
+    for arg, field in (("camera", "camera"), ("model", "model"), ("engine", "engine"),
+                       ("detector", "detector"), ("detect_every", "detect_every"),
+                       ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            changes[field] = value
+    if getattr(args, "size", None):
+        changes["camera_width"], changes["camera_height"] = parse_size(args.size)
+    if getattr(args, "source", None):
+        changes["sources"] = tuple(str(p) for p in args.source)
+        changes["active_source"] = 0
+    if getattr(args, "virtual_cam", False):
+        changes["virtual_cam"] = True
+    if getattr(args, "record", None) is not None:
+        changes["record_path"] = str(args.record)
+    if changes.get("detect_every", 1) < 1:
+        raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
+    return settings.with_changes(**changes)
+
+
+class PassthroughSwapper:
+    """A swapper that returns each aligned crop unchanged: measures everything but the
+    generator (detection, tracking, alignment, composite)."""
+
+    backend = "passthrough"
+
+    def __init__(self, family: str = "simswap-224") -> None:
+        from realtime.align import CROP_SIZES
+
+        self.family = family
+        self.crop_size = int(CROP_SIZES[family])
+
+    def swap(self, crops: Sequence[Any], identity: Any) -> list[Any]:
+        return [face.crop.copy() for face in crops]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def passthrough_source(family: str) -> SourceFace:
+    """A stand-in identity for the passthrough swapper (its vector is never used)."""
+    import numpy as np
+
+    from realtime.types import SourceFace
+
+    vector = np.zeros(512, np.float32)
+    vector[0] = 1.0
+    return SourceFace(PASSTHROUGH, (), {family: vector})
+
+
+def make_live_detector(settings: Settings, models_dir: Path) -> FaceDetector:
+    """The chosen detector, as ``make_detector`` builds it (for photos)."""
+    from realtime.detect import make_detector
+
+    return make_detector(settings.detector, models_dir, engine=settings.engine,
+                         threshold=settings.det_threshold)
+
+
+def tune_for_live(detector: FaceDetector) -> FaceDetector:
+    """The embedded dlib detector set for frames (see the constants); others unchanged.
+    Call after the source photos are encoded: small faces in photos need upsampling."""
+    from realtime.detect import DlibDetector
+
+    if isinstance(detector, DlibDetector):
+        detector.detect_width = LIVE_DLIB_WIDTH
+        detector.upsample = LIVE_DLIB_UPSAMPLE
+    return detector
+
+
+@dataclass
+class LiveParts:
+    """Everything a pipeline needs, built from settings (shared by live, bench, the UI)."""
+
+    processor: FrameProcessor
+    detector: FaceDetector
+    sources: Any  # SourceBank or a tuple of SourceFace
+    model_note: str
+
+
+def build_parts(settings: Settings, models_dir: Path, *,
+                source_paths: Sequence[Path] = (), cache_dir: Path | None = None) -> LiveParts:
+    """Detector, swapper, encoder and the source identities for ``settings.model``."""
+    from realtime.config import default_cache_dir
+    from realtime.process import FrameProcessor
+
+    detector = make_live_detector(settings, models_dir)
+    if settings.model == PASSTHROUGH:
+        swapper = PassthroughSwapper()
+        processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
+        return LiveParts(processor, tune_for_live(detector),
+                         (passthrough_source(swapper.family),),
+                         "passthrough (crops pasted back unchanged)")
+    from realtime.sources import SourceBank
+    from realtime.swap import load_encoder, load_swapper
+
+    swapper_real = load_swapper(settings.model, models_dir, engine=settings.engine)
+    encoder = load_encoder(settings.model, models_dir, engine=settings.engine)
+    bank = SourceBank(lambda _family: encoder, detector,
+                      (cache_dir or default_cache_dir()) / "sources",
+                      families=(settings.model,))
+    for path in source_paths:
+        if Path(path).is_dir():
+            bank.add_folder(Path(path))
+        else:
+            bank.add([Path(path)])
+    processor = FrameProcessor(swapper_real, encoder, settings)
+    return LiveParts(processor, tune_for_live(detector), bank,
+                     f"{settings.model} on {swapper_real.backend}")
+
+
+def make_sinks(settings: Settings, frame_size: tuple[int, int], fps: float) -> list[FrameSink]:
+    from realtime.sinks import AI_LABEL, NullSink, RecorderSink, VirtualCameraSink
+
+    sinks: list[FrameSink] = []
+    if settings.virtual_cam:
+        sinks.append(VirtualCameraSink(settings.vcam_width, settings.vcam_height,
+                                       settings.vcam_fps,
+                                       label=AI_LABEL if settings.ai_label else None))
+    if settings.record_path:
+        sinks.append(RecorderSink(settings.record_path, frame_size[0], frame_size[1], fps))
+    if not sinks:
+        sinks.append(NullSink())
+    return sinks
+
+
+def open_camera(settings: Settings) -> FrameSource:
+    from realtime.capture import open_source
+
+    source = open_source(settings.camera, width=settings.camera_width,
+                         height=settings.camera_height, fps=settings.camera_fps)
+    source.open()
+    return source
+
+
+def build_pipeline(settings: Settings, models_dir: Path,
+                   source_paths: Sequence[Path] = ()) -> tuple[Pipeline, LiveParts]:
+    from realtime.pipeline import Pipeline
+
+    parts = build_parts(settings, models_dir, source_paths=source_paths)
+    source = open_camera(settings)
+    size = getattr(source, "size", None) or (settings.camera_width, settings.camera_height)
+    sinks = make_sinks(settings, size, float(source.fps or settings.camera_fps))
+    pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, sinks, settings)
+    return pipeline, parts
+
+
+def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float = 1.0,
+                 echo: Any = print) -> int:
+    """Run until ``seconds`` pass or Ctrl-C, echoing a stats line every ``interval``."""
+    reported: set[str] = set()
+    pipeline.start()
+    for name, error in pipeline.sink_errors:
+        reported.add(name)
+        echo(f"warning: {name} is not running: {error}")
+    start = time.monotonic()
+    try:
+        next_line = start + interval
+        while seconds is None or time.monotonic() - start < seconds:
+            end = next_line if seconds is None else min(next_line, start + seconds)
+            time.sleep(max(0.0, end - time.monotonic()))
+            pipeline.check()
+            for sink in pipeline.sinks:
+                failure = getattr(sink, "error", None)
+                if failure is not None and sink.describe() not in reported:
+                    reported.add(sink.describe())
+                    echo(f"warning: {sink.describe()}: {failure}")
+            if time.monotonic() >= next_line:
+                echo(pipeline.stats().format_line())
+                next_line += interval
+    except KeyboardInterrupt:
+        echo("stopping (Ctrl-C)")
+    finally:
+        pipeline.stop(raise_error=False)
+        pipeline.wait_stopped()
+    pipeline.check()
+    stats = pipeline.stats()
+    echo(f"done: {stats.frames_in} frames in, {stats.frames_out} out in "
+         f"{time.monotonic() - start:.1f} s; drops {stats.drops}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.no_window:
+        try:
+            from realtime.ui.app import run_window
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(
+                f"the window is not available in this build ({exc}); use --no-window"
+            ) from exc
+        return int(run_window(args))
+    from realtime.settings_store import SettingsStore
+
+    loaded = SettingsStore().load()
+    if loaded.warning:
+        print(f"warning: {loaded.warning}")
+    settings = settings_from_args(args, loaded.settings)
+    paths = [Path(p) for p in settings.sources]
+    if not paths and settings.sources_dir:
+        paths = [Path(settings.sources_dir)]
+    if settings.model != PASSTHROUGH and not paths:
+        raise ValueError("no source identity: give --source PHOTO (or a folder of photos)")
+    pipeline, parts = build_pipeline(settings, Path(args.models_dir), paths)
+    print(f"live: {pipeline.source.describe()} → "
+          f"{', '.join(s.describe() for s in pipeline.sinks)}; model {parts.model_note}; "
+          f"detector {parts.detector.name}")
+    return run_headless(pipeline, args.seconds)

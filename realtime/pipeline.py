@@ -1,0 +1,697 @@
+"""The live pipeline: every thread and every handoff, wired in one place.
+
+::
+
+    source ─► [capture] ─slot─► [process] ─slot─► [output] ─► sinks
+                                  │   ▲  └─slot─► preview (GUI polls the version)
+                        detect job│   │detections
+                                  ▼   │
+                               [detect]          (optional worker: detection never stalls frames)
+                                  │
+                          swap job│   textures (newest swapped crop per track id)
+                                  ▼   │
+                                [swap]           (async mode: the swapper is slower than frames)
+
+Every handoff is a :class:`~realtime.slot.LatestSlot`: one item, the newest wins, drops
+counted, so latency is bounded by construction. The process thread tracks faces between
+detections (:mod:`realtime.track`), aligns them, and either swaps synchronously or, when
+the swapper is slower than the camera, pastes the newest swapped crop of each track with
+the current frame's own transform while the swap worker refreshes it.
+
+The owner stops what it starts: :meth:`Pipeline.stop` sets an Event, closes the slots to
+wake waiters, and joins threads in reverse start order under one deadline. A worker's
+exception stops the pipeline and is kept as :class:`WorkerError` (with the traceback),
+raised by :meth:`Pipeline.check` and :meth:`Pipeline.stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from realtime.config import Settings
+from realtime.slot import LatestSlot
+from realtime.stats import PipelineStats, StatsRecorder
+from realtime.track import FaceTracker
+from realtime.types import AlignedFace, Detection, Face, Frame, SourceFace, StageTimings, SwapResult
+
+if TYPE_CHECKING:
+    from realtime.capture import FrameSource
+    from realtime.detect import FaceDetector
+    from realtime.process import FrameProcessor
+    from realtime.sinks import FrameSink
+
+log = logging.getLogger(__name__)
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+SWAP_MODES = ("auto", "sync", "async")
+# auto mode: go async when a swap takes more than this share of a frame interval, back
+# to sync below the lower share (hysteresis, so the mode does not flap).
+ASYNC_ABOVE = 0.6
+SYNC_BELOW = 0.35
+
+
+class WorkerError(RuntimeError):
+    """A pipeline thread failed. ``thread`` names it; ``traceback`` is the full text."""
+
+    def __init__(self, thread: str, exc: BaseException) -> None:
+        self.thread = thread
+        self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        super().__init__(f"{thread} thread failed: {type(exc).__name__}: {exc}")
+        self.__cause__ = exc
+
+
+class _SourceList(Protocol):
+    @property
+    def sources(self) -> tuple[SourceFace, ...]: ...
+
+
+class _Worker(Generic[J, R]):
+    """Runs ``fn`` on the newest submitted job, on its own thread."""
+
+    def __init__(self, name: str, fn: Callable[[J], R], nice: int = 0) -> None:
+        self.name = name
+        self.fn = fn
+        self.nice = nice
+        self.jobs: LatestSlot[J] = LatestSlot(f"{name}-in")
+        self.results: LatestSlot[R] = LatestSlot(f"{name}-out")
+        self._busy = threading.Event()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set()
+
+    def reset(self) -> None:
+        """Forget a job left unfinished by a previous run."""
+        self._busy.clear()
+
+    def submit(self, job: J) -> None:
+        self._busy.set()
+        self.jobs.put(job)
+
+    def loop(self, stop: threading.Event) -> None:
+        if self.nice:
+            _lower_priority(self.nice)
+        while not stop.is_set():
+            job = self.jobs.get(timeout=0.1)
+            if job is None:
+                continue
+            result = self.fn(job)
+            self.results.put(result)
+            self._busy.clear()
+
+
+def _lower_priority(step: int) -> None:
+    """Raise this thread's nice value by ``step`` (Linux: nice is per thread), so on a
+    small CPU the frame path wins over a background worker. Best effort elsewhere."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
+    except (AttributeError, OSError) as exc:  # not Linux/macOS, or not permitted
+        log.debug("could not lower the worker's priority: %s", exc)
+
+
+@dataclass(frozen=True)
+class _Controls:
+    """What the user chose; replaced as a whole so the process thread sees one state."""
+
+    source_index: int
+    swap_enabled: bool
+    track_id: int | None = None  # "swap only this person"
+
+
+@dataclass(frozen=True)
+class _SwapJob:
+    frame_index: int
+    track_ids: tuple[int, ...]
+    aligned: tuple[AlignedFace, ...]
+    source: SourceFace
+
+
+@dataclass(frozen=True)
+class _Texture:
+    crop: np.ndarray
+    source_name: str
+    frame_index: int
+
+
+@dataclass(frozen=True)
+class _DetectJob:
+    image: np.ndarray
+    grey: np.ndarray
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class Pipeline:
+    """capture → process → output threads with one-slot handoffs. See the module doc."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        processor: FrameProcessor,
+        detector: FaceDetector,
+        sources: _SourceList | Sequence[SourceFace],
+        sinks: Sequence[FrameSink],
+        settings: Settings,
+        *,
+        detect_in_worker: bool = True,
+        tracker: FaceTracker | None = None,
+        reconnect_backoff: tuple[float, float] = (0.05, 2.0),
+        swap_worker_nice: int = 5,
+    ) -> None:
+        if settings.swap_mode not in SWAP_MODES:
+            raise ValueError(f"swap_mode: expected one of {SWAP_MODES}, got {settings.swap_mode!r}")
+        self.source = source
+        self.processor = processor
+        self.detector = detector
+        self._sources = sources
+        self.sinks = tuple(sinks)
+        self._settings = settings
+        self._detect_in_worker = detect_in_worker
+        self.tracker = tracker or FaceTracker(detect_every=settings.detect_every)
+        self._backoff = reconnect_backoff
+
+        self._lock = threading.Lock()
+        # dlib's detector is not thread-safe: the worker and a match-reference lookup
+        # on the process thread must not run it at once.
+        self._detector_lock = threading.Lock()
+        self._controls = _Controls(settings.active_source, settings.swap_enabled)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._stragglers: list[threading.Thread] = []
+        self.sink_errors: list[tuple[str, Exception]] = []  # outputs that failed to start
+        self._error: WorkerError | None = None
+        self.stats_recorder = StatsRecorder()
+
+        self.captured: LatestSlot[Frame] = LatestSlot("capture")
+        self.output: LatestSlot[SwapResult] = LatestSlot("output")
+        self.preview_slot: LatestSlot[SwapResult] = LatestSlot("preview")
+        self._detect: _Worker[_DetectJob, tuple[list[Detection], np.ndarray]] = _Worker(
+            "detect", self._run_detect
+        )
+        # The swap worker yields the CPU to the frame path: on a small CPU a fluid
+        # stream matters more than a slightly faster texture refresh.
+        self._swap: _Worker[_SwapJob, None] = _Worker("swap", self._run_swap,
+                                                      nice=swap_worker_nice)
+        self._textures: dict[int, _Texture] = {}
+        self._swap_ms: float | None = None  # EMA of one swap call
+        self._mode = "async" if settings.swap_mode == "auto" else settings.swap_mode
+        self._faces = 0
+        self._source_state = "stopped"
+        self._reconnects = 0
+        self._last_source_name: str | None = None
+        self._match_cache: dict[int, bool] = {}
+        self._match_ref: tuple[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Open the source and sinks, then start the threads (downstream first)."""
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        self._stop.clear()
+        for slot in self._slots():
+            slot.reopen()
+        for worker in (self._detect, self._swap):
+            worker.reset()
+        self.tracker.reset()
+        self._textures.clear()
+        self.source.open()
+        self._source_state = "running"
+        self.sink_errors = []
+        for sink in self.sinks:
+            try:
+                sink.start()
+            except Exception as exc:
+                # An output that cannot open (no virtual camera device) must not stop
+                # the stream: the error is kept for the UI/CLI, the other outputs run.
+                log.error("%s could not start: %s", sink.describe(), exc)
+                self.sink_errors.append((sink.describe(), exc))
+        plan: list[tuple[str, Callable[[], None]]] = [
+            ("output", self._output_loop),
+            ("swap", lambda: self._swap.loop(self._stop)),
+        ]
+        if self._detect_in_worker:
+            plan.append(("detect", lambda: self._detect.loop(self._stop)))
+        plan += [("process", self._process_loop), ("capture", self._capture_loop)]
+        for name, fn in plan:
+            thread = threading.Thread(
+                target=self._guarded, args=(name, fn), name=f"swapcam-{name}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, timeout: float = 1.0, *, raise_error: bool = True) -> None:
+        """Stop every thread within ``timeout`` seconds (a stuck one is left behind as a
+        daemon and logged), then raise the first worker error, if any."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        for slot in self._slots():
+            slot.close()
+        for thread in reversed(self._threads):
+            # Keep a fifth of the time for closing the sinks and the source.
+            thread.join(max(0.0, deadline - time.monotonic() - timeout * 0.2))
+            if thread.is_alive():
+                # e.g. the swap worker inside a one-second model call: it ends after
+                # the call (it checks the Event); wait_stopped() waits for it.
+                log.info("%s still busy after %.1f s; it ends after its current call",
+                         thread.name, timeout)
+                self._stragglers.append(thread)
+        self._threads = []
+        # Sinks and the source close in parallel: one stuck output must not hold the
+        # others (nor the caller) past the deadline.
+        closers: list[Callable[[], None]] = [*(s.stop for s in reversed(self.sinks))]
+        closers.append(self.source.close)
+        threads = [threading.Thread(target=self._close_one, args=(c,), daemon=True,
+                                    name="swapcam-close") for c in closers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            log.warning("a sink or the source did not close within %.1f s", timeout)
+        self._source_state = "stopped"
+        if raise_error:
+            self.check()
+
+    def wait_stopped(self, timeout: float = 30.0) -> bool:
+        """After :meth:`stop`, wait for threads that were busy in a long call (a model
+        run cannot be interrupted). A process should call this before exiting, since
+        the interpreter must not shut down under a native call. True when all ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._stragglers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._stragglers = [t for t in self._stragglers if t.is_alive()]
+        return not self._stragglers
+
+    def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(raise_error=exc[0] is None)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._stop.is_set()
+
+    @property
+    def error(self) -> WorkerError | None:
+        return self._error
+
+    def check(self) -> None:
+        """Raise the first worker error (with its traceback attached), if any."""
+        if self._error is not None:
+            raise self._error
+
+    # ------------------------------------------------------------- controls
+    def select_source(self, index: int) -> None:
+        count = len(self._source_faces())
+        if not 0 <= index < max(count, 1):
+            raise IndexError(f"source index: expected 0..{count - 1}, got {index}")
+        with self._lock:
+            self._controls = _Controls(index, self._controls.swap_enabled, self._controls.track_id)
+
+    def next_source(self) -> int:
+        return self._step_source(+1)
+
+    def previous_source(self) -> int:
+        return self._step_source(-1)
+
+    def _step_source(self, step: int) -> int:
+        count = len(self._source_faces())
+        with self._lock:
+            index = (self._controls.source_index + step) % max(count, 1)
+            self._controls = _Controls(index, self._controls.swap_enabled, self._controls.track_id)
+        return index
+
+    @property
+    def source_index(self) -> int:
+        return self._controls.source_index
+
+    def set_swap_enabled(self, enabled: bool) -> None:
+        with self._lock:
+            c = self._controls
+            self._controls = _Controls(c.source_index, bool(enabled), c.track_id)
+
+    def select_track(self, track_id: int | None) -> None:
+        """Swap only the face with this track id (``None``: back to ``settings.faces``)."""
+        with self._lock:
+            c = self._controls
+            self._controls = _Controls(c.source_index, c.swap_enabled, track_id)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Takes effect on the next processed frame (model/engine changes need a new
+        pipeline: they change the processor)."""
+        if settings.swap_mode not in SWAP_MODES:
+            raise ValueError(f"swap_mode: expected one of {SWAP_MODES}, got {settings.swap_mode!r}")
+        with self._lock:
+            old = self._settings
+            self._settings = settings
+            c = self._controls
+            index = settings.active_source if settings.active_source != old.active_source \
+                else c.source_index
+            enabled = settings.swap_enabled if settings.swap_enabled != old.swap_enabled \
+                else c.swap_enabled
+            self._controls = _Controls(index, enabled, c.track_id)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def swap_mode(self) -> str:
+        """The mode in effect now: ``"sync"`` or ``"async"``."""
+        return self._mode
+
+    # --------------------------------------------------------------- output
+    def preview(self) -> tuple[int, SwapResult | None]:
+        """``(version, newest result)``; redraw only when the version changed."""
+        return self.preview_slot.latest()
+
+    def stats(self) -> PipelineStats:
+        drops = {
+            "capture": self.captured.drops,
+            "output": self.output.drops,
+        }
+        for sink in self.sinks:  # sinks with their own thread drop too
+            sink_stats = getattr(sink, "stats", None)
+            count = getattr(sink_stats() if callable(sink_stats) else None, "drops", 0)
+            if count:
+                drops[getattr(sink, "name", type(sink).__name__)] = int(count)
+        return self.stats_recorder.snapshot(
+            drops=drops,
+            faces=self._faces,
+            swap_mode=self._mode,
+            source_name=self._last_source_name,
+            # a source that reconnects by itself (camera) knows its state best
+            source_state=str(getattr(self.source, "state", None) or self._source_state)
+            if self.running else self._source_state,
+            reconnects=self._reconnects,
+            error=None if self._error is None else str(self._error),
+        )
+
+    # ------------------------------------------------------------- internals
+    def _slots(self) -> list[LatestSlot[Any]]:
+        return [self.captured, self.output, self.preview_slot,
+                self._detect.jobs, self._detect.results, self._swap.jobs, self._swap.results]
+
+    def _source_faces(self) -> tuple[SourceFace, ...]:
+        bank = self._sources
+        if isinstance(bank, Sequence):
+            return tuple(bank)
+        return tuple(bank.sources)
+
+    def _guarded(self, name: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # every failure reaches the owner, none is swallowed
+            error = WorkerError(name, exc)
+            log.error("%s", error.traceback)
+            with self._lock:
+                if self._error is None:
+                    self._error = error
+            self._stop.set()
+            for slot in self._slots():
+                slot.close()
+
+    @staticmethod
+    def _close_one(close: Callable[[], None]) -> None:
+        try:
+            close()
+        except Exception:  # closing must go on for the others; the failure is logged
+            log.exception("closing failed")
+
+    # ---------------------------------------------------------------- capture
+    def _capture_loop(self) -> None:
+        delay = self._backoff[0]
+        last_frame = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                frame = self.source.read()
+            except Exception as exc:  # a camera unplugged or a file gone: retried, reported
+                log.warning("source %s failed (%s); reconnecting", self.source.describe(), exc)
+                self._source_state = "reconnecting"
+                delay = self._reconnect(delay)
+                last_frame = time.monotonic()
+                continue
+            if frame is None:
+                # No frame now. Sources that report a state reconnect by themselves
+                # (camera) or have ended (file without loop); any other source that
+                # stays silent for long is reopened like a failed one.
+                state = getattr(self.source, "state", None)
+                if state in ("reconnecting", "ended"):
+                    self._source_state = str(state)
+                    last_frame = time.monotonic()
+                    self._stop.wait(0.005)
+                elif time.monotonic() - last_frame > 2.0:
+                    log.warning("source %s gave no frame for 2 s; reopening",
+                                self.source.describe())
+                    self._source_state = "reconnecting"
+                    delay = self._reconnect(delay)
+                    last_frame = time.monotonic()
+                else:
+                    self._stop.wait(0.005)
+                continue
+            last_frame = time.monotonic()
+            delay = self._backoff[0]
+            self._source_state = "running"
+            self.stats_recorder.add_stage(
+                "capture", max(0.0, (time.monotonic_ns() - frame.captured_ns) / 1e6)
+            )
+            self.stats_recorder.tick("in")
+            self.captured.put(frame)
+
+    def _reconnect(self, delay: float) -> float:
+        """Close, wait ``delay`` (interruptible), reopen; returns the next delay."""
+        try:
+            self.source.close()
+        except Exception as exc:  # the old handle may be broken already
+            log.debug("closing the failed source: %s", exc)
+        while not self._stop.wait(delay):
+            self._reconnects += 1
+            try:
+                self.source.open()
+            except Exception as exc:
+                log.warning("reopening %s failed: %s", self.source.describe(), exc)
+                delay = min(delay * 2.0, self._backoff[1])
+                continue
+            log.info("source %s reopened", self.source.describe())
+            self._source_state = "running"
+            return self._backoff[0]
+        return delay
+
+    # ---------------------------------------------------------------- process
+    def _run_detect(self, job: _DetectJob) -> tuple[list[Detection], np.ndarray]:
+        t0 = time.perf_counter()
+        with self._detector_lock:
+            detections = list(self.detector.detect(job.image))
+        self.stats_recorder.add_stage("detect", _ms(t0))
+        return detections, job.grey
+
+    def _run_swap(self, job: _SwapJob) -> None:
+        t0 = time.perf_counter()
+        crops = self.processor.swap_crops(list(job.aligned), job.source)
+        self._note_swap(_ms(t0))
+        with self._lock:
+            for track_id, crop in zip(job.track_ids, crops, strict=True):
+                self._textures[track_id] = _Texture(crop, job.source.name, job.frame_index)
+
+    def _note_swap(self, ms: float) -> None:
+        self.stats_recorder.add_stage("swap", ms)
+        self.stats_recorder.tick("swap")
+        self._swap_ms = ms if self._swap_ms is None else 0.7 * self._swap_ms + 0.3 * ms
+
+    def _choose_mode(self, settings: Settings) -> str:
+        if settings.swap_mode != "auto":
+            return settings.swap_mode
+        fps = self.stats_recorder.rate("in") or float(getattr(self.source, "fps", 0) or 30.0)
+        interval_ms = 1000.0 / max(fps, 1.0)
+        if self._swap_ms is None:
+            return self._mode
+        if self._mode == "sync" and self._swap_ms > ASYNC_ABOVE * interval_ms:
+            log.info("swap takes %.0f ms per frame of %.0f ms: swapping asynchronously",
+                     self._swap_ms, interval_ms)
+            return "async"
+        if self._mode == "async" and self._swap_ms < SYNC_BELOW * interval_ms:
+            log.info("swap takes %.0f ms per frame of %.0f ms: swapping every frame",
+                     self._swap_ms, interval_ms)
+            return "sync"
+        return self._mode
+
+    def _process_loop(self) -> None:
+        while not self._stop.is_set():
+            frame = self.captured.get(timeout=0.1)
+            if frame is None:
+                continue
+            result = self._process(frame)
+            self.output.put(result)
+            self.preview_slot.put(result)
+            self.stats_recorder.tick("processed")
+
+    def _detect_step(
+        self, frame: Frame, grey: np.ndarray, timings: dict[str, float]
+    ) -> tuple[list[Detection] | None, np.ndarray | None]:
+        """Run (sync) or collect/submit (worker) a detection; returns detections and the
+        grey image of the frame they belong to (``None``: this frame)."""
+        if not self._detect_in_worker:
+            if not self.tracker.needs_detection():
+                return None, None
+            t0 = time.perf_counter()
+            with self._detector_lock:
+                detections = list(self.detector.detect(frame.image))
+            timings["detect"] = _ms(t0)
+            return detections, None
+        done = self._detect.results.get(timeout=0)
+        if done is None and not self._detect.busy and self.tracker.needs_detection():
+            # The worker always takes the newest job; tracking carries faces meanwhile.
+            self._detect.submit(_DetectJob(frame.image, grey))
+        return (None, None) if done is None else (done[0], done[1])
+
+    def _process(self, frame: Frame) -> SwapResult:
+        settings = self._settings
+        controls = self._controls
+        if self.processor.settings is not settings:
+            self.processor.update_settings(settings)
+        self.tracker.detect_every = max(1, settings.detect_every)
+        timings: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        grey = self.tracker.prepare(frame.image)
+        track_ms = _ms(t0)
+        detections, detected_grey = self._detect_step(frame, grey, timings)
+        t0 = time.perf_counter()
+        faces = self.tracker.update(frame.image, frame.captured_ns / 1e9, detections,
+                                    grey=grey, detected_grey=detected_grey)
+        timings["track"] = track_ms + _ms(t0)
+        self._faces = len(faces)
+        # Textures live as long as their track (a briefly lost track keeps its own).
+        live_ids = {t.track_id for t in self.tracker.tracks}
+        with self._lock:
+            for stale in [tid for tid in self._textures if tid not in live_ids]:
+                del self._textures[stale]
+
+        source_faces = self._source_faces()
+        source = None
+        if source_faces:
+            source = source_faces[min(controls.source_index, len(source_faces) - 1)]
+        chosen = self._choose_faces(frame, faces, settings, controls)
+        image = frame.image
+        swapped = False
+        source_name = None
+        if controls.swap_enabled and source is not None and chosen:
+            t0 = time.perf_counter()
+            aligned = self.processor.align(frame.image, chosen)
+            timings["align"] = _ms(t0)
+            self._mode = self._choose_mode(settings)
+            ids = tuple(f.track_id for f in chosen)
+            if self._mode == "sync":
+                t0 = time.perf_counter()
+                crops = self.processor.swap_crops(aligned, source)
+                swap_ms = _ms(t0)
+                timings["swap"] = swap_ms
+                self._note_swap(swap_ms)
+                with self._lock:
+                    for tid, crop in zip(ids, crops, strict=True):
+                        self._textures[tid] = _Texture(crop, source.name, frame.index)
+                pairs = list(zip(aligned, crops, strict=True))
+                source_name = source.name
+            else:
+                if not self._swap.busy:
+                    self._swap.submit(_SwapJob(frame.index, ids, tuple(aligned), source))
+                with self._lock:
+                    # A face new to the tracker (often the same person re-found after
+                    # a loss) borrows the newest texture until its own arrives: better
+                    # than showing the real face for a whole swap interval.
+                    newest = max(self._textures.values(), key=lambda t: t.frame_index,
+                                 default=None)
+                    textures = [self._textures.get(tid, newest) for tid in ids]
+                pairs = [(a, t.crop) for a, t in zip(aligned, textures, strict=True)
+                         if t is not None]
+                names = {t.source_name for t in textures if t is not None}
+                source_name = next(iter(names)) if len(names) == 1 else None
+            if pairs:
+                t0 = time.perf_counter()
+                image = self.processor.composite(
+                    frame.image, [p[0] for p in pairs], [p[1] for p in pairs]
+                )
+                timings["composite"] = _ms(t0)
+                swapped = True
+        self._last_source_name = source_name if swapped else None
+        self.stats_recorder.add_stages(timings)
+        return SwapResult(frame, image, tuple(faces), StageTimings(timings), swapped,
+                          source_name if swapped else None)
+
+    def _choose_faces(
+        self, frame: Frame, faces: list[Face], settings: Settings, controls: _Controls
+    ) -> list[Face]:
+        if controls.track_id is not None:
+            return [f for f in faces if f.track_id == controls.track_id]
+        from realtime.select import parse_mode, select_faces
+
+        mode = parse_mode(settings.faces)
+        if mode.kind != "match":
+            return select_faces(faces, settings.faces)
+        reference = self._reference_vector(mode.reference or "")
+        chosen = []
+        for face in faces:
+            keep = self._match_cache.get(face.track_id)
+            if keep is None:
+                # Embedded once per track: identity is kept by the tracker afterwards.
+                keep = select_faces([face], settings.faces, reference=reference,
+                                    embed=lambda f: self._embed(frame.image, f),
+                                    threshold=settings.match_threshold) != []
+                self._match_cache[face.track_id] = keep
+            if keep:
+                chosen.append(face)
+        return chosen
+
+    def _embed(self, image: np.ndarray, face: Face) -> np.ndarray:
+        encoder = self.processor.encoder
+        if encoder is None:
+            raise ValueError("faces mode 'match:' needs an identity encoder; got none")
+        return np.asarray(encoder.embed(image, face.landmarks))
+
+    def _reference_vector(self, path: str) -> np.ndarray:
+        """The reference face's vector for ``match:PATH``, computed once per path."""
+        if self._match_ref is not None and self._match_ref[0] == path:
+            return self._match_ref[1]
+        import cv2
+
+        image = cv2.imread(path)
+        if image is None:
+            raise FileNotFoundError(f"match reference {path!r}: expected a readable image")
+        with self._detector_lock:
+            found = list(self.detector.detect(image))
+        if not found:
+            raise ValueError(f"match reference {path!r}: expected a face, found none")
+        best = max(found, key=lambda d: d.area)
+        vector = self._embed(image, Face(0, best))
+        self._match_ref = (path, vector)
+        self._match_cache.clear()
+        return vector
+
+    # ----------------------------------------------------------------- output
+    def _output_loop(self) -> None:
+        while not self._stop.is_set():
+            result = self.output.get(timeout=0.1)
+            if result is None:
+                continue
+            t0 = time.perf_counter()
+            for sink in self.sinks:
+                sink.send(result.image, result.frame.captured_ns)
+            self.stats_recorder.add_stage("sink", _ms(t0))
+            self.stats_recorder.add_latency((time.monotonic_ns() - result.frame.captured_ns) / 1e6)
+            self.stats_recorder.tick("out")
