@@ -54,6 +54,9 @@ class Settings:
     # identities
     sources: tuple[str, ...] = ()
     sources_dir: str = ""
+    # the window's gallery: a display name per entry of ``sources`` (an entry holding
+    # several photos of one person joins their paths with os.pathsep)
+    source_names: tuple[str, ...] = ()
     active_source: int = 0
     # models
     model: str = "simswap-224"

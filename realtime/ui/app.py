@@ -1,0 +1,120 @@
+"""The desktop app's entry points: ``run`` (``python main.py`` with no subcommand) and
+``run_window`` (``python main.py live`` without ``--no-window``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from realtime.config import Settings, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+# live-CLI option name -> Settings field (only those the user actually gave win)
+ARG_FIELDS: dict[str, str] = {
+    "camera": "camera", "input": "camera", "model": "model", "engine": "engine",
+    "detector": "detector", "faces": "faces", "det_threshold": "det_threshold",
+    "detect_every": "detect_every", "feather": "feather", "width": "camera_width",
+    "height": "camera_height", "fps": "camera_fps", "swap_mode": "swap_mode",
+}
+
+
+def settings_from_args(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Command-line choices on top of the saved settings (command line wins)."""
+    changes: dict[str, Any] = {}
+    for option, name in ARG_FIELDS.items():
+        value = getattr(args, option, None)
+        if value is not None and not isinstance(value, bool):
+            default = getattr(settings, name)
+            changes[name] = type(default)(value)
+    sources = getattr(args, "source", None) or getattr(args, "sources", None)
+    if sources:
+        given = [str(Path(s)) for s in (sources if isinstance(sources, list | tuple)
+                                        else [sources])]
+        merged = list(settings.sources) + [s for s in given if s not in settings.sources]
+        names = list(settings.source_names)[: len(settings.sources)]
+        names += [Path(s).stem for s in merged[len(names):]]
+        changes["sources"], changes["source_names"] = tuple(merged), tuple(names)
+    size = getattr(args, "size", None)
+    if isinstance(size, str) and "x" in size.lower():
+        width, _, height = size.lower().partition("x")
+        changes["camera_width"], changes["camera_height"] = int(width), int(height)
+    record = getattr(args, "record", None)
+    if record is not None:
+        changes["record_path"] = str(Path(record).expanduser().parent)
+    if getattr(args, "virtual_cam", None) is True:
+        changes["virtual_cam"] = True
+    if getattr(args, "models_dir", None) is not None:
+        changes["models_dir"] = str(args.models_dir)
+    return settings.with_changes(**changes) if changes else settings
+
+
+def run_window(args: argparse.Namespace) -> int:
+    """Open the window and run the Qt event loop until it closes."""
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from realtime.settings_store import SettingsStore
+    from realtime.ui.controller import Controller
+    from realtime.ui.main_window import MainWindow
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("swapcam")
+    app.setStyle("Fusion")
+    app.setWindowIcon(QIcon.fromTheme("camera-web"))
+    apply_dark_palette(app)
+    config = getattr(args, "config", None)
+    store = SettingsStore(Path(config) if config else None)
+    loaded = store.load()
+    settings = settings_from_args(loaded.settings, args)
+    controller = Controller(Path(settings.models_dir), default_cache_dir())
+    window = MainWindow(store, settings, controller, startup_warning=loaded.warning)
+    record = getattr(args, "record", None)
+    if record is not None:  # `live --record OUT`: start recording to that file once running
+        window.record_on_start = Path(record).expanduser()
+    window.show()
+    window.start()
+    seconds = getattr(args, "seconds", None)
+    if isinstance(seconds, int | float) and seconds > 0:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(int(seconds * 1000), window.close)
+    try:
+        return int(app.exec())
+    finally:
+        window.shutdown()
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python main.py`` with no subcommand: the window."""
+    return run_window(args)
+
+
+def apply_dark_palette(app: Any) -> None:
+    """A dark theme: the preview is the star, the chrome stays out of its way."""
+    from PySide6.QtGui import QColor, QPalette
+
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: QColor(37, 37, 40),
+        QPalette.ColorRole.WindowText: QColor(230, 230, 230),
+        QPalette.ColorRole.Base: QColor(28, 28, 30),
+        QPalette.ColorRole.AlternateBase: QColor(45, 45, 48),
+        QPalette.ColorRole.Text: QColor(230, 230, 230),
+        QPalette.ColorRole.Button: QColor(52, 52, 56),
+        QPalette.ColorRole.ButtonText: QColor(230, 230, 230),
+        QPalette.ColorRole.Highlight: QColor(255, 179, 0),
+        QPalette.ColorRole.HighlightedText: QColor(20, 20, 20),
+        QPalette.ColorRole.ToolTipBase: QColor(50, 50, 54),
+        QPalette.ColorRole.ToolTipText: QColor(230, 230, 230),
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, colour)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(120, 120, 120))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText,
+                     QColor(120, 120, 120))
+    app.setPalette(palette)

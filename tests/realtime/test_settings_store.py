@@ -1,0 +1,69 @@
+"""Settings persistence: round trip, atomic write, unusable files backed up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from realtime.config import Settings
+from realtime.settings_store import SettingsSaveError, SettingsStore
+
+
+def test_missing_file_gives_defaults_without_warning(tmp_path: Path) -> None:
+    result = SettingsStore(tmp_path / "nope" / "settings.toml").load()
+    assert result.settings == Settings()
+    assert result.warning is None and result.backup is None
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "cfg" / "settings.toml")
+    changed = Settings().with_changes(
+        camera="clip.mp4", sources=("a.jpg", "b.jpg"), active_source=1, feather=0.2,
+        color_match=False, virtual_cam=True, window_geometry="AAAA", detect_every=3,
+    )
+    store.save(changed)
+    assert store.load().settings == changed
+
+
+def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "settings.toml")
+    for i in range(3):
+        store.save(Settings().with_changes(detect_every=i + 1))
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+    assert store.load().settings.detect_every == 3
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SettingsStore(tmp_path / "settings.toml")
+    store.save(Settings().with_changes(detect_every=7))
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(SettingsSaveError, match=r"settings\.toml"):
+        store.save(Settings().with_changes(detect_every=9))
+    monkeypatch.undo()
+    assert store.load().settings.detect_every == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is = = not toml", b'detect_every = "five"\n', b"\xff\xfe\x00garbage"],
+    ids=["syntax", "wrong-type", "not-utf8"],
+)
+def test_unusable_file_is_backed_up_and_defaults_used(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_bytes(content)
+    result = SettingsStore(path).load()
+    assert result.settings == Settings()
+    assert result.warning is not None and str(path) in result.warning
+    assert result.backup is not None and result.backup.read_bytes() == content
+    assert not path.exists()
+    # a second bad file on the same second gets its own backup
+    path.write_bytes(content)
+    second = SettingsStore(path).load()
+    assert second.backup is not None and second.backup != result.backup

@@ -1,0 +1,57 @@
+"""The entry points: command-line choices over saved settings; the window opens and closes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from realtime.config import Settings
+from realtime.settings_store import SettingsStore
+from realtime.ui import app
+
+
+def test_command_line_wins_over_saved_settings(tmp_path: Path) -> None:
+    saved = Settings(camera="0", model="simswap-224", sources=("a.jpg",), source_names=("Ann",))
+    args = argparse.Namespace(camera="clip.mp4", model="inswapper-128", engine=None,
+                              source=["b.jpg", "a.jpg"], models_dir=tmp_path, verbose=False)
+    merged = app.settings_from_args(saved, args)
+    assert merged.camera == "clip.mp4" and merged.model == "inswapper-128"
+    assert merged.engine == saved.engine
+    assert merged.sources == ("a.jpg", "b.jpg") and merged.source_names == ("Ann", "b")
+    assert merged.models_dir == str(tmp_path)
+
+
+def test_run_opens_the_window_and_saves_on_close(qtbot: QtBot, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("detect_every = 4\n")
+    monkeypatch.setattr("realtime.ui.app.default_cache_dir", lambda: tmp_path / "cache")
+    seen: dict[str, object] = {}
+
+    def close_soon() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if w.windowTitle() == "swapcam"]
+        if not windows:
+            QTimer.singleShot(50, close_soon)
+            return
+        window = windows[0]
+        if window.preview.message.startswith("Loading"):  # type: ignore[attr-defined]
+            QTimer.singleShot(50, close_soon)
+            return
+        seen["banner"] = not window.banner.isHidden()  # type: ignore[attr-defined]
+        seen["message"] = window.preview.message  # type: ignore[attr-defined]
+        window.close()
+
+    QTimer.singleShot(200, close_soon)
+    args = argparse.Namespace(command=None, models_dir=tmp_path / "no-models", verbose=False,
+                              config=str(config))
+    assert app.run(args) == 0
+    saved = SettingsStore(config).load().settings
+    assert saved.detect_every == 4 and saved.window_geometry
+    assert saved.models_dir == str(tmp_path / "no-models")
+    # the models folder is empty: the window says what is missing instead of failing
+    assert "not installed" in str(seen["message"]) or seen["banner"]

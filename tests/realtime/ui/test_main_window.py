@@ -1,0 +1,414 @@
+"""The window against a fake pipeline (fast): hotkeys, toggles, tiles, persistence, threads.
+
+The fakes stand where the real pipeline and source bank plug in (the controller's
+``build`` hook); the same window runs on the real modules in test_integration.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from realtime.config import Settings
+from realtime.settings_store import SettingsStore
+from realtime.types import Frame, SourceFace, StageTimings, SwapResult
+from realtime.ui import controller as ctl
+from realtime.ui.main_window import MainWindow
+
+
+class NoFaceError(ValueError):
+    """Named like realtime.sources.NoFaceError: the window keys its tile text on the name."""
+
+
+class FakeBank:
+    def __init__(self) -> None:
+        self._sources: list[SourceFace] = []
+
+    @property
+    def sources(self) -> tuple[SourceFace, ...]:
+        return tuple(self._sources)
+
+    def add(self, paths: Sequence[Path], name: str | None = None) -> SourceFace:
+        if any("noface" in Path(p).name for p in paths):
+            raise NoFaceError(f"source photo {paths[0]}: no face found")
+        face = SourceFace(name or Path(paths[0]).stem, tuple(str(p) for p in paths),
+                          {"fake": np.ones(512, np.float32) / np.sqrt(512)},
+                          np.full((32, 32, 3), 200, np.uint8))
+        self._sources.append(face)
+        return face
+
+    def remove(self, index: int) -> SourceFace:
+        return self._sources.pop(index)
+
+    def rename(self, index: int, name: str) -> SourceFace:
+        old = self._sources[index]
+        self._sources[index] = SourceFace(name, old.paths, old.embeddings, old.thumbnail)
+        return self._sources[index]
+
+
+class FakePipeline:
+    """Produces frames on its own thread like the real one, and records every call."""
+
+    def __init__(self, bank: FakeBank, sink: ctl.Sink) -> None:
+        self.bank, self.sink = bank, sink
+        self.source_index = 0
+        self.swap_enabled = True
+        self.settings: Settings | None = None
+        self.error: BaseException | None = None
+        self.source_state = "running"
+        self._stop = threading.Event()
+        self._version = 0
+        self._result: SwapResult | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-pipeline", daemon=True)
+
+    def _run(self) -> None:
+        image = np.zeros((120, 160, 3), np.uint8)
+        while not self._stop.wait(0.02):
+            frame = Frame(self._version, time.monotonic_ns(), image)
+            out = image.copy()
+            out[:, :, 2] = 40 * (self.source_index + 1) if self.swap_enabled else 0
+            self._result = SwapResult(frame, out, (), StageTimings({"swap": 5.0}), True)
+            self._version += 1
+            self.sink.send(out, frame.captured_ns)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0, *, raise_error: bool = True) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def select_source(self, index: int) -> None:
+        if not 0 <= index < len(self.bank.sources):
+            raise IndexError(index)
+        self.source_index = index
+
+    def set_swap_enabled(self, enabled: bool) -> None:
+        self.swap_enabled = enabled
+
+    def update_settings(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def stats(self) -> ctl.StatsView:
+        return ctl.StatsView(fps=30.0, latency_p50_ms=20.0, latency_p95_ms=30.0, drops=1,
+                             stage_ms={"detect": 3.0, "swap": 5.0},
+                             source_state=self.source_state)
+
+    def preview(self) -> tuple[int, SwapResult | None]:
+        return self._version, self._result
+
+
+class FakeSink:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.frames = 0
+        self.started = self.stopped = False
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.started = True
+
+    def send(self, image: np.ndarray, captured_ns: int) -> None:
+        self.frames += 1
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def describe(self) -> str:
+        return f"fake {self.label}"
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.pipelines: list[FakePipeline] = []
+        self.vcams: list[FakeSink] = []
+        self.recorders: list[FakeSink] = []
+        self.fail_build: BaseException | None = None
+
+    def build(self, settings: Settings, models_dir: Path, cache_dir: Path,
+              sink: ctl.Sink) -> ctl.Runtime:
+        if self.fail_build is not None:
+            raise self.fail_build
+        bank = FakeBank()
+        pipeline = FakePipeline(bank, sink)
+        self.pipelines.append(pipeline)
+        return ctl.Runtime(pipeline, bank, "fake-engine", "fake input")
+
+    def vcam(self, settings: Settings, width: int, height: int) -> ctl.Sink:
+        sink = FakeSink("virtual camera")
+        self.vcams.append(sink)
+        return sink
+
+    def recorder(self, path: Path, width: int, height: int, fps: float) -> ctl.Sink:
+        sink = FakeSink(str(path))
+        self.recorders.append(sink)
+        return sink
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    paths = []
+    for name in ("ann", "bob", "cid", "noface"):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(b"not read by the fake bank")
+        paths.append(path)
+    return paths
+
+
+def make_window(qtbot: QtBot, harness: Harness, tmp_path: Path,
+                settings: Settings | None = None) -> MainWindow:
+    store = SettingsStore(tmp_path / "config" / "settings.toml")
+    controller = ctl.Controller(tmp_path / "models", tmp_path / "cache", build=harness.build,
+                                vcam_factory=harness.vcam, recorder_factory=harness.recorder)
+    window = MainWindow(store, settings or Settings(record_path=str(tmp_path / "rec")),
+                        controller)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: controller.running, timeout=5000)
+    return window
+
+
+@pytest.fixture
+def window(qtbot: QtBot, harness: Harness, tmp_path: Path,
+           photos: list[Path]) -> Iterator[MainWindow]:
+    win = make_window(qtbot, harness, tmp_path)
+    for path in photos[:3]:
+        win.add_source([path])
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=5000)
+    yield win
+    win.close()
+
+
+def test_preview_draws_pipeline_frames(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.preview.result is not None, timeout=3000)
+    drawn = window.preview.frames_drawn
+    qtbot.waitUntil(lambda: window.preview.frames_drawn > drawn + 2, timeout=3000)
+    assert "fake-engine" in window.status_model.text()
+
+
+def test_number_keys_select_sources(qtbot: QtBot, window: MainWindow,
+                                    harness: Harness) -> None:
+    pipeline = harness.pipelines[-1]
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    assert pipeline.source_index == 2
+    assert window.gallery.active == 2
+    assert window.settings.active_source == 2
+    tile = window.gallery.tiles[window.gallery.entries[2].key]
+    assert tile.title.text().startswith("3 · ")
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert pipeline.source_index == 0  # wraps around
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
+    assert pipeline.source_index == 2
+    qtbot.keyClick(window, Qt.Key.Key_9)  # no ninth source: nothing changes
+    assert pipeline.source_index == 2
+    assert "no source 9" in window.statusBar().currentMessage()
+
+
+def test_space_o_v_r_toggle(qtbot: QtBot, window: MainWindow, harness: Harness,
+                            tmp_path: Path) -> None:
+    pipeline = harness.pipelines[-1]
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert pipeline.swap_enabled is False and window.settings.swap_enabled is False
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert pipeline.swap_enabled is True
+
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert window.preview.mode == "original"
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert window.preview.mode == "swapped"
+
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert window.vcam_wanted and window.controls.vcam.isChecked()
+    qtbot.waitUntil(lambda: window.controller.virtual_camera_on, timeout=3000)
+    qtbot.waitUntil(lambda: harness.vcams[-1].frames > 0, timeout=3000)
+    qtbot.waitUntil(lambda: window.controls.vcam_status.text() == "fake virtual camera",
+                    timeout=3000)
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert not window.vcam_wanted and not window.controls.vcam.isChecked()
+    qtbot.waitUntil(lambda: harness.vcams[-1].stopped, timeout=3000)
+    assert not window.controller.virtual_camera_on
+
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.record_wanted and window.controls.record.isChecked()
+    qtbot.waitUntil(lambda: window.controller.recording, timeout=3000)
+    path = window.controller.recording_path
+    assert path is not None and path.parent == tmp_path / "rec"
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert not window.record_wanted and not window.controls.record.isChecked()
+    qtbot.waitUntil(lambda: "Saved" in window.controls.record_status.text(), timeout=3000)
+    assert not window.controller.recording and harness.recorders[-1].stopped
+
+
+def test_photo_without_face_shows_message_on_tile(qtbot: QtBot, window: MainWindow,
+                                                 photos: list[Path]) -> None:
+    entry = window.add_source([photos[3]])
+    assert entry is not None
+    qtbot.waitUntil(lambda: entry.state == "failed", timeout=3000)
+    tile = window.gallery.tiles[entry.key]
+    assert "no face" in tile.status.text().lower()
+    assert tile.title.text() == "noface"  # no hotkey number on a failed tile
+    assert window.controller.source_count() == 3
+
+
+def test_virtual_camera_unavailable_is_shown(qtbot: QtBot, harness: Harness,
+                                             tmp_path: Path) -> None:
+    def unavailable(settings: Settings, width: int, height: int) -> ctl.Sink:
+        raise RuntimeError("no v4l2loopback device: sudo modprobe v4l2loopback")
+
+    harness.vcam = unavailable  # type: ignore[method-assign]
+    win = make_window(qtbot, harness, tmp_path)
+    qtbot.keyClick(win, Qt.Key.Key_V)
+    qtbot.waitUntil(lambda: not win.controls.vcam.isChecked(), timeout=3000)
+    assert "v4l2loopback" in win.controls.vcam_status.text()
+    assert not win.vcam_wanted and win.settings.virtual_cam is False
+    assert not win.banner.isHidden() and "v4l2loopback" in win.banner.label.text()
+    win.close()
+
+
+def test_worker_error_reaches_the_banner(qtbot: QtBot, window: MainWindow,
+                                         harness: Harness) -> None:
+    harness.pipelines[-1].error = RuntimeError("process thread failed: boom")
+    qtbot.waitUntil(lambda: not window.banner.isHidden(), timeout=3000)
+    assert "boom" in window.banner.label.text()
+    assert not window.banner.action.isHidden()  # Restart offered
+    window.banner.action.click()
+    qtbot.waitUntil(lambda: len(harness.pipelines) == 2 and window.controller.running,
+                    timeout=3000)
+    qtbot.waitUntil(lambda: len(window.gallery.ready_entries()) == 3, timeout=3000)
+
+
+def test_lost_camera_is_reported(qtbot: QtBot, window: MainWindow, harness: Harness) -> None:
+    harness.pipelines[-1].source_state = "reconnecting"
+    qtbot.waitUntil(lambda: not window.banner.isHidden(), timeout=3000)
+    assert "Lost the camera" in window.banner.label.text()
+    assert any("RECONNECTING" in text for text, _ in window.preview.badges)
+    harness.pipelines[-1].source_state = "running"
+    qtbot.waitUntil(lambda: not window.preview.badges, timeout=3000)
+
+
+def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
+                                               tmp_path: Path) -> None:
+    harness.fail_build = RuntimeError("camera 0: could not open (tried V4L2)")
+    store = SettingsStore(tmp_path / "settings.toml")
+    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build)
+    win = MainWindow(store, Settings(), controller)
+    qtbot.addWidget(win)
+    win.start()
+    qtbot.waitUntil(lambda: not win.banner.isHidden(), timeout=3000)
+    assert "could not open" in win.banner.label.text()
+    assert "Not running" in win.preview.message
+    harness.fail_build = None
+    win.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
+    qtbot.waitUntil(lambda: controller.running, timeout=3000)
+    win.close()
+
+
+def test_settings_saved_and_restored(qtbot: QtBot, harness: Harness, tmp_path: Path,
+                                     photos: list[Path]) -> None:
+    win = make_window(qtbot, harness, tmp_path)
+    win.add_source([photos[0]])
+    win.add_source([photos[1], photos[2]], "bob and cid")
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 2, timeout=3000)
+    qtbot.keyClick(win, Qt.Key.Key_2)
+    win.apply_changes({"feather": 0.2, "detect_every": 3})
+    win.resize(780, 530)
+    size = (win.width(), win.height())
+    win.close()
+    saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
+    assert saved.active_source == 1 and saved.feather == 0.2 and saved.detect_every == 3
+    assert len(saved.sources) == 2 and saved.source_names[1] == "bob and cid"
+    assert saved.window_geometry
+
+    again = make_window(qtbot, harness, tmp_path, saved)
+    qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 2, timeout=3000)
+    assert [len(e.paths) for e in again.gallery.entries] == [1, 2]
+    assert again.gallery.entries[1].name == "bob and cid"
+    assert harness.pipelines[-1].source_index == 1
+    assert (again.width(), again.height()) == size == (780, 530)
+    assert again.controls.detect_every.value() == 3
+    again.close()
+
+
+def test_corrupt_settings_file_warns_in_window(qtbot: QtBot, harness: Harness,
+                                               tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("model = [broken")
+    loaded = SettingsStore(path).load()
+    assert loaded.settings == Settings() and loaded.backup is not None
+    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build)
+    win = MainWindow(SettingsStore(path), loaded.settings, controller,
+                     startup_warning=loaded.warning)
+    qtbot.addWidget(win)
+    assert not win.banner.isHidden() and str(loaded.backup) in win.banner.label.text()
+    win.close()
+
+
+def test_help_overlay_toggles(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    assert window.help.isVisible()
+    qtbot.keyClick(window.help, Qt.Key.Key_Escape)
+    assert not window.help.isVisible()
+
+
+def test_remove_and_rename_keep_the_bank_in_step(qtbot: QtBot, window: MainWindow,
+                                                 harness: Harness) -> None:
+    bank = harness.pipelines[-1].bank
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    first, second = window.gallery.entries[0], window.gallery.entries[1]
+    window.rename_source(second.key, "Robert")
+    window.remove_source(first.key)
+    qtbot.waitUntil(lambda: len(bank.sources) == 2, timeout=3000)
+    qtbot.waitUntil(lambda: bank.sources[0].name == "Robert", timeout=3000)
+    # the active source (was the third) is now the second, in the pipeline and on screen
+    assert harness.pipelines[-1].source_index == 1 and window.gallery.active == 1
+    assert window.settings.source_names == ("Robert", "cid")
+
+
+def test_closing_stops_every_thread(qtbot: QtBot, harness: Harness, tmp_path: Path,
+                                    photos: list[Path]) -> None:
+    before = set(threading.enumerate())
+    win = make_window(qtbot, harness, tmp_path)
+    win.add_source([photos[0]])
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 1, timeout=3000)
+    qtbot.keyClick(win, Qt.Key.Key_V)
+    qtbot.waitUntil(lambda: win.controller.virtual_camera_on, timeout=3000)
+    assert len(set(threading.enumerate()) - before) >= 3  # pipeline + workers
+    win.close()
+    assert set(threading.enumerate()) - before == set()
+    assert harness.vcams[-1].stopped
+
+
+def test_source_folder_is_remembered(qtbot: QtBot, harness: Harness, tmp_path: Path,
+                                     photos: list[Path]) -> None:
+    win = make_window(qtbot, harness, tmp_path)
+    win.use_source_folder(photos[0].parent)
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=3000)
+    assert [e.state for e in win.gallery.entries].count("failed") == 1  # noface.png
+    win.close()
+    saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
+    assert saved.sources_dir == str(photos[0].parent)
+    again = make_window(qtbot, harness, tmp_path, saved)
+    qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 3, timeout=3000)
+    # saved sources and the folder's photos are not doubled
+    assert len(again.gallery.entries) == 4
+    again.close()
+
+
+def test_fullscreen_hides_the_panels(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert window.side.isHidden() and window.gallery.isHidden()
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert not window.side.isHidden() and not window.gallery.isHidden()
