@@ -8,7 +8,6 @@ app looks for models.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engines.base import ModelFileError
+from engines.fileio import HashingCancelled, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,6 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def sha256_file(path: Path, *, cancel: threading.Event | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            if cancel is not None and cancel.is_set():
-                raise DownloadCancelled(f"{path}: hashing cancelled")
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
@@ -126,7 +116,10 @@ def fetch(
                         attempt, retries + 1)
     else:
         raise DownloadError(f"{url}: failed after {retries + 1} attempts: {last_error}")
-    got = sha256_file(part, cancel=cancel)
+    try:
+        got = sha256_file(part, cancel=cancel)
+    except HashingCancelled as exc:
+        raise DownloadCancelled(str(exc)) from exc
     if sha256 is not None and got != sha256.lower():
         part.unlink(missing_ok=True)
         raise HashMismatch(url, sha256.lower(), got)

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import zipfile
@@ -33,8 +32,8 @@ from engines.download import (
     InsecureURL,
     ProgressCallback,
     fetch,
-    sha256_file,
 )
+from engines.fileio import sha256_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +241,9 @@ def _load_hashes(models_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _save_hashes(models_dir: Path, records: dict[str, dict[str, Any]]) -> None:
-    path = _hashes_path(models_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name: the GUI may finish two downloads at once.
-    fd, tmp = tempfile.mkstemp(prefix=".hashes.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"version": 1, "files": records}, handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    # a unique temporary name inside write_atomic: the GUI may finish two downloads at once
+    text = json.dumps({"version": 1, "files": records}, indent=2, sort_keys=True)
+    write_atomic(_hashes_path(models_dir), text.encode("utf-8"))
 
 
 def _key(name: str, file: ModelFile) -> str:

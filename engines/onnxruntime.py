@@ -51,6 +51,8 @@ class OnnxRuntimeEngine:
         self.backend = f"onnxruntime-{device}"
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: expected >= 1 or None, got {threads}")
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -68,6 +70,9 @@ class OnnxRuntimeEngine:
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
+            # Spinning workers burn their cores between runs; with a thread count the caller
+            # shares the CPU with its own threads (capture, detection), so let them sleep.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers: list[Any] = ["CPUExecutionProvider"]
         if device == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "DEFAULT"}))
@@ -88,6 +93,7 @@ class OnnxRuntimeEngine:
                                     f"initialised (session got {active}): no GPU, driver or "
                                     "CUDA/cuDNN libraries", CUDA_HINT)
         self.providers = tuple(active)
+        self.threads = threads
         self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
         self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
         log.debug("%s: %s on %s", self.path.name, self.backend, self.providers)
@@ -106,6 +112,16 @@ class OnnxRuntimeEngine:
         except Exception as exc:
             raise EngineError(f"{self.path.name}: inference failed ({exc})") from exc
         return dict(zip(names, values, strict=True))
+
+    def session_config(self, key: str) -> str | None:
+        """The session's value for an ONNX Runtime config ``key`` (None when unset)."""
+        if self._session is None:
+            raise EngineError(f"{self.path}: engine is closed")
+        options = self._session.get_session_options()
+        try:
+            return str(options.get_session_config_entry(key))
+        except Exception:  # ORT raises a plain RuntimeError-like pybind error when unset
+            return None
 
     def close(self) -> None:
         self._session = None

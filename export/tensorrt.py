@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -32,6 +31,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from engines.base import EngineError, EngineUnavailable
+from engines.fileio import sha256_file, write_atomic
 
 if TYPE_CHECKING:  # the tensorrt-stubs package types these; the real module loads lazily
     import tensorrt as trt_t
@@ -60,14 +60,6 @@ class GpuInfo:
 
 
 # --- pure parts ------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(*, onnx_sha256: str, tensorrt_version: str, gpu_name: str,
@@ -294,18 +286,6 @@ def _pin_fp32_layers(network: trt_t.INetworkDefinition, fp32_nodes: set[str],
     return len(chosen)
 
 
-def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
                  timing_cache: Path | None = None, max_batch: int = 1,
                  progress: bool = True) -> Path:
@@ -369,9 +349,9 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
     if serialized is None:
         raise EngineBuildError(f"TensorRT failed to build {onnx_path} ({precision}, {path}); "
                                "run with --verbose for the builder's log")
-    _write_atomic(Path(output), memoryview(serialized))
+    write_atomic(Path(output), memoryview(serialized))
     if timing_cache is not None:
-        _write_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
+        write_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
     return Path(output)
 
 

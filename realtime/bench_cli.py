@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime.config import MODEL_NAMES
-from realtime.live_cli import DETECTORS, ENGINES, PASSTHROUGH, parse_size
+from realtime.live_cli import DETECTORS, ENGINES, PASSTHROUGH, check_threads, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="faces in the clip (default 3)")
     parser.add_argument("--detect-every", type=int, default=5)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default="auto")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads per model for ONNX Runtime (default: cores - 1, "
+                        "as in live)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
 
@@ -172,7 +175,7 @@ def machine_info() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import Settings, default_cache_dir
-    from realtime.live_cli import build_parts
+    from realtime.live_cli import build_parts, live_threads
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes:
@@ -180,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.warmup < 0:
         raise ValueError(f"--seconds must be > 0 and --warmup >= 0, got {args.seconds}, "
                          f"{args.warmup}")
+    threads = check_threads(getattr(args, "threads", None)) or live_threads()
     cache_dir = default_cache_dir()
     models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
     if note:
@@ -188,12 +192,14 @@ def run(args: argparse.Namespace) -> int:
                         detector=args.detector, faces=args.faces,
                         detect_every=args.detect_every, swap_mode=args.swap_mode)
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
-    parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir)
+    parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
+                        threads=threads)
     load_start = machine_info().get("load_average")
     pacing = "unpaced" if args.unpaced else f"paced at {args.fps:g} fps"
     print(f"bench: {parts.model_note}; detector {parts.detector.name}; clip {pacing}, "
           f"{args.clip_faces} faces, swap {args.faces}; {args.warmup:g} s warm-up + "
-          f"{args.seconds:g} s per size; load average {load_start}")
+          f"{args.seconds:g} s per size; {threads} ONNX Runtime thread(s) per model; "
+          f"load average {load_start}")
     results = []
     try:
         from tqdm import tqdm
@@ -212,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                   "engine": args.engine, "detector": parts.detector.name,
                   "paced_fps": None if args.unpaced else args.fps, "faces": args.faces,
                   "clip_faces": args.clip_faces, "detect_every": args.detect_every,
-                  "swap_mode": args.swap_mode, "machine": machine_info(),
+                  "swap_mode": args.swap_mode, "threads": threads, "machine": machine_info(),
                   "load_average_at_start": load_start, "results": results}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -188,7 +188,48 @@ class _OpenAttempt:
                 self.result = None
 
 
-class CameraSource:
+class _RetryingSource:
+    """What both sources share: ``state``, ``last_error``, and when to retry an input
+    that was lost (attempt n starts ``backoff.delay(n)`` after the loss or after the
+    previous attempt failed)."""
+
+    def __init__(self, backoff: Backoff | None) -> None:
+        self.backoff = backoff or Backoff()
+        self._state: SourceState = "closed"
+        self._last_error: str | None = None
+        self._attempts = 0
+        self._next_attempt = 0.0
+
+    @property
+    def state(self) -> SourceState:
+        return self._state
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    @property
+    def reconnect_attempts(self) -> int:
+        """Failed reopen attempts since the input was lost (0 while running)."""
+        return self._attempts
+
+    def _start_retrying(self) -> None:
+        """The input is lost: state ``reconnecting``, first attempt after the first delay."""
+        self._state, self._attempts = "reconnecting", 0
+        self._next_attempt = time.monotonic() + self.backoff.delay(0)
+
+    def _retry_failed(self) -> None:
+        self._attempts += 1
+        self._next_attempt = time.monotonic() + self.backoff.delay(self._attempts)
+
+    def _retry_due(self) -> bool:
+        return time.monotonic() >= self._next_attempt
+
+    def _running_again(self) -> None:
+        self._state, self._attempts = "running", 0
+
+
+class CameraSource(_RetryingSource):
     """A camera through OpenCV, reconnecting with backoff when it disappears.
 
     ``device`` is an index (``0``) or a device path (``/dev/video2``). Width,
@@ -216,8 +257,8 @@ class CameraSource:
         self.device = device
         self.width, self.height, self.requested_fps, self.fourcc = width, height, fps, fourcc
         self.apis = tuple(apis) if apis is not None else default_camera_apis()
+        super().__init__(backoff)
         self._factory = capture_factory
-        self.backoff = backoff or Backoff()
         self.max_reconnect_attempts = max_reconnect_attempts
         self.failures_before_reconnect = max(1, failures_before_reconnect)
         self._lock = threading.Lock()
@@ -228,30 +269,13 @@ class CameraSource:
         self._capture: VideoCaptureLike | None = None
         self._api: int | None = None
         self._pending: np.ndarray | None = None
-        self._state: SourceState = "closed"
-        self._last_error: str | None = None
         self._failures = 0
-        self._attempts = 0
-        self._next_attempt = 0.0
         self._attempt: _OpenAttempt | None = None
         self._index = 0
         self._is_open = False
         self._actual: dict[str, Any] = {}
 
     # -- state -------------------------------------------------------------------------
-
-    @property
-    def state(self) -> SourceState:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return self._last_error
-
-    @property
-    def reconnect_attempts(self) -> int:
-        """Failed reopen attempts since the camera was lost (0 while running)."""
-        return self._attempts
 
     @property
     def fps(self) -> float:
@@ -367,7 +391,8 @@ class CameraSource:
             "fourcc": fourcc_to_str(capture.get(cv2.CAP_PROP_FOURCC)),
             "buffersize": capture.get(cv2.CAP_PROP_BUFFERSIZE),
         }
-        self._state, self._failures, self._attempts = "running", 0, 0
+        self._failures = 0
+        self._running_again()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -417,9 +442,7 @@ class CameraSource:
             if self._capture is not None:
                 self._capture.release()
                 self._capture = None
-            self._state = "reconnecting"
-            self._attempts = 0
-            self._next_attempt = time.monotonic() + self.backoff.delay(0)
+            self._start_retrying()
 
     def _poll_reconnect(self) -> None:
         attempt = self._attempt
@@ -435,16 +458,14 @@ class CameraSource:
                     self._install(attempt.result)
                 log.info("%s reconnected: %s", self._what(), self.describe())
                 return
-            self._attempts += 1
+            self._retry_failed()
             self._last_error = "reopen failed: " + "; ".join(attempt.tried)
             limit = self.max_reconnect_attempts
             if limit is not None and self._attempts >= limit:
                 self._state = "failed"
                 log.error("%s failed after %d reopen attempts", self._what(), self._attempts)
-                return
-            self._next_attempt = time.monotonic() + self.backoff.delay(self._attempts)
             return
-        if time.monotonic() >= self._next_attempt:
+        if self._retry_due():
             # Try the backend that worked first, then the others.
             apis = list(self.apis)
             if self._api in apis:
@@ -484,7 +505,7 @@ class CameraSource:
 SourceKind = Literal["video", "image", "folder"]
 
 
-class FileSource:
+class FileSource(_RetryingSource):
     """A video file, a single image, or a folder of images, paced like a camera.
 
     Frames are released at the file's fps (or ``fps`` when given) on monotonic
@@ -505,9 +526,9 @@ class FileSource:
         if fps is not None and not fps > 0:
             raise ValueError(f"fps: expected > 0, got {fps}")
         self.path = Path(path).expanduser()
+        super().__init__(backoff)
         self.requested_fps, self.loop = fps, loop
         self._factory = capture_factory
-        self.backoff = backoff or Backoff()
         self._closed = threading.Event()
         self._io_lock = threading.Lock()  # see CameraSource
         self._opened = False
@@ -517,22 +538,10 @@ class FileSource:
         self._files: list[Path] = []
         self._position = 0
         self._file_fps: float | None = None
-        self._state: SourceState = "closed"
-        self._last_error: str | None = None
         self._index = 0
         self._loops = 0
         self._due: float | None = None
-        self._attempts = 0
-        self._next_attempt = 0.0
         self._size: tuple[int, int] | None = None
-
-    @property
-    def state(self) -> SourceState:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return self._last_error
 
     @property
     def loops(self) -> int:
@@ -646,14 +655,13 @@ class FileSource:
 
     def _next_video_image(self) -> np.ndarray | None:
         if self._state == "reconnecting":
-            if time.monotonic() < self._next_attempt:
+            if not self._retry_due():
                 return None
             image = self._open_video()
             if image is None:
-                self._attempts += 1
-                self._next_attempt = time.monotonic() + self.backoff.delay(self._attempts)
+                self._retry_failed()
                 return None
-            self._state, self._attempts = "running", 0
+            self._running_again()
             log.info("%s reopened", self.path)
             return image
         if self._image is not None:  # the frame read while opening
@@ -671,8 +679,7 @@ class FileSource:
         image = self._open_video()
         if image is None:
             log.warning("%s could not be reopened (%s); retrying", self.path, self._last_error)
-            self._state, self._attempts = "reconnecting", 0
-            self._next_attempt = time.monotonic() + self.backoff.delay(0)
+            self._start_retrying()
             return None
         self._loops += 1
         return image

@@ -17,7 +17,8 @@ import platformdirs
 APP_NAME = "swapcam"
 
 ModelName = Literal["simswap-224", "simswap-512", "inswapper-128"]
-EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch"]
+# the runtimes engines.registry.open_engine can run an ONNX file on (see PREFERENCES there)
+EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"]
 DetectorChoice = Literal["auto", "scrfd", "dlib"]
 SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]
@@ -54,6 +55,8 @@ class Settings:
     # identities
     sources: tuple[str, ...] = ()
     sources_dir: str = ""
+    # photos of ``sources_dir`` the user removed from the gallery: not added back at start
+    removed_sources: tuple[str, ...] = ()
     # the window's gallery: a display name per entry of ``sources`` (an entry holding
     # several photos of one person joins their paths with os.pathsep)
     source_names: tuple[str, ...] = ()

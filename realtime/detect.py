@@ -349,14 +349,18 @@ class ScrfdDetector:
 
 
 def make_detector(choice: str, models_dir: Path, *, engine: str = "auto",
-                  threshold: float = 0.5) -> FaceDetector:
+                  threshold: float = 0.5, detect_width: int | None = None,
+                  upsample: int | None = None, threads: int | None = None) -> FaceDetector:
     """Build the detector the user chose.
 
     ``"auto"`` takes SCRFD when its model is installed (and an engine can run it),
     otherwise the embedded dlib detector; ``"scrfd"`` requires the model (raises the
     model table's error naming the download/import commands); ``"dlib"`` never
     needs a download. ``threshold`` is a (0, 1) confidence for both: for dlib it is
-    mapped to the SVM margin (0.5 → margin 0, dlib's default).
+    mapped to the SVM margin (0.5 → margin 0, dlib's default). ``detect_width`` and
+    ``upsample`` tune the dlib detector (None: ``DlibDetector``'s defaults, suited to
+    photos); SCRFD ignores them. ``threads`` caps SCRFD's CPU threads (see
+    ``engines.registry.open_engine``).
     """
     if choice not in ("auto", "scrfd", "dlib"):
         raise ValueError(f"detector: expected auto, scrfd or dlib, got {choice!r}")
@@ -369,7 +373,8 @@ def make_detector(choice: str, models_dir: Path, *, engine: str = "auto",
                 path = require_model(models_dir, "scrfd-10g")
                 from engines.registry import open_engine
 
-                detector = ScrfdDetector(open_engine(path, engine), threshold=threshold)
+                detector = ScrfdDetector(open_engine(path, engine, threads=threads),
+                                         threshold=threshold)
             except (EngineError, DetectorError) as error:
                 if choice == "scrfd":
                     raise
@@ -378,5 +383,10 @@ def make_detector(choice: str, models_dir: Path, *, engine: str = "auto",
             else:
                 log.info("face detector: SCRFD (%s) on %s", path.name, detector.engine.backend)
                 return detector
+    tuning: dict[str, int] = {}
+    if detect_width is not None:
+        tuning["detect_width"] = detect_width
+    if upsample is not None:
+        tuning["upsample"] = upsample
     log.info("face detector: embedded dlib HOG + 68-point landmarks")
-    return DlibDetector(threshold=score_to_margin(threshold))
+    return DlibDetector(threshold=score_to_margin(threshold), **tuning)

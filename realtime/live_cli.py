@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
-from realtime.config import MODEL_NAMES, Settings
+from realtime.config import MODEL_NAMES, EngineChoice, Settings
 
 if TYPE_CHECKING:
     from realtime.capture import FrameSource
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 PASSTHROUGH = "passthrough"
 LIVE_MODELS = (*MODEL_NAMES, PASSTHROUGH)
-ENGINES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+ENGINES: tuple[str, ...] = get_args(EngineChoice)
 DETECTORS = ("auto", "scrfd", "dlib")
 # The embedded detector as the live path tunes it: no upsampling (faces on a webcam
 # are large) on a 640-wide copy: ~20 ms instead of ~50 ms, and it runs on a worker.
@@ -44,8 +45,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "(default: the saved setting, 0)")
     parser.add_argument("--source", action="append", type=Path, default=[],
                         metavar="FILE_OR_DIR",
-                        help="photo(s) of the identity to wear; a folder adds one identity per "
-                        "image; repeat for several (switch with the controls)")
+                        help="photo of an identity to wear; a folder adds one identity per "
+                        f"image; several photos of ONE person joined with {os.pathsep!r} "
+                        f"(a{os.pathsep}b.jpg) are averaged into one identity; repeat "
+                        "--source for several identities (switch with the controls)")
     parser.add_argument("--model", choices=LIVE_MODELS, default=None,
                         help="swap model (default: the saved setting, simswap-224); "
                         "'passthrough' pastes the face back unchanged (diagnostics)")
@@ -72,6 +75,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="requested camera resolution (e.g. 1280x720)")
     parser.add_argument("--fps", type=float, default=None,
                         help="requested camera fps (file sources are paced at it)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="with --no-window: CPU threads per model for ONNX Runtime "
+                        "(default, and always in the window: cores - 1, leaving one for "
+                        "capture, detection and output)")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -140,23 +147,56 @@ def passthrough_source(family: str) -> SourceFace:
     return SourceFace(PASSTHROUGH, (), {family: vector})
 
 
-def make_live_detector(settings: Settings, models_dir: Path) -> FaceDetector:
-    """The chosen detector, as ``make_detector`` builds it (for photos)."""
+def live_threads(cpu_count: int | None = None) -> int:
+    """ONNX Runtime threads per model in the live pipeline: every core but one, which the
+    capture, detection and output threads need (``cpu_count`` defaults to this machine's)."""
+    count = os.cpu_count() if cpu_count is None else cpu_count
+    return max(1, (count or 1) - 1)
+
+
+def check_threads(threads: int | None) -> int | None:
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads: expected >= 1, got {threads}")
+    return threads
+
+
+def make_live_detector(settings: Settings, models_dir: Path, *,
+                       threads: int | None = None) -> FaceDetector:
+    """The chosen detector tuned for frames (dlib: see ``LIVE_DLIB_*``)."""
     from realtime.detect import make_detector
 
     return make_detector(settings.detector, models_dir, engine=settings.engine,
-                         threshold=settings.det_threshold)
+                         threshold=settings.det_threshold, detect_width=LIVE_DLIB_WIDTH,
+                         upsample=LIVE_DLIB_UPSAMPLE, threads=threads)
 
 
-def tune_for_live(detector: FaceDetector) -> FaceDetector:
-    """The embedded dlib detector set for frames (see the constants); others unchanged.
-    Call after the source photos are encoded: small faces in photos need upsampling."""
-    from realtime.detect import DlibDetector
+def make_photo_detector(settings: Settings, models_dir: Path,
+                        live: FaceDetector) -> FaceDetector:
+    """The detector for the source photos: dlib at its photo defaults (small faces in
+    photos need upsampling), any other detector is ``live`` itself (nothing to tune)."""
+    from realtime.detect import DlibDetector, make_detector
 
-    if isinstance(detector, DlibDetector):
-        detector.detect_width = LIVE_DLIB_WIDTH
-        detector.upsample = LIVE_DLIB_UPSAMPLE
-    return detector
+    if not isinstance(live, DlibDetector):
+        return live
+    return make_detector("dlib", models_dir, threshold=settings.det_threshold)
+
+
+def split_source(entry: str | Path) -> list[Path]:
+    """One ``--source``/``Settings.sources`` entry → its photos: several photos of one
+    person are joined with ``os.pathsep`` (how the window stores them)."""
+    return [Path(part) for part in str(entry).split(os.pathsep) if part.strip()]
+
+
+def add_sources(bank: Any, entries: Sequence[str | Path], *,
+                skip: Sequence[str] = ()) -> None:
+    """Each entry: a folder (one identity per image but those in ``skip``) or photos of
+    one identity."""
+    for entry in entries:
+        photos = split_source(entry)
+        if len(photos) == 1 and photos[0].is_dir():
+            bank.add_folder(photos[0], skip=skip)
+        elif photos:
+            bank.add(photos)
 
 
 @dataclass
@@ -170,34 +210,35 @@ class LiveParts:
 
 
 def build_parts(settings: Settings, models_dir: Path, *,
-                source_paths: Sequence[Path] = (), cache_dir: Path | None = None) -> LiveParts:
-    """Detector, swapper, encoder and the source identities for ``settings.model``."""
+                source_paths: Sequence[str | Path] = (), cache_dir: Path | None = None,
+                threads: int | None = None) -> LiveParts:
+    """Detector, swapper, encoder and the source identities for ``settings.model``.
+
+    ``source_paths`` entries as ``add_sources`` takes them; ``threads`` per ONNX Runtime
+    model, None = ``live_threads()``.
+    """
     from realtime.config import default_cache_dir
     from realtime.process import FrameProcessor
 
-    detector = make_live_detector(settings, models_dir)
+    threads = live_threads() if threads is None else threads
+    detector = make_live_detector(settings, models_dir, threads=threads)
     if settings.model == PASSTHROUGH:
         swapper = PassthroughSwapper()
         processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
-        return LiveParts(processor, tune_for_live(detector),
-                         (passthrough_source(swapper.family),),
+        return LiveParts(processor, detector, (passthrough_source(swapper.family),),
                          "passthrough (crops pasted back unchanged)")
     from realtime.sources import SourceBank
     from realtime.swap import load_encoder, load_swapper
 
-    swapper_real = load_swapper(settings.model, models_dir, engine=settings.engine)
-    encoder = load_encoder(settings.model, models_dir, engine=settings.engine)
-    bank = SourceBank(lambda _family: encoder, detector,
+    swapper_real = load_swapper(settings.model, models_dir, engine=settings.engine,
+                                threads=threads)
+    encoder = load_encoder(settings.model, models_dir, engine=settings.engine, threads=threads)
+    bank = SourceBank(lambda _family: encoder, make_photo_detector(settings, models_dir, detector),
                       (cache_dir or default_cache_dir()) / "sources",
                       families=(settings.model,))
-    for path in source_paths:
-        if Path(path).is_dir():
-            bank.add_folder(Path(path))
-        else:
-            bank.add([Path(path)])
+    add_sources(bank, source_paths, skip=settings.removed_sources)
     processor = FrameProcessor(swapper_real, encoder, settings)
-    return LiveParts(processor, tune_for_live(detector), bank,
-                     f"{settings.model} on {swapper_real.backend}")
+    return LiveParts(processor, detector, bank, f"{settings.model} on {swapper_real.backend}")
 
 
 def make_sinks(settings: Settings, frame_size: tuple[int, int], fps: float) -> list[FrameSink]:
@@ -224,11 +265,11 @@ def open_camera(settings: Settings) -> FrameSource:
     return source
 
 
-def build_pipeline(settings: Settings, models_dir: Path,
-                   source_paths: Sequence[Path] = ()) -> tuple[Pipeline, LiveParts]:
+def build_pipeline(settings: Settings, models_dir: Path, source_paths: Sequence[str | Path] = (),
+                   *, threads: int | None = None) -> tuple[Pipeline, LiveParts]:
     from realtime.pipeline import Pipeline
 
-    parts = build_parts(settings, models_dir, source_paths=source_paths)
+    parts = build_parts(settings, models_dir, source_paths=source_paths, threads=threads)
     source = open_camera(settings)
     size = getattr(source, "size", None) or (settings.camera_width, settings.camera_height)
     sinks = make_sinks(settings, size, float(source.fps or settings.camera_fps))
@@ -286,12 +327,13 @@ def run(args: argparse.Namespace) -> int:
     if loaded.warning:
         print(f"warning: {loaded.warning}")
     settings = settings_from_args(args, loaded.settings)
-    paths = [Path(p) for p in settings.sources]
-    if not paths and settings.sources_dir:
-        paths = [Path(settings.sources_dir)]
+    threads = check_threads(getattr(args, "threads", None))
+    paths: list[str] = list(settings.sources)
+    if not paths and settings.sources_dir:  # photos removed in the window stay removed
+        paths = [str(Path(settings.sources_dir).expanduser())]
     if settings.model != PASSTHROUGH and not paths:
         raise ValueError("no source identity: give --source PHOTO (or a folder of photos)")
-    pipeline, parts = build_pipeline(settings, Path(args.models_dir), paths)
+    pipeline, parts = build_pipeline(settings, Path(args.models_dir), paths, threads=threads)
     print(f"live: {pipeline.source.describe()} → "
           f"{', '.join(s.describe() for s in pipeline.sinks)}; model {parts.model_note}; "
           f"detector {parts.detector.name}")

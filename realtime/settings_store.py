@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import tomli_w
 
-from realtime.config import Settings, default_config_path
+from engines.fileio import write_atomic
+from realtime.config import EngineChoice, Settings, default_config_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,26 +64,20 @@ class SettingsStore:
             )
             log.warning("%s", warning)
             return LoadResult(Settings(), warning=warning, backup=backup)
+        engines = get_args(EngineChoice)
+        if settings.engine not in engines:
+            # e.g. "torch", offered by earlier versions: ONNX files cannot run on it
+            warning = (f"The saved engine {settings.engine!r} is not available (expected one "
+                       f"of {', '.join(engines)}); using auto.")
+            log.warning("%s", warning)
+            return LoadResult(settings.with_changes(engine="auto"), warning=warning)
         return LoadResult(settings)
 
     def save(self, settings: Settings) -> None:
         """Write ``settings`` atomically; raises ``SettingsSaveError`` naming the file."""
         text = tomli_w.dumps(settings.to_dict())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-            )
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, text.encode("utf-8"), fsync=True)
         except OSError as exc:
             raise SettingsSaveError(f"could not save settings to {self.path}: {exc}") from exc
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engines.fileio import sha256_file, write_atomic
 from realtime.types import SourceFace
 
 if TYPE_CHECKING:
@@ -78,26 +77,6 @@ def image_folder(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise SourceImageError(f"source folder {folder}: not a folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_thumbnail(
@@ -166,10 +145,12 @@ class SourceBank:
         self._set_warnings(warnings)
         return source
 
-    def add_folder(self, folder: Path) -> list[SourceFace]:
-        """One identity per image in ``folder``; photos that fail are skipped with a warning."""
+    def add_folder(self, folder: Path, *, skip: Collection[str | Path] = ()) -> list[SourceFace]:
+        """One identity per image in ``folder`` but those in ``skip`` (photos the user
+        removed); photos that fail are skipped with a warning."""
         folder = Path(folder)
-        files = image_folder(folder)
+        unwanted = {str(Path(p)) for p in skip}
+        files = [p for p in image_folder(folder) if str(p) not in unwanted]
         if not files:
             raise SourceImageError(
                 f"source folder {folder}: expected image files ({', '.join(IMAGE_SUFFIXES)}), "
@@ -244,7 +225,7 @@ class SourceBank:
 
     def _checked_sha(self, path: Path) -> str:
         read_image(path)  # fail early with a clear message, even when cached
-        return _sha256_file(path)
+        return sha256_file(path)
 
     def _image(self, path: Path, sha: str) -> np.ndarray:
         if sha not in self._images:
@@ -280,7 +261,7 @@ class SourceBank:
                 "landmarks": found.landmarks.tolist(),
                 "count": found.count,
             }
-            _write_atomic(cache, json.dumps(payload).encode())
+            write_atomic(cache, json.dumps(payload).encode())
         if found.count > 1:
             warnings.append(
                 f"source photo {path}: {found.count} faces found, using the largest"
@@ -318,7 +299,7 @@ class SourceBank:
                 face = self._face(path, sha, [])
                 vector = encoder.embed(self._image(path, sha), face.landmarks)
                 buffer = _npy_bytes(vector)
-                _write_atomic(cache, buffer)
+                write_atomic(cache, buffer)
             vectors.append(vector)
         return l2_normalize(np.mean(np.stack(vectors), axis=0))
 

@@ -51,6 +51,19 @@ class PipelineStats:
     reconnects: int = 0
     error: str | None = None
 
+    @property
+    def fps(self) -> float:
+        """The rate a viewer sees: frames out, or processed ones before any went out."""
+        return self.fps_out or self.fps_processed
+
+    @property
+    def total_drops(self) -> int:
+        return sum(self.drops.values())
+
+    def stage_p50(self) -> dict[str, float]:
+        """p50 milliseconds of each stage that ran in the window."""
+        return {name: s.p50 for name, s in self.stages.items() if s.count}
+
     def format_line(self) -> str:
         """One human line: fps, drops, latency and the p50 of each stage that ran."""
         drops = " ".join(f"{k}={v}" for k, v in self.drops.items())

@@ -281,28 +281,32 @@ def read_emap(onnx_path: Path) -> np.ndarray:
     return emap
 
 
-def _open(path: Path, engine: str, models_dir: Path) -> Engine:
+def _open(path: Path, engine: str, models_dir: Path, threads: int | None) -> Engine:
     from engines.registry import open_engine
 
-    return open_engine(path, engine, cache_dir=models_dir / "engines")
+    return open_engine(path, engine, cache_dir=models_dir / "engines", threads=threads)
 
 
-def load_swapper(model: str, models_dir: Path, *, engine: str = "auto") -> FaceSwapper:
+def load_swapper(model: str, models_dir: Path, *, engine: str = "auto",
+                 threads: int | None = None) -> FaceSwapper:
     """Open ``model``'s generator (exporting SimSwap checkpoints to ONNX on first use).
 
+    ``threads`` caps ONNX Runtime's CPU threads (None: its default, every core).
     Raises ``engines.models.ModelMissing`` with the command to run when absent.
     """
     from export.onnx import ensure_onnx
 
     check_model_name(model)
     path = ensure_onnx(models_dir, model)
-    swapper = FaceSwapper(model, _open(path, engine, models_dir))
+    swapper = FaceSwapper(model, _open(path, engine, models_dir, threads))
     log.info("swapper %s on %s (batched=%s)", model, swapper.backend, swapper.batched)
     return swapper
 
 
-def load_encoder(model: str, models_dir: Path, *, engine: str = "auto") -> IdentityEncoder:
-    """Open the identity encoder that ``model`` (a swapper name) needs."""
+def load_encoder(model: str, models_dir: Path, *, engine: str = "auto",
+                 threads: int | None = None) -> IdentityEncoder:
+    """Open the identity encoder that ``model`` (a swapper name) needs (``threads`` as
+    for ``load_swapper``)."""
     from export.onnx import ensure_onnx
 
     check_model_name(model)
@@ -312,6 +316,7 @@ def load_encoder(model: str, models_dir: Path, *, engine: str = "auto") -> Ident
     if model == "inswapper-128":
         swapper_path = ensure_onnx(models_dir, model)
         emap = read_emap(swapper_path)
-    encoder = IdentityEncoder(model, _open(path, engine, models_dir), emap=emap, model_files=files)
+    encoder = IdentityEncoder(model, _open(path, engine, models_dir, threads), emap=emap,
+                              model_files=files)
     log.info("identity encoder for %s on %s", model, encoder.backend)
     return encoder

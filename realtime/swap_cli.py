@@ -12,9 +12,9 @@ import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
-from realtime.config import MODEL_NAMES
+from realtime.config import MODEL_NAMES, EngineChoice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from realtime.detect import FaceDetector
     from realtime.process import FrameProcessor
 
-ENGINE_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
 DETECTOR_CHOICES = ("auto", "dlib", "scrfd")
 # Files are not real-time: run dlib's HOG on a larger copy than the live default
 # (at 480 px it misses the smallest face of insightface's t1.jpg).
@@ -151,7 +151,7 @@ def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Call
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import Settings, default_cache_dir
-    from realtime.detect import DlibDetector, make_detector
+    from realtime.detect import make_detector
     from realtime.process import FrameProcessor
     from realtime.select import parse_mode
     from realtime.sources import SourceBank
@@ -169,10 +169,9 @@ def run(args: argparse.Namespace) -> int:
     swapper = load_swapper(args.model, models_dir, engine=args.engine)
     encoder = load_encoder(args.model, models_dir, engine=args.engine)
     detector = make_detector(
-        args.detector, models_dir, engine=args.engine, threshold=args.det_threshold
-    )
-    if isinstance(detector, DlibDetector):
-        detector.detect_width = max(detector.detect_width, FILE_DETECT_WIDTH)
+        args.detector, models_dir, engine=args.engine, threshold=args.det_threshold,
+        detect_width=FILE_DETECT_WIDTH,
+    )  # fmt: skip
     cache_dir = args.cache_dir or default_cache_dir() / "sources"
     bank = SourceBank(lambda _family: encoder, detector, cache_dir, families=(args.model,))
     source = bank.add(list(args.source))

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from realtime.config import Settings
+from realtime.stats import PipelineStats
 from realtime.types import SourceFace, SwapResult
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class PipelineLike(Protocol):
     def select_source(self, index: int) -> None: ...
     def set_swap_enabled(self, enabled: bool) -> None: ...
     def update_settings(self, settings: Settings) -> None: ...
-    def stats(self) -> Any: ...
+    def stats(self) -> PipelineStats: ...
     def preview(self) -> tuple[int, SwapResult | None]: ...
 
 
@@ -96,43 +97,6 @@ class Runtime:
 BuildFn = Callable[[Settings, Path, Path, Sink], Runtime]
 SinkFactory = Callable[[Settings, int, int], Sink]
 RecorderFactory = Callable[[Path, int, int, float], Sink]
-
-
-@dataclass(frozen=True)
-class StatsView:
-    """The numbers the status bar shows, read from whatever the pipeline reports."""
-
-    fps: float = 0.0
-    latency_p50_ms: float = 0.0
-    latency_p95_ms: float = 0.0
-    drops: int = 0
-    stage_ms: dict[str, float] = field(default_factory=dict)
-    faces: int = 0
-    swaps_per_s: float = 0.0
-    swap_mode: str = ""
-    source_state: str = ""  # "running" | "reconnecting" | "stopped"
-
-
-def stats_view(stats: Any) -> StatsView:
-    """Map ``realtime.stats.PipelineStats`` onto what the status bar shows."""
-    if stats is None:
-        return StatsView()
-    if isinstance(stats, StatsView):
-        return stats
-    latency = getattr(stats, "latency", None)
-    drops = getattr(stats, "drops", {}) or {}
-    stages = getattr(stats, "stages", {}) or {}
-    return StatsView(
-        fps=float(getattr(stats, "fps_out", 0.0) or getattr(stats, "fps_processed", 0.0)),
-        latency_p50_ms=float(getattr(latency, "p50", 0.0)),
-        latency_p95_ms=float(getattr(latency, "p95", 0.0)),
-        drops=int(sum(drops.values())),
-        stage_ms={name: float(s.p50) for name, s in stages.items() if getattr(s, "count", 1)},
-        faces=int(getattr(stats, "faces", 0)),
-        swaps_per_s=float(getattr(stats, "swaps_per_s", 0.0)),
-        swap_mode=str(getattr(stats, "swap_mode", "")),
-        source_state=str(getattr(stats, "source_state", "")),
-    )
 
 
 class SinkSwitch:
@@ -223,6 +187,7 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     """The real graph from the real modules (the only place that names them)."""
     from realtime.capture import open_source
     from realtime.detect import make_detector
+    from realtime.live_cli import live_threads, make_live_detector
     from realtime.pipeline import Pipeline
     from realtime.process import FrameProcessor
     from realtime.sources import SourceBank
@@ -232,21 +197,25 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     if missing:
         raise ModelsMissing(settings.model, missing)
     closers: list[Callable[[], None]] = []
-    swapper = load_swapper(settings.model, models_dir, engine=settings.engine)
+    # the same CPU budget as ``swapcam live``: one core left for the frame threads
+    threads = live_threads()
+    swapper = load_swapper(settings.model, models_dir, engine=settings.engine, threads=threads)
     closers.append(swapper.close)
-    encoders = {settings.model: load_encoder(settings.model, models_dir, engine=settings.engine)}
+    encoders = {settings.model: load_encoder(settings.model, models_dir, engine=settings.engine,
+                                             threads=threads)}
     closers.append(encoders[settings.model].close)
     lock = threading.Lock()
 
     def encoder_for(family: str) -> Any:
         with lock:
             if family not in encoders:
-                encoders[family] = load_encoder(family, models_dir, engine=settings.engine)
+                encoders[family] = load_encoder(family, models_dir, engine=settings.engine,
+                                                threads=threads)
                 closers.append(encoders[family].close)
             return encoders[family]
 
-    detector = make_detector(settings.detector, models_dir, engine=settings.engine,
-                             threshold=settings.det_threshold)
+    # frames get the live tuning (as ``swapcam live``), photos the detector's defaults
+    detector = make_live_detector(settings, models_dir, threads=threads)
     processor = FrameProcessor(swapper, encoders[settings.model], settings)
     # The bank detects on the source worker while the pipeline detects on its own
     # thread: dlib is not thread-safe (a shared instance aborts the process), so the
@@ -446,9 +415,9 @@ class Controller:
         runtime = self._runtime
         return runtime.pipeline.preview() if runtime else (-1, None)
 
-    def stats(self) -> StatsView | None:
+    def stats(self) -> PipelineStats | None:
         runtime = self._runtime
-        return stats_view(runtime.pipeline.stats()) if runtime else None
+        return runtime.pipeline.stats() if runtime else None
 
     def take_errors(self) -> list[str]:
         """New errors from the pipeline's workers and from the outputs, as readable text."""

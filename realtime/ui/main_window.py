@@ -332,12 +332,12 @@ class MainWindow(QMainWindow):
                     f"Lost the camera ({self.settings.camera}); trying to reconnect…")
             self._update_badges()
         self.stats_label.setText(
-            f"<b>{stats.fps:.1f}</b> fps &nbsp;·&nbsp; latency p50 <b>{stats.latency_p50_ms:.0f}"
-            f"</b> / p95 <b>{stats.latency_p95_ms:.0f}</b> ms &nbsp;·&nbsp; drops "
-            f"<b>{stats.drops}</b><br>faces {stats.faces} &nbsp;·&nbsp; swaps/s "
+            f"<b>{stats.fps:.1f}</b> fps &nbsp;·&nbsp; latency p50 <b>{stats.latency.p50:.0f}"
+            f"</b> / p95 <b>{stats.latency.p95:.0f}</b> ms &nbsp;·&nbsp; drops "
+            f"<b>{stats.total_drops}</b><br>faces {stats.faces} &nbsp;·&nbsp; swaps/s "
             f"{stats.swaps_per_s:.1f} ({stats.swap_mode or '-'})<br>"
             f"{self.settings.model} on {self.backend or '…'}")
-        self.chart.set_stages(stats.stage_ms)
+        self.chart.set_stages(stats.stage_p50())
 
     # -- hotkeys --------------------------------------------------------------------------
 
@@ -504,18 +504,25 @@ class MainWindow(QMainWindow):
         self.gallery.set_active(self.settings.active_source)
 
     def use_source_folder(self, folder: Path) -> None:
-        """Remember ``folder`` and add each of its photos not in the gallery yet."""
-        self._change(sources_dir=str(folder))
+        """Remember ``folder`` and add each of its photos not in the gallery yet (choosing
+        a folder is a fresh start: photos removed earlier come back)."""
+        self._change(sources_dir=str(folder), removed_sources=())
         self._add_folder_photos(folder)
 
     def _add_folder_photos(self, folder: Path) -> None:
+        """Add the folder's photos that are neither in the gallery nor removed by the user."""
         if not folder.is_dir():
             self.banner.show_message(f"Source folder {folder} is not there any more.")
             return
-        known = {p for e in self.gallery.entries for p in e.paths}
+        skip = {p for e in self.gallery.entries for p in e.paths}
+        skip.update(self.settings.removed_sources)
         for child in sorted(folder.iterdir()):
-            if child.suffix.lower() in IMAGE_SUFFIXES and str(child) not in known:
+            if child.suffix.lower() in IMAGE_SUFFIXES and str(child) not in skip:
                 self.add_source([child])
+
+    def _in_source_folder(self, path: str) -> bool:
+        folder = self.settings.sources_dir
+        return bool(folder) and Path(path).parent == Path(folder).expanduser()
 
     def add_source(self, paths: list[Path], name: str = "") -> Entry | None:
         """A new identity from ``paths`` (a folder adds each image in it)."""
@@ -529,6 +536,11 @@ class MainWindow(QMainWindow):
                 expanded.append(Path(path))
         if not expanded:
             return None
+        # a photo the user adds by hand is wanted again, also at the next start
+        added = {str(p) for p in expanded}
+        if added & set(self.settings.removed_sources):
+            self._change(removed_sources=tuple(p for p in self.settings.removed_sources
+                                               if p not in added))
         entry = self.gallery.add_entry(expanded, name)
         if self._generation > 0:  # before start(), the first build adds every entry
             self._submit_add(entry)
@@ -576,6 +588,11 @@ class MainWindow(QMainWindow):
         was_ready = entry.state == "ready"
         self.gallery.remove_entry(key)
         self._entry_generation.pop(key, None)
+        # the remembered folder would add its photos back at the next start
+        from_folder = [p for p in entry.paths if self._in_source_folder(p)
+                       and p not in self.settings.removed_sources]
+        if len(entry.paths) == 1 and from_folder:
+            self._change(removed_sources=(*self.settings.removed_sources, *from_folder))
         self._save_sources()
         if was_ready:
             paths = entry.paths

@@ -95,3 +95,16 @@ def test_cuda_runs_when_available(tiny: Path) -> None:
     x = np.ones((1, 3), np.float32)
     np.testing.assert_allclose(engine.run({"x": x, "y": x})["out"], x * 3 + x)
     assert engine.providers[0] == "CUDAExecutionProvider"
+
+
+def test_threads_cap_intra_op_and_stop_spinning(tiny: Path) -> None:
+    spin = "session.intra_op.allow_spinning"
+    with OnnxRuntimeEngine(tiny, threads=2) as capped:
+        assert capped.threads == 2
+        assert capped._session.get_session_options().intra_op_num_threads == 2
+        assert capped.session_config(spin) == "0"
+    with OnnxRuntimeEngine(tiny) as default:
+        assert default.threads is None
+        assert default.session_config(spin) is None  # ORT's own default (spinning)
+    with pytest.raises(ValueError, match="threads: expected >= 1 or None, got 0"):
+        OnnxRuntimeEngine(tiny, threads=0)

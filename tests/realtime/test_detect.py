@@ -258,3 +258,18 @@ def test_make_detector(tmp_path: Path) -> None:
         make_detector("scrfd", tmp_path)
     with pytest.raises(ValueError, match="auto, scrfd or dlib"):
         make_detector("haar", tmp_path)
+
+
+def test_make_detector_tunes_dlib_at_construction(tmp_path: Path) -> None:
+    default = make_detector("dlib", tmp_path)
+    tuned = make_detector("auto", tmp_path, detect_width=640, upsample=0)
+    assert isinstance(default, DlibDetector) and isinstance(tuned, DlibDetector)
+    # None keeps DlibDetector's own defaults (the photo settings)
+    plain = DlibDetector()
+    assert (default.detect_width, default.upsample) == (plain.detect_width, plain.upsample)
+    assert (tuned.detect_width, tuned.upsample) == (640, 0)
+    only_width = make_detector("dlib", tmp_path, detect_width=800)
+    assert isinstance(only_width, DlibDetector)
+    assert (only_width.detect_width, only_width.upsample) == (800, plain.upsample)
+    with pytest.raises(ValueError, match="upsample"):
+        make_detector("dlib", tmp_path, upsample=-1)

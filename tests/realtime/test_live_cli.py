@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import cv2
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 
 import main
+from realtime import live_cli
 from realtime.config import Settings
 from realtime.live_cli import configure_parser, parse_size, settings_from_args
+from tests.realtime.media import write_mjpeg
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +29,9 @@ def clip_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-second MJPEG AVI of the synthetic bench clip (three moving faces)."""
     from realtime.clip import SyntheticClip
 
-    path = tmp_path_factory.mktemp("video") / "clip.avi"
     clip = SyntheticClip(640, 480)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (640, 480))
-    assert writer.isOpened()
-    for i in range(60):
-        writer.write(clip.render(i))
-    writer.release()
-    return path
+    return write_mjpeg(tmp_path_factory.mktemp("video") / "clip.avi",
+                       (clip.render(i) for i in range(60)), 30.0)
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -89,7 +87,9 @@ def test_headless_swap_with_a_real_model_and_recording(
     random_models.populate_models_dir(models, ["inswapper-128", "arcface-w600k"])
     record = tmp_path / "out.mkv"
     code = main.main(["--models-dir", str(models), "live", "--camera", str(clip_video),
-                      "--source", str(face_photos["grace_hopper"]), "--model",
+                      # two photos of "one person", joined as the window stores them
+                      "--source", os.pathsep.join(str(face_photos[name]) for name in
+                                                  ("grace_hopper", "astronaut")), "--model",
                       "inswapper-128", "--engine", "onnxruntime-cpu", "--detector", "dlib",
                       "--no-window", "--seconds", "3", "--record", str(record)])
     out = capsys.readouterr().out
@@ -168,3 +168,77 @@ def test_ctrl_c_stops_cleanly(clip_video: Path, tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 0, out
     assert "stopping (Ctrl-C)" in out and "done:" in out
+
+
+def test_engine_choices_are_what_the_registry_runs() -> None:
+    from engines.registry import PREFERENCES
+    from realtime import bench_cli, swap_cli
+    from realtime.ui.controls import ENGINE_LABELS
+
+    expected = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+    assert expected == PREFERENCES
+    assert tuple(ENGINE_LABELS) == expected
+    for module in (live_cli, swap_cli, bench_cli):
+        parser = argparse.ArgumentParser()
+        module.configure_parser(parser)
+        engine = next(a for a in parser._actions if a.dest == "engine")
+        assert tuple(engine.choices or ()) == expected, module.__name__
+    with pytest.raises(SystemExit):
+        _parse("--engine", "torch")
+
+
+class RecordingBank:
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def add(self, paths: list[Path], name: str | None = None) -> None:
+        self.calls.append(("add", list(paths)))
+
+    def add_folder(self, folder: Path, *, skip: tuple[str, ...] = ()) -> None:
+        self.calls.append(("folder", folder, skip))
+
+
+def test_a_source_entry_of_several_photos_is_one_identity(tmp_path: Path) -> None:
+    folder = tmp_path / "people"
+    folder.mkdir()
+    a, b, c = (tmp_path / f"{n}.jpg" for n in "abc")
+    bank = RecordingBank()
+    live_cli.add_sources(bank, [f"{a}{os.pathsep}{b}", c, str(folder), f"{c}{os.pathsep}"],
+                         skip=(str(folder / "gone.jpg"),))
+    assert bank.calls == [("add", [a, b]), ("add", [c]),
+                          ("folder", folder, (str(folder / "gone.jpg"),)), ("add", [c])]
+    assert live_cli.split_source(f"{a}{os.pathsep}{b}{os.pathsep}{c}") == [a, b, c]
+    assert os.pathsep in _help_text()
+
+
+def _help_text() -> str:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    return parser.format_help()
+
+
+def test_live_threads_leave_a_core_for_the_frame_threads() -> None:
+    assert [live_cli.live_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    assert live_cli.live_threads() == max(1, (os.cpu_count() or 1) - 1)
+    assert _parse("--threads", "2").threads == 2
+    with pytest.raises(ValueError, match="--threads: expected >= 1, got 0"):
+        live_cli.check_threads(0)
+
+
+def test_frames_and_photos_get_their_own_detector_tuning(tmp_path: Path) -> None:
+    from realtime.detect import DlibDetector
+
+    settings = Settings(detector="dlib")
+    frames = live_cli.make_live_detector(settings, tmp_path)
+    photos = live_cli.make_photo_detector(settings, tmp_path, frames)
+    assert isinstance(frames, DlibDetector) and isinstance(photos, DlibDetector)
+    assert (frames.detect_width, frames.upsample) == (live_cli.LIVE_DLIB_WIDTH,
+                                                      live_cli.LIVE_DLIB_UPSAMPLE)
+    default = DlibDetector()
+    assert (photos.detect_width, photos.upsample) == (default.detect_width, default.upsample)
+
+    class Other:
+        name = "other"
+
+    other = Other()
+    assert live_cli.make_photo_detector(settings, tmp_path, other) is other  # type: ignore[arg-type]

@@ -457,7 +457,12 @@ def test_async_paste_follows_head_motion() -> None:
     from realtime.align import warp_face
     from realtime.clip import ClipSource, SyntheticClip
     from realtime.detect import DlibDetector
-    from realtime.live_cli import PassthroughSwapper, passthrough_source, tune_for_live
+    from realtime.live_cli import (
+        LIVE_DLIB_UPSAMPLE,
+        LIVE_DLIB_WIDTH,
+        PassthroughSwapper,
+        passthrough_source,
+    )
 
     class SlowPassthrough(PassthroughSwapper):
         def swap(self, crops, identity):  # type: ignore[no-untyped-def]
@@ -467,7 +472,7 @@ def test_async_paste_follows_head_motion() -> None:
     settings = Settings(detect_every=3, color_match=False, swap_mode="async", faces="largest")
     swapper = SlowPassthrough()
     processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
-    detector = tune_for_live(DlibDetector())
+    detector = DlibDetector(detect_width=LIVE_DLIB_WIDTH, upsample=LIVE_DLIB_UPSAMPLE)
     sink = RecordingSink()
     pipe = Pipeline(ClipSource(640, 480, fps=30), processor, detector,
                     (passthrough_source(swapper.family),), [sink], settings)

@@ -22,6 +22,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     changed = Settings().with_changes(
         camera="clip.mp4", sources=("a.jpg", "b.jpg"), active_source=1, feather=0.2,
         color_match=False, virtual_cam=True, window_geometry="AAAA", detect_every=3,
+        removed_sources=("gone.jpg",), engine="onnxruntime-cpu",
     )
     store.save(changed)
     assert store.load().settings == changed
@@ -67,3 +68,12 @@ def test_unusable_file_is_backed_up_and_defaults_used(tmp_path: Path, content: b
     path.write_bytes(content)
     second = SettingsStore(path).load()
     assert second.backup is not None and second.backup != result.backup
+
+
+def test_an_engine_no_longer_offered_falls_back_to_auto(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "settings.toml")
+    store.save(Settings().with_changes(engine="torch", detect_every=4))
+    result = store.load()
+    assert result.settings.engine == "auto" and result.settings.detect_every == 4
+    assert result.warning is not None and "'torch'" in result.warning
+    assert result.backup is None  # the rest of the file was fine: nothing moved aside

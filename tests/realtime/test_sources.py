@@ -143,6 +143,9 @@ def test_folder_one_identity_per_image_skipping_bad_ones(
     assert bank.rename(1, "Grace").name == "Grace"
     assert bank.remove(0).name == "astronaut"
     assert [s.name for s in bank.sources] == ["Grace"]
+    # photos the user removed from the remembered folder are not added back
+    again = bank.add_folder(folder, skip=[folder / "astronaut.png", str(folder / "blank.png")])
+    assert [s.name for s in again] == ["grace_hopper"] and bank.last_warnings == ()
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(SourceImageError, match="found none"):

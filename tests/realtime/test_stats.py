@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from realtime.stats import RateCounter, StatsRecorder, summarize
+from realtime.stats import PipelineStats, RateCounter, StatsRecorder, Summary, summarize
 
 
 def test_summarize_percentiles() -> None:
@@ -79,3 +79,16 @@ def test_rare_events_get_a_long_window() -> None:
         c.tick(now=i * 1.25)
     assert c.rate(now=11 * 1.25 + 0.9) == pytest.approx(0.8, rel=0.01)
     assert RateCounter(window_s=2.0).rate(now=0.0) == 0.0
+
+
+def test_status_bar_figures() -> None:
+    stats = PipelineStats(fps_out=24.5, fps_processed=26.0,
+                          latency=Summary(p50=41.0, p95=77.0, count=9),
+                          drops={"capture": 3, "output": 4},
+                          stages={"detect": Summary(p50=6.5, count=9),
+                                  "swap": Summary(p50=30.0, count=9),
+                                  "track": Summary(count=0)})
+    assert stats.fps == 24.5 and stats.total_drops == 7
+    assert stats.stage_p50() == {"detect": 6.5, "swap": 30.0}  # stages that never ran left out
+    starting = PipelineStats(fps_processed=12.0)  # nothing delivered yet
+    assert starting.fps == 12.0 and starting.total_drops == 0 and starting.stage_p50() == {}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engines.base import TensorSpec
+from engines.onnxruntime import OnnxRuntimeEngine
 from realtime.align import warp_face
 from realtime.swap import (
     FaceSwapper,
@@ -210,8 +211,14 @@ def test_read_emap_takes_the_last_initializer(tmp_path: Path) -> None:
 def test_real_inswapper_like_model_swaps_a_batch(random_models_dir: Path,
                                                   t1_bgr: np.ndarray) -> None:
     """The random-weight inswapper file through the engine registry."""
-    swapper = load_swapper("inswapper-128", random_models_dir, engine="onnxruntime-cpu")
-    encoder = load_encoder("inswapper-128", random_models_dir, engine="onnxruntime-cpu")
+    swapper = load_swapper("inswapper-128", random_models_dir, engine="onnxruntime-cpu",
+                           threads=1)
+    encoder = load_encoder("inswapper-128", random_models_dir, engine="onnxruntime-cpu",
+                           threads=1)
+    # the thread cap reaches ONNX Runtime (and stops its idle spinning)
+    for engine in (swapper.engine, encoder.engine):
+        assert isinstance(engine, OnnxRuntimeEngine) and engine.threads == 1
+        assert engine.session_config("session.intra_op.allow_spinning") == "0"
     landmarks = np.array([[500, 300], [540, 300], [520, 325], [505, 345], [535, 345]], np.float32)
     vector = encoder.embed(t1_bgr, landmarks)
     assert vector.shape == (512,) and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)

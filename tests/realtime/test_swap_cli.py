@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import main
 from realtime.align import CROP_SIZES, align_matrix
 from realtime.composite import face_region
 from realtime.detect import DlibDetector
-from realtime.video import ffmpeg_exe, probe_streams, probe_video, read_frames
+from realtime.video import probe_streams, probe_video, read_frames
+from tests.realtime.media import mp4_with_audio
 
 
 def _swap(models_dir: Path, cache: Path, *args: str | Path) -> int:
@@ -121,22 +121,11 @@ def _changed_regions(out: np.ndarray, original: np.ndarray,
 @pytest.fixture(scope="module")
 def short_video(tmp_path_factory: pytest.TempPathFactory, t1_bgr: np.ndarray) -> Path:
     """8 frames at 10 fps of t1.jpg (640 wide) drifting sideways, with a sine audio track."""
-    folder = tmp_path_factory.mktemp("clip")
     small = cv2.resize(t1_bgr, (640, 442), interpolation=cv2.INTER_AREA)
-    silent = folder / "silent.avi"
-    writer = cv2.VideoWriter(str(silent), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (640, 442))
-    for i in range(8):
-        shift = np.array([[1.0, 0, 3.0 * i], [0, 1.0, 1.0 * i]])
-        writer.write(cv2.warpAffine(small, shift, (640, 442), borderMode=cv2.BORDER_REFLECT))
-    writer.release()
-    clip = folder / "clip.mp4"
-    subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(silent),
-         "-f", "lavfi", "-i", "sine=frequency=300:duration=0.8", "-map", "0:v", "-map", "1:a",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
-        check=True,
-    )  # fmt: skip
-    return clip
+    frames = (cv2.warpAffine(small, np.array([[1.0, 0, 3.0 * i], [0, 1.0, 1.0 * i]]),
+                             (640, 442), borderMode=cv2.BORDER_REFLECT) for i in range(8))
+    return mp4_with_audio(tmp_path_factory.mktemp("clip"), frames, 10.0, frequency=300,
+                          seconds=0.8)
 
 
 def test_video_keeps_frames_size_fps_and_audio(

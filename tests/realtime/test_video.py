@@ -16,12 +16,12 @@ import pytest
 from realtime.video import (
     VideoError,
     VideoWriter,
-    ffmpeg_exe,
     fps_fraction,
     probe_streams,
     probe_video,
     read_frames,
 )
+from tests.realtime.media import mp4_with_audio
 
 
 def _count_frames(path: Path) -> int:
@@ -40,20 +40,8 @@ def _moving_frames(n: int, width: int, height: int) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def video_with_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 24-frame 25 fps 160×120 MP4 with a 1 s sine audio track."""
-    folder = tmp_path_factory.mktemp("video")
-    silent = folder / "silent.avi"
-    writer = cv2.VideoWriter(str(silent), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, (160, 120))
-    for frame in _moving_frames(24, 160, 120):
-        writer.write(frame)
-    writer.release()
-    out = folder / "clip.mp4"
-    subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(silent),
-         "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-map", "0:v", "-map", "1:a",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)],
-        check=True,
-    )  # fmt: skip
-    return out
+    return mp4_with_audio(tmp_path_factory.mktemp("video"), _moving_frames(24, 160, 120), 25.0,
+                          frequency=440, seconds=1.0)
 
 
 def test_fps_fraction_keeps_ntsc_rates_exact() -> None:

@@ -8,23 +8,8 @@ import numpy as np
 import pytest
 
 from realtime.config import Settings
-from realtime.stats import PipelineStats, Summary
 from realtime.ui import controller as ctl
 from tests.realtime.ui.test_main_window import FakeSink, Harness
-
-
-def test_stats_view_reads_pipeline_stats() -> None:
-    stats = PipelineStats(fps_out=24.5, latency=Summary(p50=41.0, p95=77.0, count=9),
-                          drops={"capture": 3, "output": 4},
-                          stages={"detect": Summary(p50=6.5, count=9),
-                                  "swap": Summary(p50=30.0, count=9),
-                                  "track": Summary(count=0)},
-                          faces=2, swap_mode="async", source_state="reconnecting")
-    view = ctl.stats_view(stats)
-    assert (view.fps, view.latency_p50_ms, view.latency_p95_ms) == (24.5, 41.0, 77.0)
-    assert view.drops == 7 and view.faces == 2 and view.swap_mode == "async"
-    assert view.stage_ms == {"detect": 6.5, "swap": 30.0}  # stages that never ran left out
-    assert view.source_state == "reconnecting"
 
 
 class BrokenSink(FakeSink):
@@ -98,3 +83,57 @@ def test_missing_models_lists_swapper_and_encoder(tmp_path: Path) -> None:
     assert ctl.missing_models(tmp_path, "inswapper-128") == ["inswapper-128", "arcface-w600k"]
     with pytest.raises(ctl.ModelsMissing, match="arcface-simswap"):
         ctl.build_runtime(Settings(model="simswap-224"), tmp_path, tmp_path, FakeSink("x"))
+
+
+def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames get the live dlib tuning and the live thread cap; photos keep the defaults."""
+    from realtime import capture, live_cli, pipeline, sources, swap
+    from realtime.detect import DlibDetector
+
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    class FakeModel:
+        backend = "fake"
+        family = "simswap-224"
+
+        def close(self) -> None:
+            return None
+
+    def loader(kind: str):  # type: ignore[no-untyped-def]
+        def load(model: str, models_dir: Path, **kwargs: object) -> FakeModel:
+            calls.append((kind, kwargs))
+            return FakeModel()
+        return load
+
+    class FakeSource:
+        def describe(self) -> str:
+            return "fake input"
+
+    made: dict[str, object] = {}
+
+    def fake_pipeline(source, processor, detector, bank, sinks, settings):  # type: ignore[no-untyped-def]
+        made["frames"] = detector
+        return object()
+
+    def fake_bank(encoder_for, detector, cache_dir, **kwargs):  # type: ignore[no-untyped-def]
+        made["photos"] = detector
+        return object()
+
+    monkeypatch.setattr(ctl, "missing_models", lambda models_dir, model: [])
+    monkeypatch.setattr(swap, "load_swapper", loader("swapper"))
+    monkeypatch.setattr(swap, "load_encoder", loader("encoder"))
+    monkeypatch.setattr(capture, "open_source", lambda *a, **k: FakeSource())
+    monkeypatch.setattr(pipeline, "Pipeline", fake_pipeline)
+    monkeypatch.setattr(sources, "SourceBank", fake_bank)
+    monkeypatch.setattr(live_cli.os, "cpu_count", lambda: 6)
+    runtime = ctl.build_runtime(Settings(detector="dlib"), tmp_path, tmp_path, FakeSink("x"))
+    assert runtime.backend == "fake"
+    assert calls == [("swapper", {"engine": "auto", "threads": 5}),
+                     ("encoder", {"engine": "auto", "threads": 5})]
+    frames, photos = made["frames"], made["photos"]
+    assert isinstance(frames, DlibDetector) and isinstance(photos, DlibDetector)
+    assert frames is not photos  # dlib is not thread-safe: one per thread
+    assert (frames.detect_width, frames.upsample) == (live_cli.LIVE_DLIB_WIDTH,
+                                                      live_cli.LIVE_DLIB_UPSAMPLE)
+    default = DlibDetector()
+    assert (photos.detect_width, photos.upsample) == (default.detect_width, default.upsample)

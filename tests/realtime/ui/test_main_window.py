@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from realtime.config import Settings
 from realtime.settings_store import SettingsStore
+from realtime.stats import PipelineStats, Summary
 from realtime.types import Frame, SourceFace, StageTimings, SwapResult
 from realtime.ui import controller as ctl
 from realtime.ui.main_window import MainWindow
@@ -96,9 +97,11 @@ class FakePipeline:
     def update_settings(self, settings: Settings) -> None:
         self.settings = settings
 
-    def stats(self) -> ctl.StatsView:
-        return ctl.StatsView(fps=30.0, latency_p50_ms=20.0, latency_p95_ms=30.0, drops=1,
-                             stage_ms={"detect": 3.0, "swap": 5.0},
+    def stats(self) -> PipelineStats:
+        return PipelineStats(fps_out=30.0, latency=Summary(p50=20.0, p95=30.0, count=9),
+                             drops={"output": 1},
+                             stages={"detect": Summary(p50=3.0, count=9),
+                                     "swap": Summary(p50=5.0, count=9)},
                              source_state=self.source_state)
 
     def preview(self) -> tuple[int, SwapResult | None]:
@@ -412,3 +415,32 @@ def test_fullscreen_hides_the_panels(qtbot: QtBot, window: MainWindow) -> None:
     assert window.side.isHidden() and window.gallery.isHidden()
     qtbot.keyClick(window, Qt.Key.Key_F)
     assert not window.side.isHidden() and not window.gallery.isHidden()
+
+
+def test_photos_removed_from_the_folder_stay_removed(qtbot: QtBot, harness: Harness,
+                                                     tmp_path: Path, photos: list[Path]) -> None:
+    config = tmp_path / "config" / "settings.toml"
+    win = make_window(qtbot, harness, tmp_path)
+    win.use_source_folder(photos[0].parent)
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=3000)
+    by_path = {e.paths[0]: e for e in win.gallery.entries}
+    win.remove_source(by_path[str(photos[1])].key)  # bob
+    win.remove_source(by_path[str(photos[3])].key)  # noface (a failed tile)
+    qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 2, timeout=3000)
+    win.close()
+    saved = SettingsStore(config).load().settings
+    assert set(saved.removed_sources) == {str(photos[1]), str(photos[3])}
+    again = make_window(qtbot, harness, tmp_path, saved)
+    qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 2, timeout=3000)
+    assert sorted(e.paths[0] for e in again.gallery.entries) == [str(photos[0]), str(photos[2])]
+    # adding a removed photo by hand wants it back, also at the next start
+    again.add_source([photos[1]])
+    qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 3, timeout=3000)
+    assert again.settings.removed_sources == (str(photos[3]),)
+    again.close()
+    # choosing the folder again is a fresh start: every photo comes back
+    third = make_window(qtbot, harness, tmp_path, SettingsStore(config).load().settings)
+    third.use_source_folder(photos[0].parent)
+    qtbot.waitUntil(lambda: len(third.gallery.entries) == 4, timeout=3000)
+    assert third.settings.removed_sources == ()
+    third.close()
