@@ -61,7 +61,7 @@ def load_tensorrt() -> ModuleType:
     try:
         import tensorrt
     except ImportError as exc:
-        raise EngineUnavailable(BACKEND, f"the tensorrt package is not installed ({exc})",
+        raise EngineUnavailable(BACKEND, f"TensorRT is not installed: no tensorrt package ({exc})",
                                 TENSORRT_HINT) from exc
     if not hasattr(tensorrt, "Builder") or not hasattr(tensorrt, "__version__"):
         raise EngineUnavailable(

@@ -101,14 +101,21 @@ def test_hotkey_typed_into_real_window(tmp_path: Path) -> None:
                 pytest.skip(f"Qt's xcb plugin cannot start here: {err.strip()[-300:]}")
             raise AssertionError(f"app did not become ready: {line!r}\n{err}")
         assert app.stdout.readline().split() == ["INDEX", "0"]
-        found = subprocess.run(["xdotool", "search", "--sync", "--name", "swapcam-xvfb-test"],
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name",
+                                "swapcam-xvfb-test"],
                                env=env, capture_output=True, text=True, timeout=20)
-        window_id = found.stdout.split()[0]
-        # no window manager under bare Xvfb: focus the window directly, then type
-        subprocess.run(["xdotool", "windowfocus", "--sync", window_id], env=env, check=True,
-                       timeout=20)
-        subprocess.run(["xdotool", "key", "--window", window_id, "2"], env=env, check=True,
-                       timeout=20)
+        # Qt may own more than one X window with this title (a transient one can vanish
+        # between search and use): focus the first that accepts it. There is no window
+        # manager under bare Xvfb, so focus it directly, then type through XTEST like a user.
+        focused = False
+        for window_id in found.stdout.split():
+            result = subprocess.run(["xdotool", "windowfocus", "--sync", window_id], env=env,
+                                    capture_output=True, timeout=20)
+            if result.returncode == 0:
+                focused = True
+                break
+        assert focused, f"no window named swapcam-xvfb-test could take focus: {found.stdout!r}"
+        subprocess.run(["xdotool", "key", "2"], env=env, check=True, timeout=20)
         out, err = app.communicate(timeout=20)
         assert "INDEX 1" in out, err
         assert app.returncode == 0, err
