@@ -64,7 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        # the global options are also accepted after the subcommand ("swapcam models list
+        # --models-dir D"); anything else left over is an error, as parse_args would say
+        late = argparse.ArgumentParser(prog=parser.prog, add_help=False)
+        late.add_argument("--models-dir", type=Path)
+        late.add_argument("-v", "--verbose", action="store_true")
+        extra, unknown = late.parse_known_args(rest)
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if extra.models_dir is not None:
+            args.models_dir = extra.models_dir
+        args.verbose = args.verbose or extra.verbose
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -36,3 +36,20 @@ def test_models_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
     monkeypatch.setenv("SWAPCAM_MODELS_DIR", str(tmp_path))
     assert default_models_dir() == tmp_path
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_models_dir_is_accepted_before_or_after_the_subcommand(
+        order: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    words = ["models", "list"]
+    argv = (["--models-dir", str(tmp_path), *words] if order == "before"
+            else [*words, "--models-dir", str(tmp_path)])
+    assert main.main(argv) == 0
+    assert str(tmp_path) in capsys.readouterr().out  # `models list` names its folder
+
+
+def test_unknown_arguments_are_still_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(["models", "list", "--no-such-option"])
+    assert exit_info.value.code == 2
+    assert "--no-such-option" in capsys.readouterr().err
