@@ -15,7 +15,8 @@ class TorchEngine:
     """Calls ``module(*inputs)`` with the feeds in ``inputs`` order, under inference mode.
 
     The module returns one tensor or a tuple/list of tensors, matched to ``outputs`` in
-    order. Arrays go in and come out as numpy on the host.
+    order. ``run`` takes and returns numpy arrays on the host; ``run_torch`` takes and
+    returns tensors on ``device`` (the device-resident frame processor's path).
     """
 
     backend = "torch"
@@ -49,6 +50,36 @@ class TorchEngine:
                               f"{len(values)}")
         return {spec.name: value.detach().cpu().numpy()
                 for spec, value in zip(self.outputs, values, strict=True)}
+
+    def run_torch(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Tensors in, tensors out, on ``self.device``: no numpy and no host copy, so a
+        CUDA caller's frame never leaves the GPU (feeds on another device are moved)."""
+        if self._module is None:
+            raise EngineError("torch engine is closed")
+        expected = {spec.name for spec in self.inputs}
+        if set(feeds) != expected:
+            raise EngineError(f"inputs: expected {sorted(expected)}, got {sorted(feeds)}")
+        tensors = []
+        for spec in self.inputs:
+            tensor = feeds[spec.name]
+            want = getattr(torch, spec.dtype)
+            if tensor.dtype != want:
+                raise EngineError(f"{spec.name}: expected dtype {spec.dtype}, got {tensor.dtype}")
+            if tensor.ndim != len(spec.shape) or any(
+                isinstance(d, int) and d > 0 and got != d
+                for got, d in zip(tensor.shape, spec.shape, strict=True)
+            ):
+                raise EngineError(f"{spec.name}: expected shape {spec.shape}, "
+                                  f"got {tuple(tensor.shape)}")
+            tensors.append(tensor.to(self.device, non_blocking=True))
+        with torch.inference_mode():
+            result: Any = self._module(*tensors)
+        values = list(result) if isinstance(result, (tuple, list)) else [result]
+        if len(values) != len(self.outputs):
+            raise EngineError(f"outputs: expected {len(self.outputs)} "
+                              f"({[s.name for s in self.outputs]}), module returned "
+                              f"{len(values)}")
+        return {spec.name: value.detach() for spec, value in zip(self.outputs, values, strict=True)}
 
     def close(self) -> None:
         self._module = None

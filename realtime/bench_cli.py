@@ -25,8 +25,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from realtime.config import MODEL_NAMES
-from realtime.live_cli import DETECTORS, ENGINES, PASSTHROUGH, check_threads, parse_size
+from realtime.config import MODEL_NAMES, Settings
+from realtime.live_cli import (
+    DETECTORS,
+    ENGINES,
+    PASSTHROUGH,
+    add_detect_width_argument,
+    check_detect_width,
+    check_threads,
+    parse_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-faces", type=int, default=3, choices=(1, 2, 3),
                         help="faces in the clip (default 3)")
     parser.add_argument("--detect-every", type=int, default=5)
+    add_detect_width_argument(parser, default=Settings().detect_width)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default="auto")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads per model for ONNX Runtime (default: cores - 1, "
@@ -174,9 +183,10 @@ def machine_info() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from realtime.config import Settings, default_cache_dir
+    from realtime.config import default_cache_dir
     from realtime.live_cli import build_parts, live_threads
 
+    detect_width = check_detect_width(args.detect_width) or Settings().detect_width
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes:
         raise ValueError(f"--sizes: expected WxH[,WxH...], got {args.sizes!r}")
@@ -190,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     settings = Settings(models_dir=str(models_dir), model=args.model, engine=args.engine,
                         detector=args.detector, faces=args.faces,
-                        detect_every=args.detect_every, swap_mode=args.swap_mode)
+                        detect_every=args.detect_every, swap_mode=args.swap_mode,
+                        detect_width=detect_width)
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)
@@ -218,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
                   "engine": args.engine, "detector": parts.detector.name,
                   "paced_fps": None if args.unpaced else args.fps, "faces": args.faces,
                   "clip_faces": args.clip_faces, "detect_every": args.detect_every,
+                  # what the detector searches (None: SCRFD, which ignores the setting)
+                  "detect_width": getattr(parts.detector, "detect_width", None),
                   "swap_mode": args.swap_mode, "threads": threads, "machine": machine_info(),
                   "load_average_at_start": load_start, "results": results}
         args.json.parent.mkdir(parents=True, exist_ok=True)

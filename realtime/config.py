@@ -70,6 +70,9 @@ class Settings:
     match_threshold: float = 0.45
     det_threshold: float = 0.5
     detect_every: int = 5
+    # width of the copy the embedded (dlib) detector searches; larger finds smaller faces,
+    # costs more CPU (SCRFD ignores it)
+    detect_width: int = 640
     # composite
     feather: float = 0.08  # fraction of the face size
     color_match: bool = True

@@ -119,6 +119,10 @@ class DlibDetector:
         self._detector: Any = dlib.get_frontal_face_detector()
         self._predictor: Any = dlib.shape_predictor(str(model))
 
+    def set_score_threshold(self, score: float) -> None:
+        """Apply a 0–1 confidence threshold (the app's setting) as an SVM margin."""
+        self.threshold = score_to_margin(score)
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         check_image("image", image)
         height, width = image.shape[:2]
@@ -316,6 +320,10 @@ class ScrfdDetector:
         self._input_name = spec.name
         self._output_names = [o.name for o in engine.outputs]
         self._dtype = np.float16 if spec.dtype == "float16" else np.float32
+
+    def set_score_threshold(self, score: float) -> None:
+        """Apply a 0–1 confidence threshold (SCRFD scores are already probabilities)."""
+        self.threshold = score
 
     def prepare_input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         canvas, scale = letterbox(image, self.input_hw)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from realtime.capture import FrameSource
     from realtime.detect import FaceDetector
     from realtime.pipeline import Pipeline
-    from realtime.process import FrameProcessor
+    from realtime.process import FaceProcessor
     from realtime.sinks import FrameSink
     from realtime.types import SourceFace
 
@@ -34,9 +34,12 @@ LIVE_MODELS = (*MODEL_NAMES, PASSTHROUGH)
 ENGINES: tuple[str, ...] = get_args(EngineChoice)
 DETECTORS = ("auto", "scrfd", "dlib")
 # The embedded detector as the live path tunes it: no upsampling (faces on a webcam
-# are large) on a 640-wide copy: ~20 ms instead of ~50 ms, and it runs on a worker.
-LIVE_DLIB_WIDTH = 640
+# are large) on a ``Settings.detect_width``-wide copy (default 640: ~25 ms on a
+# 1280-wide frame instead of ~50 ms; it runs on a worker). 640 finds faces larger than
+# ~160 px in a 1280-wide frame; 960 finds ~100 px faces in ~51 ms.
+LIVE_DLIB_WIDTH = Settings().detect_width
 LIVE_DLIB_UPSAMPLE = 0
+DETECT_WIDTH_RANGE = (160, 3840)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +69,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="stop after N seconds (headless)")
     parser.add_argument("--detect-every", type=int, default=None, metavar="N",
                         help="full detection every N frames, tracking in between")
+    add_detect_width_argument(parser, default=None)
     parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
                         help="which faces to swap")
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
@@ -79,6 +83,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --no-window: CPU threads per model for ONNX Runtime "
                         "(default, and always in the window: cores - 1, leaving one for "
                         "capture, detection and output)")
+
+
+def add_detect_width_argument(parser: argparse.ArgumentParser, *,
+                              default: int | None) -> None:
+    """``--detect-width N`` (shared by ``live`` and ``bench``)."""
+    low, high = DETECT_WIDTH_RANGE
+    saved = "the saved setting, " if default is None else ""
+    parser.add_argument("--detect-width", type=int, default=default, metavar="N",
+                        help="width in px of the copy the embedded dlib detector searches "
+                        f"({low}..{high}; default: {saved}{Settings().detect_width}): larger "
+                        "finds smaller faces and costs more CPU (640 finds faces over "
+                        "~160 px in a 1280-wide frame, 960 over ~100 px); SCRFD ignores it")
+
+
+def check_detect_width(width: int | None) -> int | None:
+    """``width`` when in ``DETECT_WIDTH_RANGE`` (or None); raises ``ValueError`` otherwise."""
+    low, high = DETECT_WIDTH_RANGE
+    if width is not None and not low <= width <= high:
+        raise ValueError(f"--detect-width: expected {low}..{high}, got {width}")
+    return width
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -99,6 +123,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
     changes: dict[str, Any] = {"models_dir": str(args.models_dir)}
     for arg, field in (("camera", "camera"), ("model", "model"), ("engine", "engine"),
                        ("detector", "detector"), ("detect_every", "detect_every"),
+                       ("detect_width", "detect_width"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps")):
         value = getattr(args, arg, None)
         if value is not None:
@@ -114,6 +139,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         changes["record_path"] = str(args.record)
     if changes.get("detect_every", 1) < 1:
         raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
+    check_detect_width(changes.get("detect_width"))
     return settings.with_changes(**changes)
 
 
@@ -162,11 +188,12 @@ def check_threads(threads: int | None) -> int | None:
 
 def make_live_detector(settings: Settings, models_dir: Path, *,
                        threads: int | None = None) -> FaceDetector:
-    """The chosen detector tuned for frames (dlib: see ``LIVE_DLIB_*``)."""
+    """The chosen detector tuned for frames (dlib: ``settings.detect_width`` wide, see
+    ``LIVE_DLIB_*``; SCRFD ignores the width)."""
     from realtime.detect import make_detector
 
     return make_detector(settings.detector, models_dir, engine=settings.engine,
-                         threshold=settings.det_threshold, detect_width=LIVE_DLIB_WIDTH,
+                         threshold=settings.det_threshold, detect_width=settings.detect_width,
                          upsample=LIVE_DLIB_UPSAMPLE, threads=threads)
 
 
@@ -203,7 +230,7 @@ def add_sources(bank: Any, entries: Sequence[str | Path], *,
 class LiveParts:
     """Everything a pipeline needs, built from settings (shared by live, bench, the UI)."""
 
-    processor: FrameProcessor
+    processor: FaceProcessor
     detector: FaceDetector
     sources: Any  # SourceBank or a tuple of SourceFace
     model_note: str
@@ -218,7 +245,7 @@ def build_parts(settings: Settings, models_dir: Path, *,
     model, None = ``live_threads()``.
     """
     from realtime.config import default_cache_dir
-    from realtime.process import FrameProcessor
+    from realtime.process import FrameProcessor, choose_processor
 
     threads = live_threads() if threads is None else threads
     detector = make_live_detector(settings, models_dir, threads=threads)
@@ -237,8 +264,9 @@ def build_parts(settings: Settings, models_dir: Path, *,
                       (cache_dir or default_cache_dir()) / "sources",
                       families=(settings.model,))
     add_sources(bank, source_paths, skip=settings.removed_sources)
-    processor = FrameProcessor(swapper_real, encoder, settings)
-    return LiveParts(processor, detector, bank, f"{settings.model} on {swapper_real.backend}")
+    # on a GPU (TensorRT) the frame stays on the device from upload to download
+    return LiveParts(choose_processor(swapper_real, encoder, settings), detector, bank,
+                     f"{settings.model} on {swapper_real.backend}")
 
 
 def make_sinks(settings: Settings, frame_size: tuple[int, int], fps: float) -> list[FrameSink]:
@@ -313,6 +341,7 @@ def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float =
 
 
 def run(args: argparse.Namespace) -> int:
+    check_detect_width(getattr(args, "detect_width", None))  # the window's path too
     if not args.no_window:
         try:
             from realtime.ui.app import run_window

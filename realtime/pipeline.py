@@ -41,12 +41,12 @@ from realtime.config import Settings
 from realtime.slot import LatestSlot
 from realtime.stats import PipelineStats, StatsRecorder
 from realtime.track import FaceTracker
-from realtime.types import AlignedFace, Detection, Face, Frame, SourceFace, StageTimings, SwapResult
+from realtime.types import Detection, Face, Frame, SourceFace, StageTimings, SwapResult
 
 if TYPE_CHECKING:
     from realtime.capture import FrameSource
     from realtime.detect import FaceDetector
-    from realtime.process import FrameProcessor
+    from realtime.process import FaceProcessor
     from realtime.sinks import FrameSink
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,13 @@ class _Controls:
 class _SwapJob:
     frame_index: int
     track_ids: tuple[int, ...]
-    aligned: tuple[AlignedFace, ...]
+    aligned: tuple[Any, ...]  # the processor's own aligned faces (device ones on the GPU path)
     source: SourceFace
 
 
 @dataclass(frozen=True)
 class _Texture:
-    crop: np.ndarray
+    crop: Any  # a swapped crop as the processor made it: numpy, or a tensor left on the GPU
     source_name: str
     frame_index: int
 
@@ -161,7 +161,7 @@ class Pipeline:
     def __init__(
         self,
         source: FrameSource,
-        processor: FrameProcessor,
+        processor: FaceProcessor,
         detector: FaceDetector,
         sources: _SourceList | Sequence[SourceFace],
         sinks: Sequence[FrameSink],
@@ -366,6 +366,13 @@ class Pipeline:
             enabled = settings.swap_enabled if settings.swap_enabled != old.swap_enabled \
                 else c.swap_enabled
             self._controls = _Controls(index, enabled, c.track_id)
+        if settings.detect_width != old.detect_width and hasattr(self.detector, "detect_width"):
+            # the embedded detector reads its width once per call: the next detection
+            # searches the new size (SCRFD has a fixed input and ignores it)
+            self.detector.detect_width = settings.detect_width
+        set_threshold = getattr(self.detector, "set_score_threshold", None)
+        if settings.det_threshold != old.det_threshold and set_threshold is not None:
+            set_threshold(settings.det_threshold)  # read per call: the next detection uses it
 
     @property
     def settings(self) -> Settings:

@@ -4,13 +4,17 @@
 template, swap all of them in one engine call, paste each back inside its own face
 region. Detection and face selection stay with the caller (the live pipeline tracks
 faces between detections; the CLI detects every frame).
+
+``realtime.process_torch.TorchFrameProcessor`` is the same on one torch device (the GPU
+path: one upload, one download per frame); ``choose_processor`` picks between them.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,7 +22,10 @@ from realtime.config import Settings
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
+    from realtime.process_torch import TorchFrameProcessor
     from realtime.swap import FaceSwapper, IdentityEncoder
+
+log = logging.getLogger(__name__)
 
 
 class MissingEmbeddingError(KeyError):
@@ -26,6 +33,80 @@ class MissingEmbeddingError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the sentence readable
         return str(self.args[0]) if self.args else ""
+
+
+def identity_vector(family: str, source: SourceFace | np.ndarray) -> np.ndarray:
+    """The (512,) vector a ``family`` swapper wants for ``source``."""
+    if isinstance(source, np.ndarray):
+        if source.shape != (512,):
+            raise ValueTypeError(f"source vector: expected (512,), got {source.shape}")
+        return source
+    vector = source.embeddings.get(family)
+    if vector is None:
+        raise MissingEmbeddingError(
+            f"source {source.name!r} has no identity vector for {family} "
+            f"(has {sorted(source.embeddings)}); add it to the SourceBank for this model"
+        )
+    return vector
+
+
+class FaceProcessor(Protocol):
+    """What the pipeline and the CLIs need from a frame processor.
+
+    The aligned faces and swapped crops are opaque here (``Any``): the host processor
+    hands out numpy ones, the device one torch tensors that must not be downloaded.
+    The caller only passes them back to the processor that made them.
+    """
+
+    swapper: FaceSwapper
+    encoder: IdentityEncoder | None
+    settings: Settings
+
+    @property
+    def family(self) -> str: ...
+
+    def update_settings(self, settings: Settings) -> None: ...
+
+    def align(self, image: np.ndarray, faces: Sequence[Face]) -> list[Any]: ...
+
+    def swap_crops(self, aligned: Sequence[Any], source: SourceFace | np.ndarray) -> list[Any]: ...
+
+    def composite(
+        self, image: np.ndarray, aligned: Sequence[Any], swapped: Sequence[Any]
+    ) -> np.ndarray: ...
+
+    def process(
+        self, image: np.ndarray, faces: Sequence[Face], source: SourceFace | np.ndarray
+    ) -> tuple[np.ndarray, dict[str, float]]: ...
+
+
+def choose_processor(
+    swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings
+) -> FrameProcessor | TorchFrameProcessor:
+    """The device-resident processor when the swapper's engine takes torch tensors on a
+    CUDA device (TensorRT, a CUDA TorchEngine), else the numpy/OpenCV one.
+
+    On the CPU the numpy path is kept even for a torch engine: OpenCV's warp and blend
+    are faster there than the same maths in torch, and there is no upload to save.
+    """
+    engine = getattr(swapper, "engine", None)  # a passthrough/diagnostic swapper has none
+    has_run_torch = callable(getattr(engine, "run_torch", None))
+    # Decided without importing torch (slow to import, unused on the ONNX Runtime path):
+    # TorchEngine exposes its torch.device, TensorRT always runs on CUDA.
+    device = getattr(engine, "device", None)
+    device_type = getattr(device, "type", None) if device is not None else None
+    backend = getattr(engine, "backend", "none")
+    if device_type is None and backend == "tensorrt":
+        device_type = "cuda"
+    if has_run_torch and device_type == "cuda":
+        from realtime.process_torch import TorchFrameProcessor
+
+        log.info("frame processing on the GPU (%s): one upload and one download per frame",
+                 backend)
+        return TorchFrameProcessor(swapper, encoder, settings)
+    why = "its engine has no run_torch" if not has_run_torch else f"device {device_type}"
+    log.info("frame processing on the host with numpy/OpenCV (%s: %s)", backend, why)
+    return FrameProcessor(swapper, encoder, settings)
 
 
 class FrameProcessor:
@@ -52,17 +133,7 @@ class FrameProcessor:
 
     def identity_vector(self, source: SourceFace | np.ndarray) -> np.ndarray:
         """The (512,) vector the swapper wants for ``source``."""
-        if isinstance(source, np.ndarray):
-            if source.shape != (512,):
-                raise ValueTypeError(f"source vector: expected (512,), got {source.shape}")
-            return source
-        vector = source.embeddings.get(self.family)
-        if vector is None:
-            raise MissingEmbeddingError(
-                f"source {source.name!r} has no identity vector for {self.family} "
-                f"(has {sorted(source.embeddings)}); add it to the SourceBank for this model"
-            )
-        return vector
+        return identity_vector(self.family, source)
 
     def align(self, image: np.ndarray, faces: Sequence[Face]) -> list[AlignedFace]:
         from realtime.align import warp_face

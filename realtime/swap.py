@@ -108,6 +108,20 @@ class FaceSwapper:
         self._dtype = np.dtype(self._target.dtype)
         self._source_dtype = np.dtype(self._source.dtype)
 
+    @property
+    def target_spec(self) -> TensorSpec:
+        """The generator's image input (name, shape, dtype)."""
+        return self._target
+
+    @property
+    def source_spec(self) -> TensorSpec:
+        """The generator's identity-vector input."""
+        return self._source
+
+    @property
+    def output_name(self) -> str:
+        return self._output
+
     def prepare_targets(self, crops: Sequence[AlignedFace]) -> np.ndarray:
         """BGR uint8 crops → float32 [N, 3, S, S] RGB in [0, 1]."""
         if not crops:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from realtime.detect import FaceDetector
-    from realtime.process import FrameProcessor
+    from realtime.process import FaceProcessor
 
 ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
 DETECTOR_CHOICES = ("auto", "dlib", "scrfd")
@@ -109,7 +109,7 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 
 
 def make_frame_swapper(
-    processor: FrameProcessor,
+    processor: FaceProcessor,
     detector: FaceDetector,
     source_vector: np.ndarray,
     faces_mode: str,
@@ -152,7 +152,7 @@ def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Call
 def run(args: argparse.Namespace) -> int:
     from realtime.config import Settings, default_cache_dir
     from realtime.detect import make_detector
-    from realtime.process import FrameProcessor
+    from realtime.process import choose_processor
     from realtime.select import parse_mode
     from realtime.sources import SourceBank
     from realtime.swap import load_encoder, load_swapper
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     reference = None
     if mode.kind == "match" and mode.reference is not None:
         reference = _reference_vector(Path(mode.reference), detector, encoder.identify)
-    processor = FrameProcessor(swapper, encoder, settings)
+    processor = choose_processor(swapper, encoder, settings)
     swap_frame = make_frame_swapper(
         processor, detector, source.embeddings[args.model], args.faces,
         reference=reference, threshold=args.match_threshold,

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 ARG_FIELDS: dict[str, str] = {
     "camera": "camera", "input": "camera", "model": "model", "engine": "engine",
     "detector": "detector", "faces": "faces", "det_threshold": "det_threshold",
-    "detect_every": "detect_every", "feather": "feather", "width": "camera_width",
-    "height": "camera_height", "fps": "camera_fps", "swap_mode": "swap_mode",
+    "detect_every": "detect_every", "detect_width": "detect_width", "feather": "feather",
+    "width": "camera_width", "height": "camera_height", "fps": "camera_fps",
+    "swap_mode": "swap_mode",
 }
 
 

@@ -189,7 +189,7 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     from realtime.detect import make_detector
     from realtime.live_cli import live_threads, make_live_detector
     from realtime.pipeline import Pipeline
-    from realtime.process import FrameProcessor
+    from realtime.process import choose_processor
     from realtime.sources import SourceBank
     from realtime.swap import load_encoder, load_swapper
 
@@ -216,7 +216,7 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
 
     # frames get the live tuning (as ``swapcam live``), photos the detector's defaults
     detector = make_live_detector(settings, models_dir, threads=threads)
-    processor = FrameProcessor(swapper, encoders[settings.model], settings)
+    processor = choose_processor(swapper, encoders[settings.model], settings)
     # The bank detects on the source worker while the pipeline detects on its own
     # thread: dlib is not thread-safe (a shared instance aborts the process), so the
     # bank gets a detector of its own.

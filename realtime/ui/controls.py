@@ -83,6 +83,10 @@ class ControlsPanel(QWidget):
         layout.addWidget(self._output_box())
         layout.addWidget(self._hotkeys_box())
         layout.addStretch(1)
+        # rows a little tighter than the style's default, so the whole panel fits a
+        # 900-px-high window without a scroll bar
+        for form in self.findChildren(QFormLayout):
+            form.setVerticalSpacing(4)
         # long entries (file names, engine names) must not widen the narrow side panel
         for combo in self.findChildren(QComboBox):
             combo.setSizeAdjustPolicy(
@@ -142,9 +146,18 @@ class ControlsPanel(QWidget):
         self.detect_every.setRange(1, 30)
         self.detect_every.setToolTip("Run the detector every N frames; track faces in between")
         self.detect_every.valueChanged.connect(lambda v: self._emit(detect_every=int(v)))
+        self.detect_width = QSpinBox()
+        self.detect_width.setRange(320, 1920)
+        self.detect_width.setSingleStep(160)
+        self.detect_width.setSuffix(" px")
+        self.detect_width.setToolTip(
+            "Width of the copy the built-in detector searches: larger finds smaller "
+            "(more distant) faces and costs more CPU. SCRFD ignores it.")
+        self.detect_width.valueChanged.connect(lambda v: self._emit(detect_width=int(v)))
         form.addRow("Swap", self.faces)
         form.addRow("Detection threshold", self.det_threshold)
         form.addRow("Detect every N frames", self.detect_every)
+        form.addRow("Detection size", self.detect_width)
         return box
 
     def _blend_box(self) -> QGroupBox:
@@ -242,6 +255,7 @@ class ControlsPanel(QWidget):
                 self.faces.setItemText(2, f"Match {Path(settings.faces[6:]).name}")
             self.det_threshold.setValue(settings.det_threshold)
             self.detect_every.setValue(settings.detect_every)
+            self.detect_width.setValue(settings.detect_width)
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))

@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         models_dir=str(models_dir), model="inswapper-128", engine="onnxruntime-cpu",
         detector="dlib", camera=str(camera), sources=tuple(str(s) for s in sources),
         source_names=tuple(s.stem for s in sources), active_source=1, detect_every=5,
+        # a group photo as the camera: its six ~100 px faces need a 960-wide search copy
+        # (the default 640 finds only faces over ~160 px, 3 of the 6)
+        detect_width=960,
         preview_mode="side-by-side", record_path=str(work / "recordings"),
         # random weights only tint a face, and colour matching would undo the tint:
         # off, so the picture shows which faces were swapped

@@ -52,3 +52,34 @@ def test_output_count_mismatch_is_reported() -> None:
     x = np.zeros((1, 4), np.float32)
     with pytest.raises(EngineError, match="expected 1"):
         engine.run({"a": x, "b": x})
+
+
+def test_run_torch_keeps_tensors_and_equals_run() -> None:
+    engine = TorchEngine(SumAndProduct(), INPUTS, (TensorSpec("sum", (1, 4), "float32"),
+                                                   TensorSpec("prod", (1, 4), "float32")))
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((1, 4), dtype=np.float32)
+    b = rng.standard_normal((1, 4), dtype=np.float32)
+    host = engine.run({"a": a, "b": b})
+    out = engine.run_torch({"a": torch.from_numpy(a), "b": torch.from_numpy(b)})
+    assert set(out) == {"sum", "prod"}
+    for name, tensor in out.items():
+        assert isinstance(tensor, torch.Tensor) and tensor.device == engine.device
+        assert not tensor.requires_grad
+        np.testing.assert_array_equal(tensor.numpy(), host[name])
+
+
+def test_run_torch_checks_names_dtypes_and_shapes() -> None:
+    engine = TorchEngine(torch.nn.Identity(), INPUTS[:1], (TensorSpec("out", (1, 4), "float32"),))
+    a = torch.arange(4, dtype=torch.float32).reshape(1, 4)
+    with pytest.raises(EngineError, match=r"expected \['a'\], got \['z'\]"):
+        engine.run_torch({"z": a})
+    with pytest.raises(EngineError, match=r"expected dtype float32, got torch\.float64"):
+        engine.run_torch({"a": a.double()})
+    with pytest.raises(EngineError, match=r"expected shape \(1, 4\), got \(2, 4\)"):
+        engine.run_torch({"a": torch.zeros(2, 4)})
+    with pytest.raises(EngineError, match=r"expected shape \(1, 4\), got \(4,\)"):
+        engine.run_torch({"a": torch.zeros(4)})
+    engine.close()
+    with pytest.raises(EngineError, match="closed"):
+        engine.run_torch({"a": a})

@@ -61,12 +61,14 @@ def test_passthrough_bench_writes_table_and_json(tmp_path: Path,
     out = tmp_path / "bench.json"
     code = main.main(["--models-dir", str(tmp_path / "models"), "bench", "--model",
                       "passthrough", "--detector", "dlib", "--sizes", "320x240,480x360",
-                      "--seconds", "1.5", "--warmup", "0.7", "--json", str(out)])
+                      "--seconds", "1.5", "--warmup", "0.7", "--detect-width", "800",
+                      "--json", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "320x240" in text and "480x360" in text and "composite p50/p95/p99" in text
     report = json.loads(out.read_text())
     assert report["model"] == "passthrough"
+    assert report["detect_width"] == 800  # read back from the detector the bench ran
     assert report["machine"]["cpus"] >= 1
     assert [r["size"] for r in report["results"]] == ["320x240", "480x360"]
     for r in report["results"]:
@@ -96,6 +98,17 @@ def test_bench_rejects_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[s
                       "--sizes", "huge"])
     assert code == 1
     assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    code = main.main(["--models-dir", str(tmp_path), "bench", "--model", "passthrough",
+                      "--detect-width", "4000"])
+    assert code == 1
+    assert "--detect-width: expected 160..3840, got 4000" in capsys.readouterr().err
+
+
+def test_bench_help_documents_detect_width(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main.main(["bench", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--detect-width N" in help_text and "default: 640" in help_text
 
 
 def test_missing_models_fall_back_to_random_weights(tmp_path: Path,

@@ -62,6 +62,31 @@ def test_settings_from_args_overrides_only_what_was_given() -> None:
         settings_from_args(_parse("--detect-every", "0"), base)
 
 
+def test_detect_width_option_reaches_the_embedded_detector(tmp_path: Path) -> None:
+    from realtime.detect import DlibDetector
+
+    base = Settings(detector="dlib", detect_width=800)
+    assert settings_from_args(_parse(), base).detect_width == 800  # the saved setting
+    settings = settings_from_args(_parse("--detect-width", "960"), base)
+    assert settings.detect_width == 960
+    detector = live_cli.make_live_detector(settings, tmp_path)
+    assert isinstance(detector, DlibDetector)
+    assert (detector.detect_width, detector.upsample) == (960, live_cli.LIVE_DLIB_UPSAMPLE)
+    for bad in ("159", "3841"):
+        with pytest.raises(ValueError, match=r"--detect-width: expected 160\.\.3840"):
+            settings_from_args(_parse("--detect-width", bad), base)
+    for edge in (160, 3840):
+        assert settings_from_args(_parse("--detect-width", str(edge)), base).detect_width == edge
+    help_text = " ".join(_help_text().split())
+    assert "--detect-width N" in help_text and "160..3840" in help_text
+
+
+def test_window_path_rejects_a_bad_detect_width_before_opening() -> None:
+    args = _parse("--detect-width", "10")
+    with pytest.raises(ValueError, match="--detect-width"):
+        live_cli.run(args)  # not --no-window: checked before the window is imported
+
+
 def test_headless_passthrough_prints_a_stats_line_every_second(
         clip_video: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main.main(["--models-dir", str(tmp_path / "models"), "live", "--camera",

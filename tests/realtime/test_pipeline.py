@@ -280,6 +280,27 @@ def test_controls(scene) -> None:  # type: ignore[no-untyped-def]
         pipe.update_settings(SETTINGS.with_changes(swap_mode="later"))
 
 
+def test_detect_width_change_reaches_the_embedded_detector(
+        scene, t1_bgr: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """The window's "Detection size" goes live: the next detection searches the new
+    width (t1.jpg's six ~100 px faces: 3 found at 640, all 6 at 960)."""
+    from realtime.detect import DlibDetector, score_to_margin
+
+    detector = DlibDetector(detect_width=640, upsample=0)
+    pipe = Pipeline(FakeSource(scene[0], 30.0), FrameProcessor(FakeSwapper(), None, SETTINGS),  # type: ignore[arg-type]
+                    detector, SOURCES, [RecordingSink()], SETTINGS)
+    assert len(detector.detect(t1_bgr)) < 6
+    pipe.update_settings(SETTINGS.with_changes(detect_width=960))
+    assert detector.detect_width == 960
+    assert len(detector.detect(t1_bgr)) == 6
+    pipe.update_settings(SETTINGS.with_changes(detect_width=960, det_threshold=0.99))
+    assert detector.threshold == pytest.approx(score_to_margin(0.99))
+    assert len(detector.detect(t1_bgr)) < 6  # a stricter threshold goes live too
+    fake_pipe, _, fake, *_ = _make(scene)  # a detector without a width (SCRFD-like)
+    fake_pipe.update_settings(SETTINGS.with_changes(detect_width=960))
+    assert not hasattr(fake, "detect_width")
+
+
 def test_swap_disabled_passes_frames_through(scene) -> None:  # type: ignore[no-untyped-def]
     pipe, *_ , sink, swapper = _make(scene, fps=50)
     pipe.set_swap_enabled(False)

@@ -28,6 +28,18 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert store.load().settings == changed
 
 
+def test_detect_width_is_saved_and_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    store = SettingsStore(path)
+    assert store.load().settings.detect_width == 640  # the default before any file
+    store.save(Settings().with_changes(detect_width=960))
+    assert "detect_width = 960" in path.read_text()
+    assert store.load().settings.detect_width == 960
+    path.write_text('detect_width = "wide"\n')
+    loaded = store.load()
+    assert loaded.settings.detect_width == 640 and "detect_width" in str(loaded.warning)
+
+
 def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "settings.toml")
     for i in range(3):

@@ -345,6 +345,27 @@ def test_settings_saved_and_restored(qtbot: QtBot, harness: Harness, tmp_path: P
     again.close()
 
 
+def test_detection_size_box_goes_live_and_is_saved(qtbot: QtBot, harness: Harness,
+                                                  tmp_path: Path) -> None:
+    win = make_window(qtbot, harness, tmp_path)
+    box = win.controls.detect_width
+    assert box.value() == 640 and box.suffix() == " px"
+    assert (box.minimum(), box.maximum(), box.singleStep()) == (320, 1920, 160)
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Up)  # one step: 640 → 800
+    qtbot.keyClick(box, Qt.Key.Key_Up)
+    assert win.settings.detect_width == 960
+    pipeline = harness.pipelines[-1]
+    assert pipeline.settings is not None and pipeline.settings.detect_width == 960
+    assert len(harness.pipelines) == 1  # applied to the running pipeline, no rebuild
+    win.close()
+    saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
+    assert saved.detect_width == 960
+    again = make_window(qtbot, harness, tmp_path, saved)
+    assert again.controls.detect_width.value() == 960
+    again.close()
+
+
 def test_corrupt_settings_file_warns_in_window(qtbot: QtBot, harness: Harness,
                                                tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
