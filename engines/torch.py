@@ -41,15 +41,7 @@ class TorchEngine:
                 raise EngineError(f"{spec.name}: expected dtype {spec.dtype}, "
                                   f"got {array.dtype.name}")
             tensors.append(torch.from_numpy(np.ascontiguousarray(array)).to(self.device))
-        with torch.inference_mode():
-            result: Any = self._module(*tensors)
-        values = list(result) if isinstance(result, (tuple, list)) else [result]
-        if len(values) != len(self.outputs):
-            raise EngineError(f"outputs: expected {len(self.outputs)} "
-                              f"({[s.name for s in self.outputs]}), module returned "
-                              f"{len(values)}")
-        return {spec.name: value.detach().cpu().numpy()
-                for spec, value in zip(self.outputs, values, strict=True)}
+        return {name: value.cpu().numpy() for name, value in self._forward(tensors).items()}
 
     def run_torch(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Tensors in, tensors out, on ``self.device``: no numpy and no host copy, so a
@@ -72,6 +64,11 @@ class TorchEngine:
                 raise EngineError(f"{spec.name}: expected shape {spec.shape}, "
                                   f"got {tuple(tensor.shape)}")
             tensors.append(tensor.to(self.device, non_blocking=True))
+        return self._forward(tensors)
+
+    def _forward(self, tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The module call shared by ``run`` and ``run_torch``: outputs named, on device."""
+        assert self._module is not None  # both callers check for a closed engine first
         with torch.inference_mode():
             result: Any = self._module(*tensors)
         values = list(result) if isinstance(result, (tuple, list)) else [result]
