@@ -20,46 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def write_tiny_inswapper(path: Path, seed: int = 0) -> Path:
-    """A tiny net with inswapper's inputs/outputs and ``emap`` as the last initializer."""
-    try:
-        from export.random_models import write_inswapper_like_onnx
-    except ImportError:
-        pass
-    else:
-        return write_inswapper_like_onnx(path, seed=seed)
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    inits = [
-        numpy_helper.from_array((rng.standard_normal((3, 3, 1, 1)) * 0.3).astype(np.float32),
-                                "conv_w"),
-        numpy_helper.from_array((rng.standard_normal((512, 3)) * 0.05).astype(np.float32),
-                                "style_w"),
-        numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "style_shape"),
-        numpy_helper.from_array((rng.standard_normal((512, 512)) / 22.6).astype(np.float32),
-                                "emap"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["target", "conv_w"], ["conv"]),
-        helper.make_node("MatMul", ["source", "style_w"], ["style"]),
-        helper.make_node("Reshape", ["style", "style_shape"], ["style4"]),
-        helper.make_node("Add", ["conv", "style4"], ["pre"]),
-        helper.make_node("Sigmoid", ["pre"], ["output"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny_inswapper",
-        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
-         helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+from export.random_models import write_inswapper_like_onnx
 
 
 def test_frames() -> dict[str, np.ndarray]:
@@ -119,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     options.log_severity_level = 3  # ORT warns that emap is unused; insightface reads it
 
     with tempfile.TemporaryDirectory() as folder:
-        model_path = write_tiny_inswapper(Path(folder) / "inswapper_128.onnx")
+        model_path = write_inswapper_like_onnx(Path(folder) / "inswapper_128.onnx")
         session = ort.InferenceSession(str(model_path), options,
                                        providers=["CPUExecutionProvider"])
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its input shape
