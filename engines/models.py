@@ -57,6 +57,14 @@ INSWAPPER_LICENCE = (
     "InsightFace no longer distributes it; the download comes from a public mirror."
 )
 
+MEDIAPIPE_LICENCE = (
+    "MediaPipe's FaceMesh model (google-ai-edge/mediapipe, face_landmark.tflite) is licensed "
+    "under the Apache License 2.0: commercial use allowed, keep the licence notice."
+)
+MEDIAPIPE_LICENCE_URL = "https://github.com/google-ai-edge/mediapipe/blob/master/LICENSE"
+# The FaceMesh file in MediaPipe's asset bucket, the one its solutions download.
+FACE_MESH_SHA256 = "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493"
+
 _SIMSWAP_1_0 = "https://github.com/neuralchen/SimSwap/releases/download/1.0/"
 _BUFFALO_L = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
 
@@ -83,7 +91,7 @@ class ModelInfo:
     # Approximate size of the model file, not of the archive: from parameter counts for the
     # SimSwap files (≈55 M float32 each), from mirrors' listings for insightface's files.
     size_mb: float
-    kind: Literal["generator", "encoder", "swapper", "detector"]
+    kind: Literal["generator", "encoder", "swapper", "detector", "landmarks"]
     licence_name: str = ""  # short form for tables
 
     @property
@@ -157,6 +165,15 @@ MODELS: dict[str, ModelInfo] = {
             licence_name="non-commercial research only",
             size_mb=17.0, kind="detector",
         ),
+        ModelInfo(
+            name="face-mesh",
+            title="MediaPipe FaceMesh: 468 landmarks that refine the default detector's points",
+            files=(ModelFile("face_landmark.tflite", sha256=FACE_MESH_SHA256),),
+            urls=("https://storage.googleapis.com/mediapipe-assets/face_landmark.tflite",),
+            licence=MEDIAPIPE_LICENCE, licence_url=MEDIAPIPE_LICENCE_URL,
+            licence_name="Apache-2.0",
+            size_mb=2.4, kind="landmarks",
+        ),
     )
 }
 
@@ -174,6 +191,7 @@ ARCHIVE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("w600k_r50.onnx", "arcface-w600k"),
     ("det_10g.onnx", "scrfd-10g"),
     ("scrfd_10g_bnkps.onnx", "scrfd-10g"),
+    ("face_landmark.tflite", "face-mesh"),
 )
 # Official plain file names -> model.
 FILE_NAMES: dict[str, str] = {
@@ -388,6 +406,13 @@ def _validate_kind(path: Path, official_name: str) -> None:
         except Exception as exc:  # onnx raises DecodeError and friends
             raise ModelFileError(f"{path}: not a valid ONNX file for {official_name} "
                                  f"({type(exc).__name__}: {exc})") from exc
+        return
+    if official_name.endswith(".tflite"):
+        with open(path, "rb") as handle:
+            ident = handle.read(8)[4:8]
+        if ident != b"TFL3":  # the flatbuffer file identifier of every TFLite model
+            raise ModelFileError(f"{path}: not a TensorFlow Lite file for {official_name} "
+                                 f"(identifier {ident!r})")
         return
     with open(path, "rb") as handle:
         head = handle.read(2)
