@@ -17,11 +17,11 @@ from types import ModuleType
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "live": ("realtime.live_cli", "swap faces on a camera or video stream in real time"),
-    "swap": ("realtime.swap_cli", "swap faces in photos and video files"),
+    "live": ("realtime.cli.live", "swap faces on a camera or video stream in real time"),
+    "swap": ("realtime.cli.swap", "swap faces in photos and video files"),
     "models": ("engines.models_cli", "list, download, import and verify model files"),
     "export": ("export.export_cli", "convert checkpoints to ONNX and TensorRT engines"),
-    "bench": ("realtime.bench_cli", "measure the pipeline's speed and latency"),
+    "bench": ("realtime.cli.bench", "measure the pipeline's speed and latency"),
     "doctor": ("engines.doctor", "report GPU, drivers, runtimes and usable engines"),
 }
 

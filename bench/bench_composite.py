@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     from insightface.model_zoo.inswapper import INSwapper
     from onnx import numpy_helper
 
-    from realtime.align import warp_face
-    from realtime.composite import paste_face
-    from realtime.detect import DlibDetector
+    from realtime.faces.align import warp_face
+    from realtime.faces.detect import DlibDetector
+    from realtime.frame.composite import paste_face
 
     cv2.setNumThreads(1)
     options = ort.SessionOptions()

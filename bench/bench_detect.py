@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
-    from realtime.detect import DlibDetector
+    from realtime.faces.detect import DlibDetector
 
     cv2.setNumThreads(1)
     configs = [

@@ -57,6 +57,15 @@ INSWAPPER_LICENCE = (
     "InsightFace no longer distributes it; the download comes from a public mirror."
 )
 
+FACE_PARSING_LICENCE = (
+    "The BiSeNet face parser (zllrunning/face-parsing.PyTorch, the one SimSwap links to) is "
+    "MIT-licensed code; its 79999_iter.pth weights carry no separate licence and were trained "
+    "on CelebAMask-HQ, whose images are for non-commercial research and education only. The "
+    "author publishes them on Google Drive (file id 154JgKpzCPW82qINcVieuPH3fZ2e0P812); the "
+    "download comes from a public mirror of that file."
+)
+FACE_PARSING_LICENCE_URL = "https://github.com/zllrunning/face-parsing.PyTorch/blob/master/LICENSE"
+
 MEDIAPIPE_LICENCE = (
     "MediaPipe's FaceMesh model (google-ai-edge/mediapipe, face_landmark.tflite) is licensed "
     "under the Apache License 2.0: commercial use allowed, keep the licence notice."
@@ -91,7 +100,7 @@ class ModelInfo:
     # Approximate size of the model file, not of the archive: from parameter counts for the
     # SimSwap files (≈55 M float32 each), from mirrors' listings for insightface's files.
     size_mb: float
-    kind: Literal["generator", "encoder", "swapper", "detector", "landmarks"]
+    kind: Literal["generator", "encoder", "swapper", "detector", "parser", "landmarks"]
     licence_name: str = ""  # short form for tables
 
     @property
@@ -174,6 +183,18 @@ MODELS: dict[str, ModelInfo] = {
             licence_name="Apache-2.0",
             size_mb=2.4, kind="landmarks",
         ),
+        ModelInfo(
+            name="face-parsing",
+            title="BiSeNet face parser for SimSwap's mask (face-parsing.PyTorch 79999_iter)",
+            files=(ModelFile("79999_iter.pth"),),
+            # Google Drive (the official host) serves large files behind an HTML
+            # confirmation page; this Hugging Face mirror serves the file itself.
+            urls=("https://huggingface.co/ManyOtherFunctions/face-parse-bisent/resolve/main/"
+                  "79999_iter.pth",),
+            licence=FACE_PARSING_LICENCE, licence_url=FACE_PARSING_LICENCE_URL,
+            licence_name="MIT code; weights: CelebAMask-HQ, non-commercial research",
+            size_mb=53.3, kind="parser",
+        ),
     )
 }
 
@@ -192,6 +213,7 @@ ARCHIVE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("det_10g.onnx", "scrfd-10g"),
     ("scrfd_10g_bnkps.onnx", "scrfd-10g"),
     ("face_landmark.tflite", "face-mesh"),
+    ("79999_iter.pth", "face-parsing"),
 )
 # Official plain file names -> model.
 FILE_NAMES: dict[str, str] = {
@@ -365,13 +387,10 @@ def _trust_present(models_dir: Path, name: str, source: str) -> None:
 def _commands(models_dir: Path, name: str) -> str:
     info = _info(name)
     prefix = "python main.py"
-    try:
-        from realtime.config import default_models_dir
+    from engines.paths import default_models_dir
 
-        if Path(models_dir).resolve() != default_models_dir().resolve():
-            prefix += f" --models-dir {models_dir}"
-    except ImportError:
-        pass
+    if Path(models_dir).resolve() != default_models_dir().resolve():
+        prefix += f" --models-dir {models_dir}"
     return (f"  download it:  {prefix} models download {name}\n"
             f"  or import a copy you downloaded ({info.download_name} from "
             f"{info.urls[0]}):  {prefix} models import PATH")

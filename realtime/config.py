@@ -7,14 +7,15 @@ folder, atomic write, backup of an invalid file) lives in ``realtime/settings_st
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 
-APP_NAME = "swapcam"
+from engines.paths import APP_NAME, default_models_dir
+
+__all__ = ["APP_NAME", "default_models_dir"]  # re-exported: settings name both
 
 ModelName = Literal["simswap-224", "simswap-512", "inswapper-128"]
 # the runtimes engines.registry.open_engine can run an ONNX file on (see PREFERENCES there)
@@ -24,14 +25,6 @@ SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]
 
 MODEL_NAMES: tuple[str, ...] = ("simswap-224", "simswap-512", "inswapper-128")
-
-
-def default_models_dir() -> Path:
-    """``$SWAPCAM_MODELS_DIR`` or the per-user data folder."""
-    env = os.environ.get("SWAPCAM_MODELS_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "models"
 
 
 def default_config_path() -> Path:

@@ -14,7 +14,7 @@
 
 Every handoff is a :class:`~realtime.slot.LatestSlot`: one item, the newest wins, drops
 counted, so latency is bounded by construction. The process thread tracks faces between
-detections (:mod:`realtime.track`), aligns them, and either swaps synchronously or, when
+detections (:mod:`realtime.faces.track`), aligns them, and either swaps synchronously or, when
 the swapper is slower than the camera, pastes the newest swapped crop of each track with
 the current frame's own transform while the swap worker refreshes it.
 
@@ -38,16 +38,16 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from realtime.config import Settings
+from realtime.faces.track import FaceTracker
 from realtime.slot import LatestSlot
 from realtime.stats import PipelineStats, StatsRecorder
-from realtime.track import FaceTracker
 from realtime.types import Detection, Face, Frame, SourceFace, StageTimings, SwapResult
 
 if TYPE_CHECKING:
-    from realtime.capture import FrameSource
-    from realtime.detect import FaceDetector
-    from realtime.process import FaceProcessor
-    from realtime.sinks import FrameSink
+    from realtime.faces.detect import FaceDetector
+    from realtime.frame.process import FaceProcessor
+    from realtime.io.capture import FrameSource
+    from realtime.io.sinks import FrameSink
 
 log = logging.getLogger(__name__)
 
@@ -646,7 +646,7 @@ class Pipeline:
     ) -> list[Face]:
         if controls.track_id is not None:
             return [f for f in faces if f.track_id == controls.track_id]
-        from realtime.select import parse_mode, select_faces
+        from realtime.faces.select import parse_mode, select_faces
 
         mode = parse_mode(settings.faces)
         if mode.kind != "match":

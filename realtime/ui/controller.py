@@ -185,13 +185,13 @@ def missing_models(models_dir: Path, model: str) -> list[str]:
 
 def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: Sink) -> Runtime:
     """The real graph from the real modules (the only place that names them)."""
-    from realtime.capture import open_source
-    from realtime.detect import make_detector
-    from realtime.live_cli import live_threads, make_live_detector
+    from realtime.faces.detect import make_detector
+    from realtime.faces.identity import load_encoder
+    from realtime.faces.sources import SourceBank
+    from realtime.frame.swap import load_swapper
+    from realtime.io.capture import open_source
     from realtime.pipeline import Pipeline
-    from realtime.process import choose_processor
-    from realtime.sources import SourceBank
-    from realtime.swap import load_encoder, load_swapper
+    from realtime.session import choose_processor, live_threads, make_live_detector
 
     missing = missing_models(models_dir, settings.model)
     if missing:
@@ -235,14 +235,14 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
 
 
 def virtual_camera_sink(settings: Settings, width: int, height: int) -> Sink:
-    from realtime.sinks import AI_LABEL, VirtualCameraSink
+    from realtime.io.sinks import AI_LABEL, VirtualCameraSink
 
     return VirtualCameraSink(settings.vcam_width or width, settings.vcam_height or height,
                              settings.vcam_fps, label=AI_LABEL if settings.ai_label else None)
 
 
 def recorder_sink(path: Path, width: int, height: int, fps: float) -> Sink:
-    from realtime.sinks import RecorderSink
+    from realtime.io.sinks import RecorderSink
 
     return RecorderSink(path, width - width % 2, height - height % 2, fps)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.video import ffmpeg_exe
+from realtime.io.video import ffmpeg_exe
 
 
 def write_mjpeg(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path:

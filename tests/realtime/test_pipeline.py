@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from realtime.config import Settings
+from realtime.frame.process import FrameProcessor
 from realtime.pipeline import Pipeline, WorkerError
-from realtime.process import FrameProcessor
 from realtime.types import AlignedFace, Detection, Frame, SourceFace
 
 FAMILY = "inswapper-128"
@@ -56,7 +56,7 @@ class FakeSwapper:
 @pytest.fixture(scope="module")
 def scene(astronaut_bgr: np.ndarray) -> tuple[np.ndarray, Detection]:
     """A 640×480 frame with one face and its detection (from the astronaut portrait)."""
-    from realtime.detect import DlibDetector
+    from realtime.faces.detect import DlibDetector
 
     bg = np.full((480, 640, 3), 90, np.uint8)
     x0, y0, x1, y1 = FACE_BOX
@@ -284,7 +284,7 @@ def test_detect_width_change_reaches_the_embedded_detector(
         scene, t1_bgr: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     """The window's "Detection size" goes live: the next detection searches the new
     width (t1.jpg's six ~100 px faces: 3 found at 640, all 6 at 960)."""
-    from realtime.detect import DlibDetector, score_to_margin
+    from realtime.faces.detect import DlibDetector, score_to_margin
 
     detector = DlibDetector(detect_width=640, upsample=0)
     pipe = Pipeline(FakeSource(scene[0], 30.0), FrameProcessor(FakeSwapper(), None, SETTINGS),  # type: ignore[arg-type]
@@ -433,7 +433,7 @@ def test_match_mode_swaps_only_the_reference_person(
         astronaut_bgr: np.ndarray, tmp_path: Path) -> None:
     """faces = match:REF: each track is compared once with the reference; only the
     matching person is swapped, frame after frame."""
-    from realtime.detect import DlibDetector
+    from realtime.faces.detect import DlibDetector
 
     image = np.full((480, 640, 3), 90, np.uint8)
     face = cv2.resize(astronaut_bgr[40:290, 140:340], (160, 200))
@@ -475,10 +475,10 @@ def test_async_paste_follows_head_motion() -> None:
     """With a swapper 12 frames slow, each output frame pastes the newest (old) crop with
     the *current* frame's transform: the face stays in place on a moving head, far
     closer than pasting the crop where the head was when it was cropped."""
-    from realtime.align import warp_face
-    from realtime.clip import ClipSource, SyntheticClip
-    from realtime.detect import DlibDetector
-    from realtime.live_cli import (
+    from realtime.faces.align import warp_face
+    from realtime.faces.detect import DlibDetector
+    from realtime.io.clip import ClipSource, SyntheticClip
+    from realtime.session import (
         LIVE_DLIB_UPSAMPLE,
         LIVE_DLIB_WIDTH,
         PassthroughSwapper,

@@ -87,8 +87,11 @@ def test_missing_models_lists_swapper_and_encoder(tmp_path: Path) -> None:
 
 def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames get the live dlib tuning and the live thread cap; photos keep the defaults."""
-    from realtime import capture, live_cli, pipeline, sources, swap
-    from realtime.detect import DlibDetector
+    from realtime import pipeline, session
+    from realtime.faces import sources
+    from realtime.faces.detect import DlibDetector
+    from realtime.frame import swap
+    from realtime.io import capture
 
     calls: list[tuple[str, dict[str, object]]] = []
 
@@ -125,7 +128,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(capture, "open_source", lambda *a, **k: FakeSource())
     monkeypatch.setattr(pipeline, "Pipeline", fake_pipeline)
     monkeypatch.setattr(sources, "SourceBank", fake_bank)
-    monkeypatch.setattr(live_cli.os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(session.os, "cpu_count", lambda: 6)
     runtime = ctl.build_runtime(Settings(detector="dlib"), tmp_path, tmp_path, FakeSink("x"))
     assert runtime.backend == "fake"
     assert calls == [("swapper", {"engine": "auto", "threads": 5}),
@@ -133,7 +136,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
     frames, photos = made["frames"], made["photos"]
     assert isinstance(frames, DlibDetector) and isinstance(photos, DlibDetector)
     assert frames is not photos  # dlib is not thread-safe: one per thread
-    assert (frames.detect_width, frames.upsample) == (live_cli.LIVE_DLIB_WIDTH,
-                                                      live_cli.LIVE_DLIB_UPSAMPLE)
+    assert (frames.detect_width, frames.upsample) == (session.LIVE_DLIB_WIDTH,
+                                                      session.LIVE_DLIB_UPSAMPLE)
     default = DlibDetector()
     assert (photos.detect_width, photos.upsample) == (default.detect_width, default.upsample)

@@ -25,7 +25,7 @@ from realtime.ui.main_window import MainWindow
 
 
 class NoFaceError(ValueError):
-    """Named like realtime.sources.NoFaceError: the window keys its tile text on the name."""
+    """Named like realtime.faces.sources.NoFaceError: the window keys its tile text on the name."""
 
 
 class FakeBank:

@@ -1,0 +1,239 @@
+"""``swapcam bench``: measure the live pipeline on a fixed synthetic clip.
+
+Method: for each size the real pipeline (capture → detect/track → align → swap →
+composite → output threads, one-slot handoffs) runs on :mod:`realtime.io.clip` (package
+face images moving, turning and under changing light), paced at ``--fps`` like a
+camera (or ``--unpaced``: a new frame as soon as the previous one is taken), into a
+null sink. After ``--warmup`` seconds (engine start, first swap) the counters are
+reset and ``--seconds`` are measured: fps in/out, swapped-texture refreshes per
+second, per-stage p50/p95/p99, drops per handoff and end-to-end latency (capture
+timestamp → the sink accepted the frame). When the user's models are missing, models
+of the real architecture with random weights are written to a cache folder (speed
+does not depend on the weights) and the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from realtime.cli.live import (
+    DETECTORS,
+    ENGINES,
+    add_detect_width_argument,
+    check_detect_width,
+    check_threads,
+    parse_size,
+)
+from realtime.config import MODEL_NAMES, Settings
+from realtime.session import PASSTHROUGH
+
+log = logging.getLogger(__name__)
+
+BENCH_MODELS = (*MODEL_NAMES, PASSTHROUGH)
+DEFAULT_SIZES = "640x480,1280x720,1920x1080"
+TABLE_STAGES = ("capture", "detect", "track", "align", "swap", "composite", "sink")
+# the identity encoder each swapper needs, for the random-weight fallback
+ENCODERS = {"simswap-224": "arcface-simswap", "simswap-512": "arcface-simswap",
+            "inswapper-128": "arcface-w600k"}
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=BENCH_MODELS, default="simswap-224",
+                        help="swap model; 'passthrough' measures detection + tracking + "
+                        "composite with the generator replaced by a copy")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="inference runtime (tensorrt needs an NVIDIA GPU)")
+    parser.add_argument("--detector", choices=DETECTORS, default="auto")
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help=f"comma-separated WxH list (default {DEFAULT_SIZES})")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="measured seconds per size (default 10)")
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="seconds run before measuring (default 3)")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="clip pacing, like a camera (default 30)")
+    parser.add_argument("--unpaced", action="store_true",
+                        help="maximum throughput: a new frame as soon as one is taken")
+    parser.add_argument("--faces", default="largest",
+                        help="which faces to swap: all | largest (default; the clip holds 3)")
+    parser.add_argument("--clip-faces", type=int, default=3, choices=(1, 2, 3),
+                        help="faces in the clip (default 3)")
+    parser.add_argument("--detect-every", type=int, default=5)
+    add_detect_width_argument(parser, default=Settings().detect_width)
+    parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default="auto")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads per model for ONNX Runtime (default: cores - 1, "
+                        "as in live)")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT",
+                        help="also write the results as JSON")
+
+
+def ensure_models(model: str, models_dir: Path, cache_dir: Path) -> tuple[Path, str | None]:
+    """``models_dir`` when ``model`` and its encoder are installed, else a cache folder of
+    random-weight models of the same architecture; returns it and a note when it fell back."""
+    if model == PASSTHROUGH:
+        return models_dir, None
+    from engines.models import model_status
+
+    needed = (model, ENCODERS[model])
+    if all(model_status(models_dir, name) in ("present", "verified") for name in needed):
+        return models_dir, None
+    from export.random_models import populate_models_dir
+
+    folder = cache_dir / "bench-random-models"
+    if not all(model_status(folder, name) in ("present", "verified") for name in needed):
+        log.info("writing random-weight %s models to %s", ", ".join(needed), folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        populate_models_dir(folder, needed)
+    note = (f"{', '.join(needed)} not installed in {models_dir}: measured with random-weight "
+            f"models of the same architecture in {folder} (speed does not depend on weights)")
+    return folder, note
+
+
+def _source_photo(cache_dir: Path) -> Path:
+    """Grace Hopper's portrait as the identity to wear (the clip's main face differs)."""
+    import cv2
+
+    from realtime.io.clip import grace_hopper
+
+    path = cache_dir / "bench-source-grace-hopper.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), grace_hopper())
+    return path
+
+
+def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
+               warmup: float, fps: float, paced: bool, clip_faces: int) -> dict[str, Any]:
+    """Run the pipeline on the clip at one size; returns the measured figures."""
+    from realtime.faces.track import FaceTracker
+    from realtime.io.clip import ClipSource
+    from realtime.io.sinks import NullSink
+    from realtime.pipeline import Pipeline
+
+    source = ClipSource(width, height, fps=fps, paced=paced, faces=clip_faces)
+    pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, [NullSink()],
+                        settings, tracker=FaceTracker(detect_every=settings.detect_every))
+    if not paced:
+        source.ready = lambda: pipeline.captured.pending == 0
+    pipeline.start()
+    try:
+        time.sleep(warmup)
+        pipeline.check()
+        drops0 = pipeline.stats().drops
+        pipeline.stats_recorder.reset()
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        stats = pipeline.stats()
+        rec = pipeline.stats_recorder
+        totals = {name: rec.total(name) for name in ("in", "out", "processed", "swap")}
+    finally:
+        pipeline.stop()
+        pipeline.wait_stopped()
+    return {
+        "size": f"{width}x{height}",
+        "seconds": round(elapsed, 2),
+        "fps_in": totals["in"] / elapsed,
+        "fps_out": totals["out"] / elapsed,
+        "fps_processed": totals["processed"] / elapsed,
+        "swaps_per_s": totals["swap"] / elapsed,
+        "swap_mode": stats.swap_mode,
+        "faces": stats.faces,
+        "latency_ms": asdict(stats.latency),
+        "stages_ms": {name: asdict(s) for name, s in stats.stages.items()},
+        "drops": {k: v - drops0.get(k, 0) for k, v in stats.drops.items()},
+    }
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    stages = [s for s in TABLE_STAGES if any(s in r["stages_ms"] for r in results)]
+    head = (f"{'size':>10} {'fps in':>6} {'out':>6} {'swap/s':>6} {'lat p50':>7} {'p95':>6} "
+            f"{'drops cap/out':>13} | " + " ".join(f"{s + ' p50/p95/p99':>22}" for s in stages))
+    lines = [head, "-" * len(head)]
+    for r in results:
+        cells = []
+        for s in stages:
+            st = r["stages_ms"].get(s)
+            cells.append(f"{'-':>22}" if st is None else
+                         f"{st['p50']:>8.1f}/{st['p95']:>6.1f}/{st['p99']:>6.1f}")
+        drops = f"{r['drops'].get('capture', 0)}/{r['drops'].get('output', 0)}"
+        lines.append(
+            f"{r['size']:>10} {r['fps_in']:>6.1f} {r['fps_out']:>6.1f} {r['swaps_per_s']:>6.2f} "
+            f"{r['latency_ms']['p50']:>7.1f} {r['latency_ms']['p95']:>6.1f} {drops:>13} | "
+            + " ".join(cells))
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "processor": platform.processor()}
+    with contextlib.suppress(OSError):  # not every OS has a load average
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.config import default_cache_dir
+    from realtime.session import build_parts, live_threads
+
+    detect_width = check_detect_width(args.detect_width) or Settings().detect_width
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    if not sizes:
+        raise ValueError(f"--sizes: expected WxH[,WxH...], got {args.sizes!r}")
+    if args.seconds <= 0 or args.warmup < 0:
+        raise ValueError(f"--seconds must be > 0 and --warmup >= 0, got {args.seconds}, "
+                         f"{args.warmup}")
+    threads = check_threads(getattr(args, "threads", None)) or live_threads()
+    cache_dir = default_cache_dir()
+    models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
+    if note:
+        print(f"note: {note}")
+    settings = Settings(models_dir=str(models_dir), model=args.model, engine=args.engine,
+                        detector=args.detector, faces=args.faces,
+                        detect_every=args.detect_every, swap_mode=args.swap_mode,
+                        detect_width=detect_width)
+    photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
+    parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
+                        threads=threads)
+    load_start = machine_info().get("load_average")
+    pacing = "unpaced" if args.unpaced else f"paced at {args.fps:g} fps"
+    print(f"bench: {parts.model_note}; detector {parts.detector.name}; clip {pacing}, "
+          f"{args.clip_faces} faces, swap {args.faces}; {args.warmup:g} s warm-up + "
+          f"{args.seconds:g} s per size; {threads} ONNX Runtime thread(s) per model; "
+          f"load average {load_start}")
+    results = []
+    try:
+        from tqdm import tqdm
+
+        for width, height in tqdm(sizes, desc="bench", unit="size", leave=False):
+            results.append(bench_size(parts, settings, width, height, seconds=args.seconds,
+                                      warmup=args.warmup, fps=args.fps,
+                                      paced=not args.unpaced, clip_faces=args.clip_faces))
+    finally:
+        close = getattr(parts.processor.swapper, "close", None)
+        if close is not None:
+            close()
+    print(format_table(results))
+    if args.json is not None:
+        report = {"model": args.model, "model_note": parts.model_note, "fallback_note": note,
+                  "engine": args.engine, "detector": parts.detector.name,
+                  "paced_fps": None if args.unpaced else args.fps, "faces": args.faces,
+                  "clip_faces": args.clip_faces, "detect_every": args.detect_every,
+                  # what the detector searches (None: SCRFD, which ignores the setting)
+                  "detect_width": getattr(parts.detector, "detect_width", None),
+                  "swap_mode": args.swap_mode, "threads": threads, "machine": machine_info(),
+                  "load_average_at_start": load_start, "results": results}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0

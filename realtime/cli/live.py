@@ -1,0 +1,200 @@
+"""``swapcam live``: swap faces on a camera or video stream in real time.
+
+With ``--no-window`` it runs headless and prints one stats line per second (fps in
+and out, drops, latency p50/p95, per-stage p50) until ``--seconds`` have passed or
+Ctrl-C; otherwise it opens the window (``realtime.ui.app.run_window``).
+Only cheap imports at module level: ``--help`` must be instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args
+
+from realtime.config import MODEL_NAMES, EngineChoice, Settings
+from realtime.session import PASSTHROUGH, build_pipeline
+
+if TYPE_CHECKING:
+    from realtime.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+LIVE_MODELS = (*MODEL_NAMES, PASSTHROUGH)
+ENGINES: tuple[str, ...] = get_args(EngineChoice)
+DETECTORS = ("auto", "scrfd", "dlib")
+DETECT_WIDTH_RANGE = (160, 3840)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", default=None, metavar="0|PATH",
+                        help="camera index, /dev/video* device, or a video/image/folder path "
+                        "(default: the saved setting, 0)")
+    parser.add_argument("--source", action="append", type=Path, default=[],
+                        metavar="FILE_OR_DIR",
+                        help="photo of an identity to wear; a folder adds one identity per "
+                        f"image; several photos of ONE person joined with {os.pathsep!r} "
+                        f"(a{os.pathsep}b.jpg) are averaged into one identity; repeat "
+                        "--source for several identities (switch with the controls)")
+    parser.add_argument("--model", choices=LIVE_MODELS, default=None,
+                        help="swap model (default: the saved setting, simswap-224); "
+                        "'passthrough' pastes the face back unchanged (diagnostics)")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="inference runtime (default: auto = the fastest available)")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help="face detector (auto: SCRFD when installed, else embedded dlib)")
+    parser.add_argument("--no-window", action="store_true",
+                        help="run headless and print a stats line every second")
+    parser.add_argument("--virtual-cam", action="store_true",
+                        help="send the result to a virtual camera (v4l2loopback / OBS)")
+    parser.add_argument("--record", type=Path, default=None, metavar="OUT",
+                        help="also record the result to a Matroska file")
+    parser.add_argument("--seconds", type=float, default=None, metavar="N",
+                        help="stop after N seconds (headless)")
+    parser.add_argument("--detect-every", type=int, default=None, metavar="N",
+                        help="full detection every N frames, tracking in between")
+    add_detect_width_argument(parser, default=None)
+    parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
+                        help="which faces to swap")
+    parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
+                        help="sync: swap every frame; async: paste the newest swapped face on "
+                        "every frame while the swapper catches up; auto: measure and pick")
+    parser.add_argument("--size", default=None, metavar="WxH",
+                        help="requested camera resolution (e.g. 1280x720)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="requested camera fps (file sources are paced at it)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="with --no-window: CPU threads per model for ONNX Runtime "
+                        "(default, and always in the window: cores - 1, leaving one for "
+                        "capture, detection and output)")
+
+
+def add_detect_width_argument(parser: argparse.ArgumentParser, *,
+                              default: int | None) -> None:
+    """``--detect-width N`` (shared by ``live`` and ``bench``)."""
+    low, high = DETECT_WIDTH_RANGE
+    saved = "the saved setting, " if default is None else ""
+    parser.add_argument("--detect-width", type=int, default=default, metavar="N",
+                        help="width in px of the copy the embedded dlib detector searches "
+                        f"({low}..{high}; default: {saved}{Settings().detect_width}): larger "
+                        "finds smaller faces and costs more CPU (640 finds faces over "
+                        "~160 px in a 1280-wide frame, 960 over ~100 px); SCRFD ignores it")
+
+
+def check_detect_width(width: int | None) -> int | None:
+    """``width`` when in ``DETECT_WIDTH_RANGE`` (or None); raises ``ValueError`` otherwise."""
+    low, high = DETECT_WIDTH_RANGE
+    if width is not None and not low <= width <= high:
+        raise ValueError(f"--detect-width: expected {low}..{high}, got {width}")
+    return width
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` → ``(1280, 720)``; raises ``ValueError`` naming the expected form."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise ValueError(f"size: expected at least 16x16, got {text!r}")
+    return width, height
+
+
+def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    """defaults → saved settings (``base``) → command line."""
+    settings = base or Settings()
+    changes: dict[str, Any] = {"models_dir": str(args.models_dir)}
+    for arg, field in (("camera", "camera"), ("model", "model"), ("engine", "engine"),
+                       ("detector", "detector"), ("detect_every", "detect_every"),
+                       ("detect_width", "detect_width"),
+                       ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            changes[field] = value
+    if getattr(args, "size", None):
+        changes["camera_width"], changes["camera_height"] = parse_size(args.size)
+    if getattr(args, "source", None):
+        changes["sources"] = tuple(str(p) for p in args.source)
+        changes["active_source"] = 0
+    if getattr(args, "virtual_cam", False):
+        changes["virtual_cam"] = True
+    if getattr(args, "record", None) is not None:
+        changes["record_path"] = str(args.record)
+    if changes.get("detect_every", 1) < 1:
+        raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
+    check_detect_width(changes.get("detect_width"))
+    return settings.with_changes(**changes)
+
+
+def check_threads(threads: int | None) -> int | None:
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads: expected >= 1, got {threads}")
+    return threads
+
+
+def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float = 1.0,
+                 echo: Any = print) -> int:
+    """Run until ``seconds`` pass or Ctrl-C, echoing a stats line every ``interval``."""
+    reported: set[str] = set()
+    pipeline.start()
+    for name, error in pipeline.sink_errors:
+        reported.add(name)
+        echo(f"warning: {name} is not running: {error}")
+    start = time.monotonic()
+    try:
+        next_line = start + interval
+        while seconds is None or time.monotonic() - start < seconds:
+            end = next_line if seconds is None else min(next_line, start + seconds)
+            time.sleep(max(0.0, end - time.monotonic()))
+            pipeline.check()
+            for sink in pipeline.sinks:
+                failure = getattr(sink, "error", None)
+                if failure is not None and sink.describe() not in reported:
+                    reported.add(sink.describe())
+                    echo(f"warning: {sink.describe()}: {failure}")
+            if time.monotonic() >= next_line:
+                echo(pipeline.stats().format_line())
+                next_line += interval
+    except KeyboardInterrupt:
+        echo("stopping (Ctrl-C)")
+    finally:
+        pipeline.stop(raise_error=False)
+        pipeline.wait_stopped()
+    pipeline.check()
+    stats = pipeline.stats()
+    echo(f"done: {stats.frames_in} frames in, {stats.frames_out} out in "
+         f"{time.monotonic() - start:.1f} s; drops {stats.drops}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    check_detect_width(getattr(args, "detect_width", None))  # the window's path too
+    if not args.no_window:
+        try:
+            from realtime.ui.app import run_window
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(
+                f"the window is not available in this build ({exc}); use --no-window"
+            ) from exc
+        return int(run_window(args))
+    from realtime.settings_store import SettingsStore
+
+    loaded = SettingsStore().load()
+    if loaded.warning:
+        print(f"warning: {loaded.warning}")
+    settings = settings_from_args(args, loaded.settings)
+    threads = check_threads(getattr(args, "threads", None))
+    paths: list[str] = list(settings.sources)
+    if not paths and settings.sources_dir:  # photos removed in the window stay removed
+        paths = [str(Path(settings.sources_dir).expanduser())]
+    if settings.model != PASSTHROUGH and not paths:
+        raise ValueError("no source identity: give --source PHOTO (or a folder of photos)")
+    pipeline, parts = build_pipeline(settings, Path(args.models_dir), paths, threads=threads)
+    print(f"live: {pipeline.source.describe()} → "
+          f"{', '.join(s.describe() for s in pipeline.sinks)}; model {parts.model_note}; "
+          f"detector {parts.detector.name}")
+    return run_headless(pipeline, args.seconds)

@@ -1,0 +1,236 @@
+"""``swapcam swap``: swap faces in a photo or a video file.
+
+Every frame: detect → choose faces (``--faces``) → align → swap (one engine call per
+frame) → paste back inside each face region. Videos keep size, frame rate, frame
+count and audio; Ctrl-C leaves a valid shorter video (or nothing), never a broken one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, get_args
+
+from realtime.config import MODEL_NAMES, EngineChoice
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from realtime.faces.detect import FaceDetector
+    from realtime.frame.process import FaceProcessor
+
+ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
+DETECTOR_CHOICES = ("auto", "dlib", "scrfd")
+# Files are not real-time: run dlib's HOG on a larger copy than the live default
+# (at 480 px it misses the smallest face of insightface's t1.jpg).
+FILE_DETECT_WIDTH = 800
+
+
+class SwapInputError(ValueError):
+    """A command-line file argument that cannot work (missing, wrong kind)."""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", "-s", nargs="+", type=Path, required=True, metavar="PHOTO",
+                        help="photo(s) of the identity to put in; several photos of one person "
+                        "are averaged")  # fmt: skip
+    parser.add_argument("--input", "-i", type=Path, required=True, metavar="IN",
+                        help="photo or video to change")  # fmt: skip
+    parser.add_argument("--output", "-o", type=Path, required=True, metavar="OUT",
+                        help="where to write the result (same kind as IN)")  # fmt: skip
+    parser.add_argument("--model", choices=MODEL_NAMES, default="simswap-224",
+                        help="swap model (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--faces", default="all", metavar="all|largest|match:REF.jpg",
+                        help="which faces to swap (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--match-threshold", type=float, default=0.45, metavar="COS",
+                        help="cosine similarity needed by --faces match: (default: %(default)s)")
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                        help="runtime for the models (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto",
+                        help="face detector; auto = SCRFD when installed, else dlib")
+    parser.add_argument("--det-threshold", type=float, default=0.5, metavar="P",
+                        help="detection confidence (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--feather", type=float, default=0.08, metavar="F",
+                        help="mask feather as a fraction of the face size (default: %(default)s)")
+    parser.add_argument("--no-color-match", action="store_true",
+                        help="do not match the swapped face's colours to the target")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="where source identity vectors are cached (default: user cache)")
+
+
+def _kind(path: Path) -> str:
+    from realtime.faces.sources import IMAGE_SUFFIXES
+
+    return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+
+
+def _check_paths(args: argparse.Namespace) -> str:
+    from realtime.faces.sources import IMAGE_SUFFIXES, read_image
+    from realtime.io.video import VIDEO_SUFFIXES
+
+    source: Path
+    for source in args.source:
+        read_image(source)  # a bad photo fails now, before minutes of model loading
+    if not args.input.is_file():
+        raise SwapInputError(f"input {args.input}: no such file")
+    kind = _kind(args.input)
+    out_suffix = args.output.suffix.lower()
+    expected = IMAGE_SUFFIXES if kind == "image" else VIDEO_SUFFIXES
+    if out_suffix not in expected:
+        raise SwapInputError(
+            f"output {args.output}: the input is a{'n' if kind == 'image' else ''} {kind}, so "
+            f"expected one of {', '.join(expected)}, got {out_suffix or 'no extension'}"
+        )
+    if args.output.resolve() == args.input.resolve():
+        raise SwapInputError(f"output {args.output}: must differ from the input")
+    if not args.output.parent.is_dir():
+        raise SwapInputError(f"output {args.output}: folder {args.output.parent} does not exist")
+    return kind
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    ok, data = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise SwapInputError(f"output {path}: OpenCV cannot encode {path.suffix}")
+    # a plain open (not mkstemp) so the file gets the user's usual permissions
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_frame_swapper(
+    processor: FaceProcessor,
+    detector: FaceDetector,
+    source_vector: np.ndarray,
+    faces_mode: str,
+    *,
+    reference: np.ndarray | None,
+    threshold: float,
+) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
+    """``frame → (swapped frame, number of faces swapped)``."""
+    from realtime.faces.select import select_faces
+    from realtime.types import Face
+
+    encoder = processor.encoder
+
+    def swap_frame(image: np.ndarray) -> tuple[np.ndarray, int]:
+        faces = [Face(track_id=i, detection=d) for i, d in enumerate(detector.detect(image))]
+        embed = None
+        if encoder is not None:
+            embed = lambda face: encoder.identify(image, face.landmarks)  # noqa: E731
+        chosen = select_faces(
+            faces, faces_mode, reference=reference, embed=embed, threshold=threshold
+        )
+        out, _ = processor.process(image, chosen, source_vector)
+        return out, len(chosen)
+
+    return swap_frame
+
+
+def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Callable[
+        [np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:  # fmt: skip
+    from realtime.faces.sources import NoFaceError, read_image
+
+    image = read_image(path)
+    detections = detector.detect(image)
+    if not detections:
+        raise NoFaceError(f"reference photo {path}: no face found")
+    best = max(detections, key=lambda d: d.area)
+    return encoder_identify(image, best.landmarks)
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.config import Settings, default_cache_dir
+    from realtime.faces.detect import make_detector
+    from realtime.faces.identity import load_encoder
+    from realtime.faces.select import parse_mode
+    from realtime.faces.sources import SourceBank
+    from realtime.frame.swap import load_swapper
+    from realtime.session import choose_processor
+
+    mode = parse_mode(args.faces)
+    kind = _check_paths(args)
+    models_dir = Path(args.models_dir)
+    settings = Settings().with_changes(
+        models_dir=str(models_dir), model=args.model, engine=args.engine,
+        detector=args.detector, faces=args.faces, match_threshold=args.match_threshold,
+        det_threshold=args.det_threshold, feather=args.feather,
+        color_match=not args.no_color_match,
+    )  # fmt: skip
+    swapper = load_swapper(args.model, models_dir, engine=args.engine)
+    encoder = load_encoder(args.model, models_dir, engine=args.engine)
+    detector = make_detector(
+        args.detector, models_dir, engine=args.engine, threshold=args.det_threshold,
+        detect_width=FILE_DETECT_WIDTH,
+    )  # fmt: skip
+    cache_dir = args.cache_dir or default_cache_dir() / "sources"
+    bank = SourceBank(lambda _family: encoder, detector, cache_dir, families=(args.model,))
+    source = bank.add(list(args.source))
+    for warning in bank.last_warnings:
+        print(f"swapcam: warning: {warning}")
+    reference = None
+    if mode.kind == "match" and mode.reference is not None:
+        reference = _reference_vector(Path(mode.reference), detector, encoder.identify)
+    processor = choose_processor(swapper, encoder, settings)
+    swap_frame = make_frame_swapper(
+        processor, detector, source.embeddings[args.model], args.faces,
+        reference=reference, threshold=args.match_threshold,
+    )  # fmt: skip
+    if kind == "image":
+        from realtime.faces.sources import read_image
+
+        out, count = swap_frame(read_image(args.input, "input"))
+        _write_image(args.output, out)
+        print(f"swapped {count} face(s) with {source.name!r} ({args.model} on "
+              f"{swapper.backend}) → {args.output}")  # fmt: skip
+        return 0
+    return _run_video(args, swap_frame, source.name, swapper.backend)
+
+
+def _run_video(
+    args: argparse.Namespace,
+    swap_frame: Callable[[np.ndarray], tuple[np.ndarray, int]],
+    source_name: str,
+    backend: str,
+) -> int:
+    from tqdm import tqdm
+
+    from realtime.io.video import VideoError, VideoWriter, probe_video, read_frames
+
+    info = probe_video(args.input)
+    frames = read_frames(args.input)
+    first = next(frames, None)
+    if first is None:
+        raise VideoError(f"input {args.input}: the video has no frames")
+    swapped = 0
+    # size from a decoded frame, not the header: OpenCV applies rotation metadata
+    height, width = first.shape[:2]
+    writer = VideoWriter(args.output, width, height, info.fps, audio_from=args.input)
+    progress = tqdm(total=info.frame_count or None, unit="frame", desc="swap", dynamic_ncols=True)
+    try:
+        with writer:
+            for frame in itertools.chain([first], frames):
+                out, count = swap_frame(frame)
+                writer.write(out)
+                swapped += count
+                progress.update(1)
+    except KeyboardInterrupt:
+        progress.close()
+        if args.output.exists():
+            print(f"swapcam: interrupted; kept the first {writer.frames_written} frames in "
+                  f"{args.output}")  # fmt: skip
+        raise
+    progress.close()
+    print(f"swapped {swapped} face(s) in {writer.frames_written} frames with {source_name!r} "
+          f"({args.model} on {backend}) → {args.output}")  # fmt: skip
+    return 0

@@ -1,0 +1,1 @@
+"""Finding and following faces: detection, alignment, tracking, selection, identities."""

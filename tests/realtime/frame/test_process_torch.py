@@ -1,0 +1,364 @@
+"""TorchFrameProcessor (device-resident) equals FrameProcessor (numpy/OpenCV) on real faces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engines.base import TensorSpec
+from engines.torch import TorchEngine
+from realtime.config import Settings
+from realtime.faces.detect import DlibDetector
+from realtime.faces.identity import l2_normalize
+from realtime.frame.composite import face_region
+from realtime.frame.process import FrameProcessor, MissingEmbeddingError
+from realtime.frame.process_torch import DeviceAlignedFace, TorchFrameProcessor
+from realtime.frame.swap import FaceSwapper
+from realtime.session import choose_processor
+from realtime.types import Detection, Face, SourceFace
+from tests.realtime.frame.test_swap import EchoEngine
+
+VECTOR = l2_normalize(np.random.default_rng(0).standard_normal(512))
+CUDA = torch.cuda.is_available()
+
+
+def _specs(size: int) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    inputs = (TensorSpec("target", ("N", 3, size, size), "float32"),
+              TensorSpec("source", ("N", 512), "float32"))
+    return inputs, (TensorSpec("output", ("N", 3, size, size), "float32"),)
+
+
+class Shade(torch.nn.Module):
+    """A cheap 'generator' that is not the identity: darkens the crop by an amount taken
+    from the identity vector, so a wrong colour order, scale or vector shows up."""
+
+    def forward(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        gain = 0.6 + 0.3 * source[:, :3].abs().clamp(max=1.0)  # per-channel, per-face
+        return target.flip(1) * gain[:, :, None, None]
+
+
+def _processors(module: torch.nn.Module, family: str, settings: Settings,
+                device: str = "cpu") -> tuple[FrameProcessor, TorchFrameProcessor]:
+    size = 224 if family == "simswap-224" else 128
+    inputs, outputs = _specs(size)
+    host = FaceSwapper(family, TorchEngine(module, inputs, outputs))
+    dev = FaceSwapper(family, TorchEngine(module, inputs, outputs, device=device))
+    return FrameProcessor(host, None, settings), TorchFrameProcessor(dev, None, settings)
+
+
+def _faces(image: np.ndarray, width: int) -> list[Face]:
+    return [Face(i, d) for i, d in enumerate(DlibDetector(detect_width=width).detect(image))]
+
+
+@pytest.fixture(scope="module")
+def t1_faces(t1_bgr: np.ndarray) -> list[Face]:
+    faces = _faces(t1_bgr, 800)
+    assert len(faces) == 6
+    return faces
+
+
+@pytest.fixture(scope="module")
+def astronaut_faces(astronaut_bgr: np.ndarray) -> list[Face]:
+    faces = _faces(astronaut_bgr, 512)
+    assert faces
+    return faces[:1]  # the astronaut's own face; one is enough for the slow generator
+
+
+@pytest.fixture(scope="module")
+def generator() -> torch.nn.Module:
+    from export.random_models import make_generator
+
+    return make_generator(224, seed=3)
+
+
+def _outside(image: np.ndarray, processor: FrameProcessor, faces: list[Face]) -> np.ndarray:
+    mask = np.ones(image.shape[:2], bool)
+    for a in processor.align(image, faces):
+        x0, y0, x1, y1 = face_region(a.matrix, a.size, image.shape)
+        mask[y0:y1, x0:x1] = False
+    return mask
+
+
+def _assert_same(image: np.ndarray, ref: np.ndarray, got: np.ndarray,
+                 host: FrameProcessor, faces: list[Face]) -> None:
+    assert got.shape == ref.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - ref).max() <= 1
+    outside = _outside(image, host, faces)
+    assert outside.any() and not outside.all()
+    np.testing.assert_array_equal(got[outside], ref[outside])
+    np.testing.assert_array_equal(got[outside], image[outside])
+    # The swap really changed the faces (otherwise "equal" proves nothing).
+    assert np.abs(ref[~outside].astype(int) - image[~outside]).mean() > 2
+
+
+@pytest.mark.parametrize("family", ["simswap-224", "inswapper-128"])
+@pytest.mark.parametrize("color_match", [True, False])
+def test_process_equals_numpy_with_shade_module(t1_bgr: np.ndarray, t1_faces: list[Face],
+                                                family: str, color_match: bool) -> None:
+    settings = Settings(color_match=color_match, feather=0.1)
+    host, dev = _processors(Shade(), family, settings)
+    original = t1_bgr.copy()
+    ref, _ = host.process(t1_bgr, t1_faces, VECTOR)
+    got, timings = dev.process(t1_bgr, t1_faces, VECTOR)
+    np.testing.assert_array_equal(t1_bgr, original)  # the input frame is never written
+    assert set(timings) == {"align", "swap", "composite"}
+    _assert_same(t1_bgr, ref, got, host, t1_faces)
+
+
+def test_process_equals_numpy_with_simswap_generator(
+    astronaut_bgr: np.ndarray, astronaut_faces: list[Face], t1_bgr: np.ndarray,
+    t1_faces: list[Face], generator: torch.nn.Module,
+) -> None:
+    host, dev = _processors(generator, "simswap-224", Settings())
+    for image, faces in ((astronaut_bgr, astronaut_faces), (t1_bgr, t1_faces[:1])):
+        ref, _ = host.process(image, faces, VECTOR)
+        got, _ = dev.process(image, faces, VECTOR)
+        _assert_same(image, ref, got, host, faces)
+
+
+def test_async_paste_of_an_older_crop_equals_numpy(t1_bgr: np.ndarray,
+                                                   t1_faces: list[Face]) -> None:
+    """The pipeline's async path: crops swapped on one frame, pasted on a later frame
+    with that frame's own matrices."""
+    host, dev = _processors(Shade(), "simswap-224", Settings())
+    old_host = host.swap_crops(host.align(t1_bgr, t1_faces), VECTOR)
+    old_dev = dev.swap_crops(dev.align(t1_bgr, t1_faces), VECTOR)
+    assert all(isinstance(c, torch.Tensor) and c.device == dev.device for c in old_dev)
+    # The next frame: the scene moved 7 px right and 3 px down, so did the faces.
+    shift = np.array([7.0, 3.0], np.float32)
+    later = np.ascontiguousarray(np.roll(t1_bgr, (3, 7), axis=(0, 1)))
+    moved = [Face(f.track_id, Detection(f.box + np.tile(shift, 2), f.detection.score,
+                                        f.landmarks + shift)) for f in t1_faces]
+    ref = host.composite(later, host.align(later, moved), old_host)
+    got = dev.composite(later, dev.align(later, moved), old_dev)
+    _assert_same(later, ref, got, host, moved)
+
+
+def test_one_upload_and_one_download_per_frame(t1_bgr: np.ndarray, t1_faces: list[Face],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    calls: list[str] = []
+    upload, download = dev.upload, dev.download
+
+    def counted_upload(image: np.ndarray) -> torch.Tensor:
+        calls.append("up")
+        return upload(image)
+
+    def counted_download(frame_t: torch.Tensor) -> np.ndarray:
+        calls.append("down")
+        return download(frame_t)
+
+    monkeypatch.setattr(dev, "upload", counted_upload)
+    monkeypatch.setattr(dev, "download", counted_download)
+    dev.process(t1_bgr, t1_faces, VECTOR)
+    assert calls == ["up", "down"]
+    # The pipeline's split calls too: align uploads, composite reuses that tensor.
+    calls.clear()
+    aligned = dev.align(t1_bgr, t1_faces)
+    assert all(isinstance(a, DeviceAlignedFace) for a in aligned)
+    dev.composite(t1_bgr, aligned, dev.swap_crops(aligned, VECTOR))
+    assert calls == ["up", "down"]
+    # A different array (a refilled buffer is a new frame) is uploaded afresh.
+    calls.clear()
+    dev.composite(t1_bgr.copy(), aligned, dev.swap_crops(aligned, VECTOR))
+    assert calls == ["up", "down"]
+
+
+def test_upload_takes_strided_views(t1_bgr: np.ndarray) -> None:
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    view = t1_bgr[::2, :, ::-1]  # a negative stride: torch.from_numpy alone refuses it
+    np.testing.assert_array_equal(dev.upload(view).cpu().numpy(), view)
+
+
+def test_numpy_crops_and_aligned_faces_are_accepted(t1_bgr: np.ndarray,
+                                                    t1_faces: list[Face]) -> None:
+    host, dev = _processors(Shade(), "simswap-224", Settings())
+    aligned = host.align(t1_bgr, t1_faces[:2])
+    crops = host.swap_crops(aligned, VECTOR)
+    dev_crops = dev.swap_crops(aligned, VECTOR)
+    for a, b in zip(crops, dev_crops, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())  # same crop in: same decode out
+    ref = host.composite(t1_bgr, aligned, crops)
+    got = dev.composite(t1_bgr, aligned, crops)
+    assert np.abs(got.astype(int) - ref).max() <= 1
+
+
+def test_source_vector_is_uploaded_once_per_identity(t1_bgr: np.ndarray,
+                                                     t1_faces: list[Face]) -> None:
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    aligned = dev.align(t1_bgr, t1_faces[:1])
+    face = SourceFace("a", (), {"simswap-224": VECTOR})
+    dev.swap_crops(aligned, face)
+    dev.swap_crops(aligned, VECTOR.copy())
+    assert len(dev._vectors) == 1
+    dev.swap_crops(aligned, -VECTOR)
+    assert len(dev._vectors) == 2
+
+
+def test_decode_rounds_like_the_numpy_decode() -> None:
+    values = np.array([-1.0, np.nan, 0.0, 0.5 / 255, 1.5 / 255, 0.4999, 0.5, 1.0, 2.0,
+                       np.inf, -np.inf, 254.5 / 255], np.float32)
+    out = np.zeros((1, 3, 2, len(values)), np.float32)
+    out[:] = values
+    out[0, 1] *= 0.7  # channels differ, so a wrong RGB→BGR order shows
+    swapper = FaceSwapper("simswap-224", EchoEngine(224))
+    with np.errstate(over="ignore"):  # inf * 255 is the case under test
+        ref = swapper.decode_outputs(out)[0]
+    got = TorchFrameProcessor.decode_outputs(torch.from_numpy(out))[0]
+    np.testing.assert_array_equal(got.numpy(), ref)
+
+
+def test_engine_without_run_torch_is_refused() -> None:
+    swapper = FaceSwapper("simswap-224", EchoEngine(224))
+    with pytest.raises(TypeError, match=r"run_torch.*EchoEngine"):
+        TorchFrameProcessor(swapper, None, Settings())
+
+
+def test_missing_identity_fails_before_device_work(t1_bgr: np.ndarray,
+                                                   t1_faces: list[Face]) -> None:
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    with pytest.raises(MissingEmbeddingError, match="inswapper-128"):
+        dev.process(t1_bgr, t1_faces, SourceFace("x", (), {"inswapper-128": VECTOR}))
+    assert dev._frame is None
+
+
+def test_no_faces_gives_a_copy(t1_bgr: np.ndarray) -> None:
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    out, timings = dev.process(t1_bgr, [], VECTOR)
+    assert timings == {} and out is not t1_bgr
+    np.testing.assert_array_equal(out, t1_bgr)
+
+
+@pytest.fixture
+def onnx_echo(tmp_path: Path) -> Iterator[Path]:
+    import onnx
+    from onnx import TensorProto, helper
+
+    target = helper.make_tensor_value_info("target", TensorProto.FLOAT, ["N", 3, 224, 224])
+    source = helper.make_tensor_value_info("source", TensorProto.FLOAT, ["N", 512])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 224, 224])
+    graph = helper.make_graph([helper.make_node("Identity", ["target"], ["output"])],
+                              "echo", [target, source], [output])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "echo.onnx"
+    onnx.save(model, str(path))
+    yield path
+
+
+def test_choose_processor(onnx_echo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from engines.onnxruntime import OnnxRuntimeEngine
+
+    caplog.set_level(logging.INFO, logger="realtime.frame.process")
+    ort = FaceSwapper("simswap-224", OnnxRuntimeEngine(onnx_echo))
+    assert type(choose_processor(ort, None, Settings())) is FrameProcessor
+    assert "host with numpy/OpenCV (onnxruntime-cpu: its engine has no run_torch)" in caplog.text
+    # A torch engine on the CPU: the OpenCV path is the faster one there.
+    cpu = FaceSwapper("simswap-224", TorchEngine(Shade(), *_specs(224)))
+    assert type(choose_processor(cpu, None, Settings())) is FrameProcessor
+
+    class FakeTensorRT(EchoEngine):
+        backend = "tensorrt"
+
+        def run_torch(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            raise AssertionError("not called")
+
+    chosen = choose_processor(FaceSwapper("simswap-224", FakeTensorRT(224)), None, Settings())
+    assert isinstance(chosen, TorchFrameProcessor) and chosen.device.type == "cuda"
+    assert "on the GPU (tensorrt)" in caplog.text
+
+
+class Paint(torch.nn.Module):
+    """Paints each crop in the colour of its identity (one-hot index), like the pipeline
+    tests' FakeSwapper, but as a torch module behind a real TorchEngine."""
+
+    def forward(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        from tests.realtime.test_pipeline import COLOURS
+
+        rgb = torch.tensor([c[::-1] for c in COLOURS], dtype=torch.float32) / 255.0
+        colour = rgb[source.argmax(dim=1)]  # (N, 3)
+        return colour[:, :, None, None].expand_as(target).contiguous()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_pipeline_runs_the_device_processor(astronaut_bgr: np.ndarray, mode: str) -> None:
+    """The pipeline only passes aligned faces and crops back to the processor that made
+    them, so device tensors flow through it (the async path keeps them as textures)."""
+    import time
+
+    import cv2
+
+    from realtime.pipeline import Pipeline
+    from tests.realtime.test_pipeline import (
+        COLOURS,
+        FACE_BOX,
+        FAMILY,
+        SOURCES,
+        FakeDetector,
+        FakeSource,
+        RecordingSink,
+    )
+
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    x0, y0, x1, y1 = FACE_BOX
+    frame[y0:y1, x0:x1] = cv2.resize(astronaut_bgr[40:290, 140:340], (x1 - x0, y1 - y0))
+    found = DlibDetector(upsample=1).detect(frame)
+    assert len(found) == 1
+    settings = Settings(detect_every=1, color_match=False, feather=0.02, swap_mode=mode)
+    inputs, outputs = _specs(128)
+    processor = TorchFrameProcessor(FaceSwapper(FAMILY, TorchEngine(Paint(), inputs, outputs)),
+                                    None, settings)
+    source = FakeSource(frame, 30.0)
+    sink = RecordingSink()
+    pipe = Pipeline(source, processor, FakeDetector(found[0], source), SOURCES, [sink],
+                    settings)
+    pipe.start()
+    try:
+        time.sleep(1.5)
+    finally:
+        pipe.stop()
+    painted = [c for _, c in sink.frames if max(abs(a - b) for a, b in
+                                                 zip(c, COLOURS[0], strict=True)) < 40]
+    # A few frames suffice: the torch composite on the CPU is slow (it is the GPU's code).
+    assert len(sink.frames) >= 4 and len(painted) >= len(sink.frames) // 2
+    assert pipe.stats().swap_mode == mode
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_process_on_cuda_equals_numpy(t1_bgr: np.ndarray, t1_faces: list[Face]) -> None:
+    host, dev = _processors(Shade(), "simswap-224", Settings(), device="cuda")
+    ref, _ = host.process(t1_bgr, t1_faces, VECTOR)
+    got, _ = dev.process(t1_bgr, t1_faces, VECTOR)
+    _assert_same(t1_bgr, ref, got, host, t1_faces)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_generator_on_cuda_matches_numpy(t1_bgr: np.ndarray, t1_faces: list[Face],
+                                         generator: torch.nn.Module,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # TF32 convolutions (cuDNN's default on Ampere and later) round inputs to 10-bit
+    # mantissas; with full FP32 the GPU and CPU generators differ only by summation order.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    faces = t1_faces[:2]
+    host, dev = _processors(generator, "simswap-224", Settings(), device="cuda")
+    host_crops = host.swap_crops(host.align(t1_bgr, faces), VECTOR)
+    aligned = dev.align(t1_bgr, faces)
+    crops = dev.swap_crops(aligned, VECTOR)
+    assert all(c.is_cuda for c in crops)
+    for a, b in zip(host_crops, crops, strict=True):
+        # Summation order moves a value across a rounding boundary now and then: the
+        # alignment warp (≤1 level) and that make ≤2 levels, on few pixels.
+        diff = np.abs(a.astype(int) - b.cpu().numpy())
+        assert diff.max() <= 2 and (diff > 0).mean() < 0.05
+    # The GPU composite of those very crops equals the host composite of them.
+    got = dev.composite(t1_bgr, aligned, crops)
+    ref = host.composite(t1_bgr, host.align(t1_bgr, faces), [c.cpu().numpy() for c in crops])
+    _assert_same(t1_bgr, ref, got, host, faces)

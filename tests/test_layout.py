@@ -1,0 +1,146 @@
+"""The layout stays true: import directions between the project's packages, and no circles.
+
+Reads every module's imports with ``ast`` (module level, inside functions and under
+``TYPE_CHECKING`` alike: a lazy import is still a dependency) and checks them against
+the rules in the README's architecture section.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("realtime", "engines", "export")
+
+# (importer prefix, forbidden target prefix, allowed exceptions)
+FORBIDDEN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # the two faces of the app import nothing of each other; the live command starts the
+    # window through the one function ``realtime.ui.app`` exports for it
+    ("realtime.cli", "realtime.ui", ("realtime.ui.app",)),
+    ("realtime.ui", "realtime.cli", ()),
+    # one frame's face work knows nothing of threads, sessions or faces of the app
+    ("realtime.frame", "realtime.pipeline", ()),
+    ("realtime.frame", "realtime.session", ()),
+    ("realtime.frame", "realtime.cli", ()),
+    ("realtime.frame", "realtime.ui", ()),
+    # finding faces comes before the face work: the arrow points from frame to faces
+    ("realtime.faces", "realtime.frame", ()),
+    ("realtime.faces", "realtime.pipeline", ()),
+    ("realtime.faces", "realtime.session", ()),
+    ("realtime.faces", "realtime.cli", ()),
+    ("realtime.faces", "realtime.ui", ()),
+    # frames in and out know nothing of faces
+    ("realtime.io", "realtime.faces", ()),
+    ("realtime.io", "realtime.frame", ()),
+    ("realtime.io", "realtime.pipeline", ()),
+    ("realtime.io", "realtime.session", ()),
+    # the host processor does not pull in torch's; the session chooses between them
+    ("realtime.frame.process", "realtime.frame.process_torch", ()),
+    # the TensorRT runtime is handed a build function; it never imports the builder
+    ("engines.tensorrt", "export.tensorrt", ()),
+    # engines run models; they know nothing of frames
+    ("engines", "realtime", ()),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    found = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    found["main"] = ROOT / "main.py"
+    return found
+
+
+def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
+    """Project modules that ``path`` imports (``from a import b`` counts ``a.b`` when that
+    is a module, else ``a``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                targets.add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                targets.add(full if full in known else base)
+    return {t for t in targets if t in known and t != name}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    known = set(modules)
+    return {name: imports_of(path, name, known) for name, path in modules.items()}
+
+
+def under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def test_the_graph_sees_the_layout(graph: dict[str, set[str]]) -> None:
+    """A control: the reader finds the packages and the imports the rules are about."""
+    for package in ("realtime.io", "realtime.faces", "realtime.frame", "realtime.cli",
+                    "realtime.ui", "realtime.session", "realtime.pipeline"):
+        assert any(under(m, package) for m in graph), package
+    assert "realtime.faces.identity" in graph["realtime.frame.swap"]
+    assert "realtime.ui.app" in graph["realtime.cli.live"]
+    assert "realtime.session" in graph["realtime.ui.controller"]
+
+
+@pytest.mark.parametrize(("importer", "target", "allowed"), FORBIDDEN,
+                         ids=[f"{a}-/->{b}" for a, b, _ in FORBIDDEN])
+def test_forbidden_direction(graph: dict[str, set[str]], importer: str, target: str,
+                             allowed: tuple[str, ...]) -> None:
+    wrong = sorted(
+        f"{module} imports {dep}"
+        for module, deps in graph.items() if under(module, importer)
+        for dep in deps if under(dep, target) and dep not in allowed
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep):], dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_one() -> None:
+    """A control for the circle check below."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circles(graph: dict[str, set[str]]) -> None:
+    cycle = find_cycle(graph)
+    assert cycle is None, " → ".join(cycle or [])
