@@ -114,12 +114,21 @@ def _torch() -> str:
 
 def _tensorrt() -> str:
     from engines.base import EngineUnavailable
-    from engines.tensorrt import load_tensorrt
+    from engines.tensorrt import construct, load_tensorrt
 
     try:
         tensorrt = load_tensorrt()
     except EngineUnavailable as exc:
         return f"{exc.reason} ({exc.hint})"
+    import torch
+
+    if torch.cuda.is_available():
+        # Installed is not usable: TensorRT may fail to initialise CUDA on this GPU/driver
+        try:
+            construct(tensorrt, "Runtime", tensorrt.Logger(tensorrt.Logger.WARNING))
+        except EngineUnavailable as exc:
+            return f"{exc.reason} ({exc.hint})"
+        return f"TensorRT {tensorrt.__version__}, initialises on this GPU"
     return f"TensorRT {tensorrt.__version__}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -69,6 +70,19 @@ def _tensorrt_reason() -> str | None:
     return None
 
 
+def tensorrt_builder(onnx_path: Path, cache_dir: Path, max_batch: int,
+                     opt_batch: int) -> Callable[[str], Path]:
+    """The build function the TensorRT runtime is handed (it never imports the builder):
+    precision → the cached engine for ``onnx_path``, built on a miss."""
+    def build(precision: str) -> Path:
+        from export.tensorrt import ensure_engine
+
+        return ensure_engine(onnx_path, cache_dir, precision=precision, max_batch=max_batch,
+                             opt_batch=opt_batch)
+
+    return build
+
+
 def _reason_text(exc: EngineUnavailable) -> str:
     return exc.reason + (f" ({exc.hint})" if exc.hint else "")
 
@@ -94,8 +108,9 @@ def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precisio
     if backend == "tensorrt":
         module = _tensorrt_module()
         folder = cache_dir if cache_dir is not None else onnx_path.parent.parent / "engines"
-        engine: Engine = module.open_tensorrt_engine(onnx_path, cache_dir=folder,
-                                                     precision=precision)
+        engine: Engine = module.open_tensorrt_engine(
+            onnx_path, build=tensorrt_builder(onnx_path, folder, module.MAX_BATCH,
+                                              module.OPT_BATCH), precision=precision)
         return engine
     from engines.onnxruntime import OnnxRuntimeEngine
 

@@ -1,4 +1,4 @@
-"""TensorRT runtime: a serialized engine run on torch CUDA tensors, with an FP32 fallback.
+"""TensorRT runtime: a serialized engine run on torch tensors, with an FP32 fallback.
 
 TensorRT 10/11 API used (tensors by name, no binding indices): ``Runtime``,
 ``Runtime.deserialize_cuda_engine``, ``ICudaEngine.num_io_tensors`` / ``get_tensor_name`` /
@@ -6,26 +6,39 @@ TensorRT 10/11 API used (tensors by name, no binding indices): ``Runtime``,
 ``get_tensor_profile_shape``, ``ICudaEngine.create_execution_context``,
 ``IExecutionContext.set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``.
 
-Device memory: torch CUDA tensors allocated once per engine and bound by ``data_ptr()``; every
-call runs on one dedicated ``torch.cuda.Stream`` with no allocation and no host
-synchronisation (``run_torch``); optionally the launch is captured once into a CUDA graph and
-replayed. cuda-python/PyCUDA are not needed: torch owns the context, stream and memory (PyCUDA's
-own context would fight torch's).
+This module only runs engines; building them is ``export.tensorrt``'s job, handed in as a
+``build(precision) -> Path`` function by whoever opens the engine (``engines.registry``).
+
+Threads: an ``IExecutionContext`` may be used by one thread at a time, so every calling
+thread gets its own context, stream and bound buffers (the deserialized engine is shared).
+The live pipeline may swap on its process thread and on its swap worker at once.
+
+Batches: an engine built with a batch profile (``export.tensorrt``: 1..8, opt at 1) takes
+up to its profile's max faces per launch; more are run in chunks of that size. A static
+engine runs in chunks of its fixed batch.
+
+Device memory: torch tensors allocated once per context and bound by ``data_ptr()``; on CUDA
+every call runs on the context's own ``torch.cuda.Stream`` with no allocation and no host
+synchronisation (``run_torch``); optionally the launch is captured once into a CUDA graph.
+cuda-python/PyCUDA are not needed: torch owns the context, stream and memory. The same code
+runs on torch's CPU device (tests drive it with a strict stand-in for ``tensorrt``).
 
 FP16 safety: after each call ``torch.isfinite(out).all()`` is computed on the device. The
-numpy ``run`` reads it right away (it synchronises anyway to copy the result) and re-runs the
-frame on the FP32 engine; ``run_torch`` copies the flag to pinned memory asynchronously and
-reads it at the start of the next call, so at most one frame is bad before the switch. The
-switch is logged once and is permanent for this engine object.
+numpy ``run`` reads it right away and re-runs the frame on the FP32 engine; ``run_torch``
+copies the flag to pinned memory asynchronously and reads it at the start of the thread's
+next call. The FP32 engine is built ahead of time (``export tensorrt`` builds it with the
+FP16 one; otherwise a background thread starts at open), so a NaN frame never waits for a
+build: until the FP32 engine is ready, the FP16 one keeps running.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +51,14 @@ log = logging.getLogger(__name__)
 
 BACKEND = "tensorrt"
 TENSORRT_HINT = "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12"
+INIT_HINT = ("update the NVIDIA driver to one this TensorRT supports, or install the "
+             "TensorRT wheel for your CUDA major version (tensorrt-cu12 / tensorrt-cu13)")
+# Faces per engine launch: the profile the registry builds (opt: the common one-face case)
+MAX_BATCH = 8
+OPT_BATCH = 1
+
+# precision ("fp16" / "fp32") → the engine file for it, built or taken from the cache
+BuildFunction = Callable[[str], Path]
 
 # TensorRT DataType member name → torch dtype name, numpy dtype name
 _DTYPES: dict[str, tuple[str, str]] = {
@@ -70,11 +91,30 @@ def load_tensorrt() -> ModuleType:
     return tensorrt
 
 
-def unavailable_reason() -> str | None:
-    """Why TensorRT cannot run here (package, CUDA, GPU), with how to fix it; None if it can.
-    Cheap: imports tensorrt and torch only; called by the registry and ``doctor``."""
+def construct(trt: Any, factory: str, *args: Any) -> Any:
+    """``trt.<factory>(*args)`` (``Runtime``, ``Builder``) with TensorRT's initialisation
+    failure turned into EngineUnavailable: when TensorRT cannot initialise CUDA (a driver
+    too old for it, no usable GPU) the bindings raise ``TypeError: ... factory function
+    returned nullptr`` or return None."""
     try:
-        load_tensorrt()
+        made = getattr(trt, factory)(*args)
+    except TypeError as exc:
+        raise EngineUnavailable(
+            BACKEND, f"TensorRT {getattr(trt, '__version__', '?')} is installed but could not "
+            f"initialise CUDA (trt.{factory} failed: {exc})", INIT_HINT) from exc
+    if made is None:
+        raise EngineUnavailable(
+            BACKEND, f"TensorRT {getattr(trt, '__version__', '?')} is installed but could not "
+            f"initialise CUDA (trt.{factory} returned None)", INIT_HINT)
+    return made
+
+
+def unavailable_reason() -> str | None:
+    """Why TensorRT cannot run here (package, CUDA, GPU, initialisation), with how to fix it;
+    None if it can. Creates one ``trt.Runtime`` to prove TensorRT initialises on this GPU;
+    called by the registry and ``doctor``."""
+    try:
+        trt = load_tensorrt()
     except EngineUnavailable as exc:
         return f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason
     import torch
@@ -84,6 +124,10 @@ def unavailable_reason() -> str | None:
         return (f"no CUDA GPU is visible to torch ({build}; TensorRT needs an NVIDIA GPU and a "
                 "CUDA build of torch: pip install torch --index-url "
                 "https://download.pytorch.org/whl/cu126)")
+    try:
+        construct(trt, "Runtime", trt.Logger(trt.Logger.WARNING))
+    except EngineUnavailable as exc:
+        return f"{exc.reason} ({exc.hint})"
     return None
 
 
@@ -96,69 +140,118 @@ def torch_dtype_name(trt_dtype_name: str) -> str:
                           f"got {trt_dtype_name}") from exc
 
 
-class _Bound:
-    """One deserialized engine with its context, stream and preallocated tensors."""
+def _dims(dims: Any) -> tuple[int, ...]:
+    return tuple(int(dims[k]) for k in range(len(dims)))
 
-    def __init__(self, engine_path: Path, *, use_cuda_graph: bool) -> None:
-        import tensorrt as trt
-        import torch
 
-        self.path = engine_path
+class _Loaded:
+    """One deserialized engine (shared by every thread) and its tensors' layout."""
+
+    def __init__(self, engine_path: Path, device: torch.device) -> None:
+        trt = load_tensorrt()
+        self.path = Path(engine_path)
+        self.device = device
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)
-        engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        self.runtime = construct(trt, "Runtime", self.logger)
+        engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise EngineError(f"{engine_path}: TensorRT could not deserialize the engine "
                               "(built by another TensorRT version or GPU? delete it to rebuild)")
         self.engine = engine
-        self.context = engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        modes = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
+        self.input_names = [n for n in names if modes[n]]
+        self.output_names = [n for n in names if not modes[n]]
+        self.dtypes = {n: torch_dtype_name(engine.get_tensor_dtype(n).name) for n in names}
+        static = {n: _dims(engine.get_tensor_shape(n)) for n in self.input_names}
+        self.profiled = any(d < 0 for dims in static.values() for d in dims)
+        if self.profiled:
+            # get_tensor_profile_shape → (min, opt, max); the batch range is the same for all
+            self.max_shapes = {n: _dims(engine.get_tensor_profile_shape(n, 0)[2])
+                               for n in self.input_names}
+        else:
+            self.max_shapes = static
+        first = next(iter(self.max_shapes.values()), (1,))
+        self.max_batch = int(first[0]) if first else 1
+        self._lock = threading.Lock()
+
+    def create_context(self) -> Any:
+        with self._lock:  # contexts are made from one engine: one at a time
+            context = self.engine.create_execution_context()
+        if context is None:
+            raise EngineError(f"{self.path}: TensorRT could not create an execution context "
+                              "(out of GPU memory? close other GPU programs)")
+        return context
+
+
+class _Context:
+    """One thread's execution context with its stream and preallocated tensors."""
+
+    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool) -> None:
+        import torch
+
+        self.loaded = loaded
+        self.context = loaded.create_context()
+        self.cuda = loaded.device.type == "cuda"
+        self.stream = torch.cuda.Stream(loaded.device) if self.cuda else None
         self.inputs: dict[str, torch.Tensor] = {}
         self.outputs: dict[str, torch.Tensor] = {}
-        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
-        self.profiled = False
-        # inputs first: with a batch profile the output shapes follow from the input shapes
-        for name in sorted(names, key=lambda n: not is_input[n]):
-            if is_input[name]:
-                dims = engine.get_tensor_shape(name)
-                if any(dims[k] < 0 for k in range(len(dims))):
-                    # batch profile: bind its max (export.tensorrt builds opt = max)
-                    dims = engine.get_tensor_profile_shape(name, 0)[2]
-                    self.context.set_input_shape(name, dims)
-                    self.profiled = True
-            else:
-                dims = self.context.get_tensor_shape(name)
-            shape = [dims[k] for k in range(len(dims))]
-            dtype = getattr(torch, torch_dtype_name(engine.get_tensor_dtype(name).name))
-            tensor = torch.empty(shape, dtype=dtype, device="cuda")
-            self.context.set_tensor_address(name, tensor.data_ptr())
-            (self.inputs if is_input[name] else self.outputs)[name] = tensor
-        self.max_batch = next(iter(self.inputs.values())).shape[0] if self.inputs else 1
-        self.batch = self.max_batch
+        self.batch = 0
+        self.set_batch(loaded.max_batch)  # bind the largest shapes: outputs follow inputs
+        for name in loaded.input_names:
+            self._bind(name, loaded.max_shapes[name], self.inputs)
+        for name in loaded.output_names:
+            dims = _dims(self.context.get_tensor_shape(name))
+            if any(d < 0 for d in dims):
+                raise EngineError(f"{loaded.path}: output {name} has no shape after the "
+                                  f"input shapes were set ({dims})")
+            self._bind(name, dims, self.outputs)
         self.graph: torch.cuda.CUDAGraph | None = None
-        if use_cuda_graph:
+        if use_cuda_graph and self.cuda:
             self._capture()
+        # the finite flag of the last call, read at the start of the next one
+        self.finite_host = torch.ones((), dtype=torch.bool,
+                                      pin_memory=self.cuda)
+        self.done = torch.cuda.Event() if self.cuda else None
+        self.pending = False
+
+    def _bind(self, name: str, dims: tuple[int, ...], into: dict[str, torch.Tensor]) -> None:
+        import torch
+
+        dtype = getattr(torch, self.loaded.dtypes[name])
+        tensor = torch.empty(dims, dtype=dtype, device=self.loaded.device)
+        self.context.set_tensor_address(name, tensor.data_ptr())
+        into[name] = tensor
 
     def set_batch(self, batch: int) -> None:
-        """Run the next calls on ``batch`` rows (≤ the profile's max) via ``set_input_shape``;
-        outputs are written to the first rows of the preallocated buffers."""
+        """Run the next launches on ``batch`` rows via ``set_input_shape`` (which returns
+        False outside the profile); outputs fill the first rows of the bound buffers."""
         if batch == self.batch:
             return
-        if not self.profiled or not 1 <= batch <= self.max_batch:
-            raise EngineError(f"{self.path}: batch must be 1..{self.max_batch} for this engine "
-                              f"(profiled: {self.profiled}), got {batch}")
-        for name, tensor in self.inputs.items():
-            self.context.set_input_shape(name, (batch, *tensor.shape[1:]))
+        loaded = self.loaded
+        if not 1 <= batch <= loaded.max_batch:
+            raise EngineError(f"{loaded.path}: batch must be 1..{loaded.max_batch}, got {batch}")
+        if loaded.profiled:
+            for name in loaded.input_names:
+                dims = (batch, *loaded.max_shapes[name][1:])
+                if not self.context.set_input_shape(name, dims):
+                    raise EngineError(f"{loaded.path}: TensorRT refused input shape {dims} "
+                                      f"for {name} (outside the engine's profile)")
+        elif batch != loaded.max_batch:
+            raise EngineError(f"{loaded.path}: static engine takes batch {loaded.max_batch}, "
+                              f"got {batch}")
         self.batch = batch
 
     def _launch(self) -> None:
-        if not self.context.execute_async_v3(self.stream.cuda_stream):
-            raise EngineError(f"{self.path}: execute_async_v3 failed (see the TensorRT log)")
+        handle = self.stream.cuda_stream if self.stream is not None else 0
+        if not self.context.execute_async_v3(handle):
+            raise EngineError(f"{self.loaded.path}: execute_async_v3 failed (see the TensorRT "
+                              "log)")
 
     def _capture(self) -> None:
         import torch
 
+        assert self.stream is not None
         # One ordinary launch first: TensorRT defers some allocations to the first enqueue,
         # which must not happen inside a capture.
         self._launch()
@@ -169,86 +262,173 @@ class _Bound:
         self.graph = graph
 
     def execute(self) -> None:
-        """Launch on ``self.stream`` (the caller has made it current); the graph was captured
-        at the full batch, so a smaller batch launches normally."""
-        if self.graph is not None and self.batch == self.max_batch:
+        """Launch (the graph was captured at the full batch; a smaller one launches)."""
+        if self.graph is not None and self.batch == self.loaded.max_batch:
             self.graph.replay()
         else:
             self._launch()
 
 
+class Fp32Fallback:
+    """The FP32 engine, built on a background thread as soon as this object is made, so a
+    NaN frame never waits for a build: calling it returns the engine file when it is ready,
+    None while it is still building (or when the build failed, which is logged once)."""
+
+    def __init__(self, build: Callable[[], Path], name: str = "") -> None:
+        self._build = build
+        self._name = name
+        self._path: Path | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"fp32-build-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._path = self._build()
+        except Exception as exc:  # reported, never raised into the frame path
+            self.error = exc
+            log.warning("%s: building the FP32 fallback engine failed: %s", self._name, exc)
+
+    def wait(self, timeout: float | None = None) -> Path | None:
+        """Block until the build ends (tests, ``bench``); the engine file or None."""
+        self._thread.join(timeout)
+        return self._path
+
+    def __call__(self) -> Path | None:
+        return self._path if not self._thread.is_alive() else None
+
+
 class TensorRTEngine:
-    """Engine protocol over a TensorRT engine; ``run_torch`` keeps everything on the GPU."""
+    """Engine protocol over a TensorRT engine; ``run_torch`` keeps everything on the device.
+
+    ``fallback`` gives the FP32 engine file once it exists (None while it does not); it is
+    asked only after the FP16 engine produced NaN/Inf, and must not block."""
 
     backend = BACKEND
 
-    def __init__(self, engine_path: Path, *, fallback: Callable[[], Path] | None = None,
-                 use_cuda_graph: bool = False, name: str = "") -> None:
+    def __init__(self, engine_path: Path, *, fallback: Callable[[], Path | None] | None = None,
+                 use_cuda_graph: bool = False, name: str = "",
+                 device: str | torch.device = "cuda") -> None:
         import torch
 
         self.name = name or Path(engine_path).stem
+        self.device = torch.device(device)
         self._use_cuda_graph = use_cuda_graph
-        self._fallback = fallback
-        self._bound = _Bound(Path(engine_path), use_cuda_graph=use_cuda_graph)
-        self._finite_host = torch.ones((), dtype=torch.bool).pin_memory()
-        self._done = torch.cuda.Event()
-        self._pending_check: torch.cuda.Event | None = None
+        self.fallback = fallback
+        self._loaded = _Loaded(Path(engine_path), self.device)
+        self._local = threading.local()
+        self._switch_lock = threading.Lock()
+        self._waiting_told = False
         self.fell_back = False
-        self.inputs = self._specs(self._bound.inputs)
-        self.outputs = self._specs(self._bound.outputs)
+        self.max_batch = self._loaded.max_batch
+        self._context()  # fail now (no context: out of memory), not on the first frame
+        self.inputs = self._specs(self._loaded.input_names)
+        self.outputs = self._specs(self._loaded.output_names)
 
-    def _specs(self, tensors: Mapping[str, torch.Tensor]) -> tuple[TensorSpec, ...]:
-        """Specs of the bound tensors; a profiled batch axis is symbolic ("batch")."""
-        def dims(t: torch.Tensor) -> tuple[int | str, ...]:
-            shape: tuple[int | str, ...] = tuple(t.shape)
-            return ("batch", *shape[1:]) if self._bound.profiled else shape
+    def _specs(self, names: list[str]) -> tuple[TensorSpec, ...]:
+        """Specs of the engine's tensors; the batch axis is symbolic ("batch"): any number
+        of faces is accepted and run in chunks of ``max_batch``."""
+        bound = self._context()
+        shapes = {n: tuple(t.shape) for n, t in (*bound.inputs.items(), *bound.outputs.items())}
+        return tuple(TensorSpec(n, ("batch", *shapes[n][1:]), self._loaded.dtypes[n])
+                     for n in names)
 
-        return tuple(TensorSpec(name, dims(t), str(t.dtype).removeprefix("torch."))
-                     for name, t in tensors.items())
+    def _context(self) -> _Context:
+        """This thread's execution context (made on first use, and again after a switch)."""
+        context: _Context | None = getattr(self._local, "context", None)
+        loaded = self._loaded
+        if context is None or context.loaded is not loaded:
+            context = _Context(loaded, use_cuda_graph=self._use_cuda_graph)
+            self._local.context = context
+        return context
 
     # -- device-resident path ----------------------------------------------------------------
 
     def run_torch(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Copy ``feeds`` (CUDA tensors) into the bound inputs, run, return the bound outputs
-        (valid until the next call; they are ready on the engine's stream, which the caller's
-        current stream is made to wait on). No allocation, no host synchronisation."""
+        """Copy ``feeds`` (tensors on the engine's device) into this thread's bound inputs,
+        run, return the outputs. Up to ``max_batch`` rows they are the bound buffers (valid
+        until this thread's next call); more rows run in chunks into new tensors. On CUDA
+        the outputs are ready on the engine's stream, which the caller's current stream is
+        made to wait on: no host synchronisation."""
         import torch
 
         self._check_previous()
-        bound = self._bound
-        batch = next(iter(feeds.values())).shape[0] if feeds else 1
-        bound.set_batch(batch)
-        caller = torch.cuda.current_stream()
-        bound.stream.wait_stream(caller)  # feeds were produced on the caller's stream
-        with torch.cuda.stream(bound.stream):
-            for name, target in bound.inputs.items():
-                target[:batch].copy_(feeds[name], non_blocking=True)
-            bound.execute()
-            outputs = {name: t[:batch] for name, t in bound.outputs.items()}
-            finite = torch.stack([torch.isfinite(t).all() for t in outputs.values()]).all()
-            self._finite_host.copy_(finite, non_blocking=True)
-            self._done.record(bound.stream)  # reused: the previous record was waited on above
-        self._pending_check = self._done
-        caller.wait_stream(bound.stream)
+        context = self._context()
+        batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+        step = context.loaded.max_batch
+        if batch <= step:
+            return self._run_chunk(context, feeds, 0, batch)
+        parts = [{k: v.clone() for k, v in
+                  self._run_chunk(context, feeds, start, min(batch, start + step)).items()}
+                 for start in range(0, batch, step)]
+        return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+    def _run_chunk(self, context: _Context, feeds: Mapping[str, torch.Tensor], start: int,
+                   stop: int) -> dict[str, torch.Tensor]:
+        import torch
+
+        rows = stop - start
+        context.set_batch(rows)
+        if not context.cuda:
+            for name, target in context.inputs.items():
+                target[:rows].copy_(feeds[name][start:stop])
+            context.execute()
+            outputs = {name: t[:rows] for name, t in context.outputs.items()}
+            context.finite_host.copy_(self._all_finite(outputs))
+            context.pending = True
+            return outputs
+        assert context.stream is not None and context.done is not None
+        caller = torch.cuda.current_stream(self.device)
+        context.stream.wait_stream(caller)  # feeds were produced on the caller's stream
+        with torch.cuda.stream(context.stream):
+            for name, target in context.inputs.items():
+                target[:rows].copy_(feeds[name][start:stop], non_blocking=True)
+            context.execute()
+            outputs = {name: t[:rows] for name, t in context.outputs.items()}
+            context.finite_host.copy_(self._all_finite(outputs), non_blocking=True)
+            context.done.record(context.stream)
+        context.pending = True
+        caller.wait_stream(context.stream)
         return outputs
 
+    @staticmethod
+    def _all_finite(outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        import torch
+
+        return torch.stack([torch.isfinite(t).all() for t in outputs.values()]).all()
+
     def _check_previous(self) -> bool:
-        """Read the previous call's finite flag (its event has long completed in a live loop;
-        ``synchronize`` on a completed event costs nothing). True when it switched to FP32."""
-        event, self._pending_check = self._pending_check, None
-        if event is None:
+        """Read this thread's previous finite flag (its event has long completed in a live
+        loop; ``synchronize`` on a completed event costs nothing). True when it switched."""
+        context: _Context | None = getattr(self._local, "context", None)
+        if context is None or not context.pending:
             return False
-        event.synchronize()
-        return not bool(self._finite_host.item()) and self._switch_to_fp32()
+        context.pending = False
+        if context.done is not None:
+            context.done.synchronize()
+        return not bool(context.finite_host.item()) and self._switch_to_fp32()
 
     def _switch_to_fp32(self) -> bool:
-        if self._fallback is None or self.fell_back:
-            return False
-        log.warning("%s: the FP16 TensorRT engine produced NaN/Inf (black or green faces); "
-                    "switching to the FP32 engine for this model", self.name)
-        self._bound = _Bound(self._fallback(), use_cuda_graph=self._use_cuda_graph)
-        self.fell_back = True
-        return True
+        with self._switch_lock:
+            if self.fell_back:
+                return True  # another thread switched already: re-run on the new engine
+            if self.fallback is None:
+                return False
+            path = self.fallback()
+            if path is None:
+                if not self._waiting_told:
+                    log.warning("%s: the FP16 TensorRT engine produced NaN/Inf; the FP32 "
+                                "engine is not built yet, FP16 keeps running until it is",
+                                self.name)
+                    self._waiting_told = True
+                return False
+            log.warning("%s: the FP16 TensorRT engine produced NaN/Inf (black or green faces); "
+                        "switching to the FP32 engine for this model", self.name)
+            self._loaded = _Loaded(path, self.device)
+            self.max_batch = self._loaded.max_batch
+            self.fell_back = True
+            return True
 
     # -- Engine protocol (numpy) -------------------------------------------------------------
 
@@ -256,37 +436,35 @@ class TensorRTEngine:
         import torch
 
         check_feeds(self.inputs, feeds)
-        device_feeds = {k: torch.from_numpy(np.ascontiguousarray(v)).to("cuda")
+        device_feeds = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
                         for k, v in feeds.items()}
-        outputs = self._run_checked(device_feeds)
-        return {k: v.float().cpu().numpy() if v.dtype == torch.bfloat16 else v.cpu().numpy()
-                for k, v in outputs.items()}
-
-    def _run_checked(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        outputs = self.run_torch(feeds)
+        outputs = self.run_torch(device_feeds)
         if self._check_previous():  # the numpy path waits anyway: check this very frame
-            outputs = self.run_torch(feeds)  # and re-run it on the FP32 engine
-        return outputs
+            outputs = self.run_torch(device_feeds)  # and re-run it on the FP32 engine
+        return {k: v.float().cpu().numpy() if v.dtype == torch.bfloat16 else
+                v.cpu().numpy().copy() for k, v in outputs.items()}
 
     def close(self) -> None:
-        self._pending_check = None
-        self._bound.graph = None
+        context: _Context | None = getattr(self._local, "context", None)
+        if context is not None:
+            context.pending = False
+            context.graph = None
+        self._local = threading.local()
 
 
-def open_tensorrt_engine(onnx_path: Path, *, cache_dir: Path, precision: str = "fp16",
-                         use_cuda_graph: bool = False, max_batch: int = 1) -> TensorRTEngine:
-    """Build or reuse the cached engine for ``onnx_path`` and open it. With FP16 the FP32
-    engine is built lazily, only if the FP16 one ever outputs NaN/Inf. EngineUnavailable when
-    tensorrt, CUDA or a GPU is missing (the registry then tries the next backend)."""
+def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: str = "fp16",
+                         use_cuda_graph: bool = False) -> TensorRTEngine:
+    """Open the engine ``build(precision)`` returns (built or cached by the caller's
+    builder, normally ``export.tensorrt.ensure_engine``). With FP16 the FP32 engine is built
+    at once on a background thread (a cache hit when ``export tensorrt`` made it), so the
+    switch after a NaN frame never waits for a build. EngineUnavailable when tensorrt, CUDA
+    or a GPU is missing or TensorRT cannot initialise (the registry then tries the next
+    backend)."""
     reason = unavailable_reason()
     if reason is not None:
         raise EngineUnavailable(BACKEND, reason)
-    from export.tensorrt import ensure_engine
-
-    def build(which: str) -> Path:
-        return ensure_engine(Path(onnx_path), Path(cache_dir), precision=which,
-                             max_batch=max_batch)
-
-    fallback = (lambda: build("fp32")) if precision == "fp16" else None
-    return TensorRTEngine(build(precision), fallback=fallback, use_cuda_graph=use_cuda_graph,
-                          name=Path(onnx_path).stem)
+    name = Path(onnx_path).stem
+    engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name)
+    if precision == "fp16":
+        engine.fallback = Fp32Fallback(lambda: build("fp32"), name)
+    return engine

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from engines.base import EngineError, EngineUnavailable
 from engines.fileio import sha256_file, write_atomic
+from engines.tensorrt import construct, load_tensorrt
 
 if TYPE_CHECKING:  # the tensorrt-stubs package types these; the real module loads lazily
     import tensorrt as trt_t
@@ -63,8 +64,10 @@ class GpuInfo:
 
 
 def cache_key(*, onnx_sha256: str, tensorrt_version: str, gpu_name: str,
-              compute_capability: tuple[int, int], precision: str, shapes: Shapes) -> str:
-    """sha256 over every component that invalidates an engine (canonical JSON: order-free)."""
+              compute_capability: tuple[int, int], precision: str, shapes: Shapes,
+              batch_range: tuple[int, int, int] | None = None) -> str:
+    """sha256 over every component that invalidates an engine (canonical JSON: order-free);
+    ``batch_range`` is the profile's (min, opt, max) batch when there is one."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     payload = {
@@ -75,6 +78,8 @@ def cache_key(*, onnx_sha256: str, tensorrt_version: str, gpu_name: str,
         "precision": precision,
         "shapes": {name: [int(d) for d in dims] for name, dims in sorted(shapes.items())},
     }
+    if batch_range is not None:
+        payload["batch_range"] = [int(b) for b in batch_range]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -115,22 +120,35 @@ def choose_build_path(trt: Any, precision: str) -> BuildPath:
 
 def layers_to_pin_fp32(layers: Iterable[tuple[str, str, Sequence[str]]],
                        fp32_nodes: AbstractSet[str],
-                       fp32_tensors: AbstractSet[str] = frozenset()) -> list[int]:
+                       fp32_tensors: AbstractSet[str] = frozenset(),
+                       all_nodes: AbstractSet[str] = frozenset()) -> list[int]:
     """Indices of TensorRT layers, given as (name, LayerType name, output tensor names), to
     pin to FP32: every normalisation layer, every layer the ONNX parser made from a node in
     ``fp32_nodes`` and every layer writing a tensor in ``fp32_tensors``.
 
     The parser names a layer after its ONNX node, adding a suffix when one node becomes
-    several layers (a prefix match at a separator finds those), and names each layer's output
-    after the ONNX tensor (which also covers nodes the exporter left unnamed)."""
+    several layers (``/x/Mul`` → ``/x/Mul_1``), and names each layer's output after the ONNX
+    tensor (which also covers nodes the exporter left unnamed). A layer belongs to the
+    longest node name it starts with, out of ``all_nodes`` (every node of the graph) and
+    ``fp32_nodes``: so ``/x/Mul_1`` is its own node when the graph has one, not a part of
+    ``/x/Mul``."""
+    known = set(all_nodes) | set(fp32_nodes)
     pinned = []
     for index, (name, type_name, outputs) in enumerate(layers):
-        if (type_name in FP32_LAYER_TYPES or name in fp32_nodes
-                or any(out in fp32_tensors for out in outputs)
-                or any(name.startswith(node) and name[len(node)] in "_/:. [("
-                       for node in fp32_nodes if len(name) > len(node))):
+        if (type_name in FP32_LAYER_TYPES or any(out in fp32_tensors for out in outputs)
+                or _source_node(name, known) in fp32_nodes):
             pinned.append(index)
     return pinned
+
+
+def _source_node(layer_name: str, nodes: AbstractSet[str]) -> str | None:
+    """The ONNX node a parser layer came from: the node of that exact name, else the
+    longest node name followed by a separator at the start of the layer's name."""
+    if layer_name in nodes:
+        return layer_name
+    owners = [node for node in nodes if len(layer_name) > len(node)
+              and layer_name.startswith(node) and layer_name[len(node)] in "_/:. [("]
+    return max(owners, key=len, default=None)
 
 
 def static_shapes(inputs: Mapping[str, Sequence[int | str]],
@@ -152,13 +170,17 @@ def static_shapes(inputs: Mapping[str, Sequence[int | str]],
     return shapes
 
 
-def batch_profile(shapes: Mapping[str, Sequence[int]], max_batch: int) -> dict[
+def batch_profile(shapes: Mapping[str, Sequence[int]], max_batch: int,
+                  opt_batch: int = 1) -> dict[
         str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
     """(min, opt, max) per input for an optimisation profile over batch 1..max_batch
-    (``IOptimizationProfile.set_shape``); opt is max: the app batches the faces it has."""
+    (``IOptimizationProfile.set_shape``); TensorRT tunes kernels for opt, so opt is the
+    common face count (one), and up to max faces run in one launch."""
     if max_batch < 1:
         raise ValueError(f"max_batch: expected ≥ 1, got {max_batch}")
-    return {name: ((1, *dims[1:]), (max_batch, *dims[1:]), (max_batch, *dims[1:]))
+    if not 1 <= opt_batch <= max_batch:
+        raise ValueError(f"opt_batch: expected 1..{max_batch}, got {opt_batch}")
+    return {name: ((1, *dims[1:]), (opt_batch, *dims[1:]), (max_batch, *dims[1:]))
             for name, dims in shapes.items()}
 
 
@@ -200,8 +222,6 @@ def format_parser_errors(errors: Iterable[Any]) -> str:
 
 def import_tensorrt() -> ModuleType:
     """The real tensorrt module or EngineUnavailable (type stubs alone do not count)."""
-    from engines.tensorrt import load_tensorrt
-
     return load_tensorrt()
 
 
@@ -267,7 +287,7 @@ def _parse(network: trt_t.INetworkDefinition, logger: trt_t.ILogger,
 
 
 def _pin_fp32_layers(network: trt_t.INetworkDefinition, fp32_nodes: set[str],
-                     fp32_tensors: set[str]) -> int:
+                     fp32_tensors: set[str], all_nodes: set[str]) -> int:
     """TensorRT 10: ``ILayer.precision = trt.float32`` and ``set_output_type(i, trt.float32)``
     on the selected layers; honoured because of ``OBEY_PRECISION_CONSTRAINTS``."""
     import tensorrt as trt
@@ -276,7 +296,7 @@ def _pin_fp32_layers(network: trt_t.INetworkDefinition, fp32_nodes: set[str],
     described = ((layer.name, layer.type.name,
                   [layer.get_output(i).name for i in range(layer.num_outputs)])
                  for layer in layers)
-    chosen = layers_to_pin_fp32(described, fp32_nodes, fp32_tensors)
+    chosen = layers_to_pin_fp32(described, fp32_nodes, fp32_tensors, all_nodes)
     for index in chosen:
         layer = layers[index]
         layer.precision = trt.float32
@@ -287,18 +307,20 @@ def _pin_fp32_layers(network: trt_t.INetworkDefinition, fp32_nodes: set[str],
 
 
 def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
-                 timing_cache: Path | None = None, max_batch: int = 1,
+                 timing_cache: Path | None = None, max_batch: int = 1, opt_batch: int = 1,
                  progress: bool = True) -> Path:
-    """Build and write a serialized engine for ``onnx_path``; returns ``output``."""
-    import_tensorrt()  # a clean EngineUnavailable when absent
-    import tensorrt as trt
+    """Build and write a serialized engine for ``onnx_path``; returns ``output``. A dynamic
+    batch axis gets the profile ``batch_profile(max_batch, opt_batch)``; a static one stays
+    static (the runtime runs more faces in chunks)."""
+    trt = import_tensorrt()  # a clean EngineUnavailable when absent
 
     path = choose_build_path(trt, precision)
     logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+    builder = construct(trt, "Builder", logger)  # EngineUnavailable when CUDA init fails
     source = Path(onnx_path)
     fp32_nodes: set[str] = set()
     fp32_tensors: set[str] = set()
+    all_nodes: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="swapcam-trt-") as scratch:
         if path != "fp32":
             import onnx
@@ -308,6 +330,7 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
             model = onnx.load(str(source))
             fp32_nodes = fp16.fp32_node_names(model, "mixed")
             fp32_tensors = fp16.fp32_tensor_names(model, "mixed")
+            all_nodes = {node.name for node in model.graph.node if node.name}
             if path == "strongly-typed":
                 # TensorRT 11: precision lives in the graph; write the mixed FP16 ONNX
                 source = Path(scratch) / "fp16.onnx"
@@ -323,22 +346,20 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
     if path == "fp16-flag":
         config.set_flag(trt.BuilderFlag.FP16)
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
-        pinned = _pin_fp32_layers(network, fp32_nodes, fp32_tensors)
+        pinned = _pin_fp32_layers(network, fp32_nodes, fp32_tensors, all_nodes)
         log.info("TensorRT %s: FP16 with %d layer(s) pinned to FP32", trt.__version__, pinned)
 
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     dims = {t.name: tuple(t.shape[i] for i in range(len(t.shape))) for t in inputs}
     shapes = static_shapes(dims, batch=max_batch)
-    if max_batch > 1 or any(d < 0 for shape in dims.values() for d in shape):
+    if any(shape and shape[0] < 0 for shape in dims.values()):
         profile = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in batch_profile(shapes, max_batch).items():
+        for name, (lo, opt, hi) in batch_profile(shapes, max_batch, opt_batch).items():
             # IOptimizationProfile.set_shape(input, min, opt, max)
             profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
         config.add_optimization_profile(profile)
 
-    cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
-    cache = config.create_timing_cache(cache_blob)  # empty bytes → a fresh cache
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    _use_timing_cache(config, timing_cache)
     monitor = _progress_monitor(trt, progress)
     if monitor is not None:
         config.progress_monitor = monitor
@@ -351,24 +372,45 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
                                "run with --verbose for the builder's log")
     write_atomic(Path(output), memoryview(serialized))
     if timing_cache is not None:
-        write_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
+        final = config.get_timing_cache()  # None when no cache could be attached
+        if final is None:
+            log.warning("TensorRT kept no timing cache; %s is not updated", timing_cache)
+        else:
+            write_atomic(timing_cache, memoryview(final.serialize()))
     return Path(output)
 
 
+def _use_timing_cache(config: Any, timing_cache: Path | None) -> None:
+    """Attach the saved timing cache, or a fresh one when TensorRT refuses it:
+    ``IBuilderConfig.set_timing_cache(cache, ignore_mismatch=False)`` returns False for a
+    cache from another TensorRT version or GPU (a copied models folder, a driver update)."""
+    blob = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
+    # create_timing_cache(b"") → a fresh cache
+    if config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+        return
+    if blob:
+        log.warning("%s does not match this TensorRT version or GPU; building with a fresh "
+                    "timing cache (it replaces the old one)", timing_cache)
+        if config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+            return
+    log.warning("TensorRT refused a timing cache; building without one (slower)")
+
+
 def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
-                  max_batch: int = 1, progress: bool = True) -> Path:
-    """The cached engine for this ONNX file, GPU, TensorRT version, precision and shapes;
-    built (minutes) when absent or when any of them changed."""
+                  max_batch: int = 1, opt_batch: int = 1, progress: bool = True) -> Path:
+    """The cached engine for this ONNX file, GPU, TensorRT version, precision, shapes and
+    batch profile; built (minutes) when absent or when any of them changed."""
     trt = import_tensorrt()
     gpu = current_gpu()
+    batch_profile({}, max_batch, opt_batch)  # a clear ValueError before minutes of work
     shapes = static_shapes(onnx_input_shapes(Path(onnx_path)), batch=max_batch)
     key = cache_key(onnx_sha256=sha256_file(Path(onnx_path)), tensorrt_version=trt.__version__,
                     gpu_name=gpu.name, compute_capability=gpu.compute_capability,
-                    precision=precision, shapes=shapes)
+                    precision=precision, shapes=shapes, batch_range=(1, opt_batch, max_batch))
     target = engine_file(cache_dir, key, f"{Path(onnx_path).stem}-{precision}")
     if target.exists():
         log.debug("TensorRT engine cache hit: %s", target)
         return target
     return build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
-                        timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
+                        opt_batch=opt_batch, timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
                         progress=progress)

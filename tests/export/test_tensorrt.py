@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from onnx import TensorProto
 from engines.base import EngineUnavailable
 from export import fp16
 from export import tensorrt as trt_export
+from tests import fake_tensorrt as fake
+from tests.fake_tensorrt import Recorder, fake_tensorrt
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_KEY = dict(onnx_sha256="a" * 64, tensorrt_version="10.13.0.35", gpu_name="NVIDIA RTX 4090",
@@ -69,15 +71,7 @@ def test_engine_and_timing_cache_paths(tmp_path: Path) -> None:
 
 
 def _module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType:
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = "10.13.0.35" if fp16_flag else "11.0.0.9"  # type: ignore[attr-defined]
-    builder_flags = {"OBEY_PRECISION_CONSTRAINTS": "OBEY_PRECISION_CONSTRAINTS"}
-    if fp16_flag:
-        builder_flags["FP16"] = "FP16"
-    trt.BuilderFlag = types.SimpleNamespace(**builder_flags)  # type: ignore[attr-defined]
-    creation = {"STRONGLY_TYPED": 1} if strongly_typed else {}
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
-    return trt
+    return fake.module(fp16_flag=fp16_flag, strongly_typed=strongly_typed)
 
 
 def test_path_choice_tensorrt10_uses_the_fp16_flag() -> None:
@@ -133,6 +127,17 @@ def test_layers_to_pin_follow_the_onnx_nodes(generator_onnx: Path) -> None:
     assert trt_export.layers_to_pin_fp32(layers[:1], fp32_nodes, tensors) == []
 
 
+def test_a_node_named_like_another_nodes_layer_is_not_pinned_with_it() -> None:
+    # onnx-tensorrt names a node's second layer "<node>_1", but "/x/Mul_1" is also how the
+    # exporter names the next Mul: with the graph's node names known, it is its own node.
+    layers = [("/x/Mul", "ELEMENTWISE", ()), ("/x/Mul_1", "ELEMENTWISE", ()),
+              ("/x/Mul_2", "ELEMENTWISE", ()), ("/x/Add_1", "ELEMENTWISE", ())]
+    nodes = {"/x/Mul", "/x/Mul_1", "/x/Add"}
+    assert trt_export.layers_to_pin_fp32(layers, {"/x/Mul", "/x/Add"}, all_nodes=nodes) == \
+        [0, 2, 3]  # /x/Mul_2 and /x/Add_1 are extra layers of pinned nodes
+    assert trt_export.layers_to_pin_fp32(layers, {"/x/Mul_1"}, all_nodes=nodes) == [1]
+
+
 def test_unnamed_nodes_are_not_lumped_together(generator_onnx: Path) -> None:
     model = onnx.load(str(generator_onnx))
     for node in model.graph.node:
@@ -151,9 +156,13 @@ def test_static_shapes_and_batch_profile() -> None:
     with pytest.raises(trt_export.EngineBuildError, match="expected static shape"):
         trt_export.static_shapes({"target": (1, 3, "h", "w")})
     profile = trt_export.batch_profile({"target": (4, 3, 224, 224)}, 4)
-    assert profile == {"target": ((1, 3, 224, 224), (4, 3, 224, 224), (4, 3, 224, 224))}
+    assert profile == {"target": ((1, 3, 224, 224), (1, 3, 224, 224), (4, 3, 224, 224))}
+    profile = trt_export.batch_profile({"target": (8, 3, 224, 224)}, 8, opt_batch=2)
+    assert profile == {"target": ((1, 3, 224, 224), (2, 3, 224, 224), (8, 3, 224, 224))}
     with pytest.raises(ValueError, match="max_batch"):
         trt_export.batch_profile({"target": (1, 3, 8, 8)}, 0)
+    with pytest.raises(ValueError, match="opt_batch"):
+        trt_export.batch_profile({"target": (1, 3, 8, 8)}, 4, opt_batch=5)
 
 
 def test_onnx_input_shapes(generator_onnx: Path) -> None:
@@ -192,152 +201,6 @@ def test_parser_errors_are_all_listed() -> None:
 # --- the build flow on a fake tensorrt module ----------------------------------------------
 
 
-@dataclass
-class Recorder:
-    network_flags: list[int] = field(default_factory=list)
-    builder_flags: list[str] = field(default_factory=list)
-    parsed: list[onnx.ModelProto] = field(default_factory=list)
-    pinned: dict[str, Any] = field(default_factory=dict)
-    cache_blob: bytes | None = None
-    builds: int = 0
-    profiles: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
-    monitor: Any = None
-
-
-def fake_tensorrt(*, fp16_flag: bool, layers: list[tuple[str, str, str]], rec: Recorder,
-                  parse_errors: list[FakeParserError] | None = None) -> types.ModuleType:
-    trt = _module(fp16_flag=fp16_flag)
-    trt.float32, trt.float16 = "float32", "float16"  # type: ignore[attr-defined]
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")  # type: ignore[attr-defined]
-    trt.Dims = lambda dims: tuple(dims)  # type: ignore[attr-defined]
-
-    class Logger:
-        WARNING = "warning"
-
-        def __init__(self, severity: str) -> None:
-            self.severity = severity
-
-    class Tensor:
-        def __init__(self, name: str, shape: tuple[int, ...], dtype: str = "float32") -> None:
-            self.name, self.shape, self.dtype = name, shape, dtype
-
-    class Layer:
-        def __init__(self, name: str, type_name: str, output: str) -> None:
-            self.name, self.type = name, types.SimpleNamespace(name=type_name)
-            self.output_name = output
-            self.num_outputs = 1
-            self._precision: str | None = None
-
-        @property
-        def precision(self) -> str | None:
-            return self._precision
-
-        @precision.setter
-        def precision(self, value: str) -> None:
-            rec.pinned.setdefault(self.name, {})["precision"] = value
-
-        def get_output(self, index: int) -> Tensor:
-            return Tensor(self.output_name, (1,))
-
-        def set_output_type(self, index: int, dtype: str) -> None:
-            rec.pinned.setdefault(self.name, {})[f"output{index}"] = dtype
-
-    class Network:
-        def __init__(self) -> None:
-            self.layers = [Layer(n, t, o) for n, t, o in layers]
-            self.inputs = [Tensor("target", (1, 3, 64, 64)), Tensor("source", (1, 512))]
-
-        @property
-        def num_layers(self) -> int:
-            return len(self.layers)
-
-        def get_layer(self, i: int) -> Layer:
-            return self.layers[i]
-
-        @property
-        def num_inputs(self) -> int:
-            return len(self.inputs)
-
-        def get_input(self, i: int) -> Tensor:
-            return self.inputs[i]
-
-    class OnnxParser:
-        def __init__(self, network: Network, logger: Logger) -> None:
-            self.errors = parse_errors or []
-
-        def parse_from_file(self, path: str) -> bool:
-            rec.parsed.append(onnx.load(path))  # read now: the file may be temporary
-            return not self.errors
-
-        @property
-        def num_errors(self) -> int:
-            return len(self.errors)
-
-        def get_error(self, i: int) -> FakeParserError:
-            return self.errors[i]
-
-    class TimingCache:
-        def __init__(self, blob: bytes) -> None:
-            self.blob = bytes(blob)
-
-        def serialize(self) -> bytes:
-            return b"timing:" + self.blob
-
-    class Config:
-        progress_monitor: Any = None
-
-        def set_memory_pool_limit(self, pool: str, size: int) -> None:
-            assert pool == "WORKSPACE" and size > 0
-
-        def set_flag(self, flag: str) -> None:
-            rec.builder_flags.append(flag)
-
-        def create_timing_cache(self, blob: bytes) -> TimingCache:
-            rec.cache_blob = bytes(blob)
-            return TimingCache(blob)
-
-        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
-            self.cache = cache
-            return True
-
-        def get_timing_cache(self) -> TimingCache:
-            return self.cache
-
-        def add_optimization_profile(self, profile: Any) -> int:
-            return 0
-
-    class Profile:
-        def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
-            rec.profiles.append((name, lo, opt, hi))
-
-    class Builder:
-        def __init__(self, logger: Logger) -> None:
-            self.logger = logger
-
-        def create_network(self, flags: int = 0) -> Network:
-            rec.network_flags.append(flags)
-            return Network()
-
-        def create_builder_config(self) -> Config:
-            return Config()
-
-        def create_optimization_profile(self) -> Profile:
-            return Profile()
-
-        def build_serialized_network(self, network: Network, config: Config) -> bytes:
-            rec.builds += 1
-            rec.monitor = config.progress_monitor
-            return b"serialized engine"
-
-    class IProgressMonitor:
-        def __init__(self) -> None:
-            pass
-
-    for cls in (Logger, Builder, OnnxParser, IProgressMonitor):
-        setattr(trt, cls.__name__, cls)
-    return trt
-
-
 def _layers_for(path: Path) -> list[tuple[str, str, str]]:
     """What the ONNX parser would make: one layer per node, named after it, output named
     after the node's output tensor."""
@@ -357,7 +220,7 @@ def test_tensorrt10_build_sets_fp16_and_pins_norms(
     cache = tmp_path / "timing.cache"
     out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
                                   timing_cache=cache, progress=True)
-    assert out.read_bytes() == b"serialized engine"
+    assert out.read_bytes().startswith(b'{"magic": "fake-trt"')
     assert rec.network_flags == [0]
     assert rec.builder_flags == ["FP16", "OBEY_PRECISION_CONSTRAINTS"]
     norms = {n for n, t, _ in layers if t == "NORMALIZATION"}
@@ -367,12 +230,14 @@ def test_tensorrt10_build_sets_fp16_and_pins_norms(
     # the original FP32 graph is parsed; TensorRT decides FP16 per layer
     assert all(i.data_type == TensorProto.FLOAT for i in rec.parsed[0].graph.initializer
                if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))
-    assert rec.cache_blob == b"" and cache.read_bytes() == b"timing:"
-    assert rec.monitor is not None and rec.profiles == []
+    saved = cache.read_bytes()
+    assert rec.cache_blob == b"" and saved.startswith(b"timing:10.13.0.35:Fake GPU")
+    assert rec.monitor is not None
+    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (1, 3, 64, 64), (1, 3, 64, 64))
     # a second build starts from the saved timing cache
     trt_export.build_engine(generator_onnx, tmp_path / "e2.engine", timing_cache=cache,
                             progress=False)
-    assert rec.cache_blob == b"timing:" and rec.monitor is None
+    assert rec.cache_blob == saved and rec.monitor is None
 
 
 def test_tensorrt11_build_is_strongly_typed_from_the_fp16_graph(
@@ -390,7 +255,7 @@ def test_tensorrt11_build_is_strongly_typed_from_the_fp16_graph(
     norms = [n.name for n in parsed.graph.node if n.op_type == "InstanceNormalization"]
     assert norms and all(precisions[n] == TensorProto.FLOAT for n in norms)
     assert [p[0] for p in rec.profiles] == ["target", "source"]
-    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (3, 3, 64, 64), (3, 3, 64, 64))
+    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (1, 3, 64, 64), (3, 3, 64, 64))
 
 
 def test_parse_failure_lists_every_error(monkeypatch: pytest.MonkeyPatch,
@@ -424,6 +289,36 @@ def test_ensure_engine_caches_and_rebuilds_on_key_change(
     assert trt_export.ensure_engine(generator_onnx, tmp_path, progress=False) != first
     assert rec.builds == 3
     assert len(list(tmp_path.glob("timing-*.cache"))) == 2  # one per GPU
+    # the batch profile is part of the key
+    wider = trt_export.ensure_engine(generator_onnx, tmp_path, max_batch=8, progress=False)
+    assert wider != first and rec.builds == 4
+
+
+def test_a_timing_cache_from_another_gpu_is_replaced_not_fatal(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Defect 5: set_timing_cache returns False for a foreign cache; the build must not
+    then die on get_timing_cache() being None after minutes of work."""
+    rec = Recorder(gpu="NVIDIA RTX 4090")
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"timing:10.13.0.35:NVIDIA RTX 3060:old entries")  # a copied folder
+    out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine", timing_cache=cache,
+                                  progress=False)
+    assert out.exists() and rec.builds == 1
+    assert cache.read_bytes().startswith(b"timing:10.13.0.35:NVIDIA RTX 4090")
+
+
+def test_a_builder_that_cannot_initialise_cuda_is_unavailable(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Defect 4 (build side): trt.Builder raises TypeError when CUDA init fails."""
+    rec = Recorder(init_fails=True)
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    with pytest.raises(EngineUnavailable, match="could not initialise CUDA") as info:
+        trt_export.build_engine(generator_onnx, tmp_path / "e.engine", progress=False)
+    assert "nullptr" in info.value.reason and "driver" in info.value.hint
+    assert not (tmp_path / "e.engine").exists()
 
 
 # --- on this machine -------------------------------------------------------------------------
@@ -475,6 +370,12 @@ def test_cli_builds_into_the_models_engine_cache(monkeypatch: pytest.MonkeyPatch
     args.models_dir = tmp_path
     assert tensorrt_cli.run(args) == 0
     engines = list((tmp_path / "engines").glob("tiny-fp16-*.engine"))
-    assert len(engines) == 1 and str(engines[0]) in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert len(engines) == 1 and str(engines[0]) in out
+    # defect 6: the FP32 fallback is built at export, never later in a live loop
+    fallback = list((tmp_path / "engines").glob("tiny-fp32-*.engine"))
+    assert len(fallback) == 1 and str(fallback[0]) in out and rec.builds == 2
+    # the default profile: batch 1..8, tuned for one face
+    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (1, 3, 64, 64), (8, 3, 64, 64))
     args.force = True
-    assert tensorrt_cli.run(args) == 0 and rec.builds == 2  # --force rebuilt it
+    assert tensorrt_cli.run(args) == 0 and rec.builds == 4  # --force rebuilt both
