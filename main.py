@@ -19,6 +19,7 @@ from types import ModuleType
 COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("realtime.cli.live", "swap faces on a camera or video stream in real time"),
     "swap": ("realtime.cli.swap", "swap faces in photos and video files"),
+    "detect": ("realtime.cli.detect", "show the faces found in photos (boxes, five points)"),
     "models": ("engines.models_cli", "list, download, import and verify model files"),
     "export": ("export.export_cli", "convert checkpoints to ONNX and TensorRT engines"),
     "bench": ("realtime.cli.bench", "measure the pipeline's speed and latency"),

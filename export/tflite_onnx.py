@@ -176,14 +176,13 @@ class _Converter:
 
     def emit(self, index: int, name: str, *, nchw: bool, activation: int = _ACT_NONE) -> None:
         out_name = self.r.tensor(index).name
+        clips = {_ACT_RELU6: (0.0, 6.0), _ACT_RELU_N1_TO_1: (-1.0, 1.0)}
         if activation == _ACT_RELU:
             name = self.g.node("Relu", [name])
-        elif activation == _ACT_RELU6:
-            name = self.g.node("Clip", [name, self.g.const("zero", np.float32(0.0)),
-                                        self.g.const("six", np.float32(6.0))])
-        elif activation == _ACT_RELU_N1_TO_1:
-            name = self.g.node("Clip", [name, self.g.const("m1", np.float32(-1.0)),
-                                        self.g.const("p1", np.float32(1.0))])
+        elif activation in clips:
+            low, high = (np.array(v, dtype=np.float32) for v in clips[activation])
+            name = self.g.node("Clip", [name, self.g.const("low", low),
+                                        self.g.const("high", high)])
         elif activation != _ACT_NONE:
             raise TfliteConversionError(f"{out_name}: fused activation {activation} "
                                         "is not supported")

@@ -20,7 +20,7 @@ __all__ = ["APP_NAME", "default_models_dir"]  # re-exported: settings name both
 ModelName = Literal["simswap-224", "simswap-512", "inswapper-128"]
 # the runtimes engines.registry.open_engine can run an ONNX file on (see PREFERENCES there)
 EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"]
-DetectorChoice = Literal["auto", "scrfd", "dlib"]
+DetectorChoice = Literal["auto", "scrfd", "retinaface", "dlib"]
 SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]
 
@@ -63,8 +63,8 @@ class Settings:
     match_threshold: float = 0.45
     det_threshold: float = 0.5
     detect_every: int = 5
-    # width of the copy the embedded (dlib) detector searches; larger finds smaller faces,
-    # costs more CPU (SCRFD ignores it)
+    # width of the copy the detector searches (RetinaFace, dlib); larger finds smaller
+    # faces, costs more CPU (SCRFD ignores it)
     detect_width: int = 640
     # composite
     feather: float = 0.08  # fraction of the face size

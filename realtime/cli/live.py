@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 LIVE_MODELS = (*MODEL_NAMES, PASSTHROUGH)
 ENGINES: tuple[str, ...] = get_args(EngineChoice)
-DETECTORS = ("auto", "scrfd", "dlib")
+DETECTORS = ("auto", "scrfd", "retinaface", "dlib")
 DETECT_WIDTH_RANGE = (160, 3840)
 
 
@@ -45,7 +45,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default=None,
                         help="inference runtime (default: auto = the fastest available)")
     parser.add_argument("--detector", choices=DETECTORS, default=None,
-                        help="face detector (auto: SCRFD when installed, else embedded dlib)")
+                        help="face detector (auto: SCRFD when installed, else RetinaFace, "
+                        "with FaceMesh landmarks when face-mesh is installed; dlib: legacy "
+                        "extra)")
     parser.add_argument("--no-window", action="store_true",
                         help="run headless and print a stats line every second")
     parser.add_argument("--virtual-cam", action="store_true",
@@ -78,10 +80,11 @@ def add_detect_width_argument(parser: argparse.ArgumentParser, *,
     low, high = DETECT_WIDTH_RANGE
     saved = "the saved setting, " if default is None else ""
     parser.add_argument("--detect-width", type=int, default=default, metavar="N",
-                        help="width in px of the copy the embedded dlib detector searches "
+                        help="width in px of the copy the detector searches "
                         f"({low}..{high}; default: {saved}{Settings().detect_width}): larger "
-                        "finds smaller faces and costs more CPU (640 finds faces over "
-                        "~160 px in a 1280-wide frame, 960 over ~100 px); SCRFD ignores it")
+                        "finds smaller faces and costs more CPU (RetinaFace at 640 finds "
+                        "faces over ~40 px in a 1280-wide frame; legacy dlib over ~160 px, "
+                        "~100 px at 960); SCRFD ignores it")
 
 
 def check_detect_width(width: int | None) -> int | None:

