@@ -56,6 +56,8 @@ INIT_HINT = ("update the NVIDIA driver to one this TensorRT supports, or install
 # Faces per engine launch: the profile the registry builds (opt: the common one-face case)
 MAX_BATCH = 8
 OPT_BATCH = 1
+# The torch device engines run on; tests point it at the CPU device, where the same code runs
+DEVICE = "cuda"
 
 # precision ("fp16" / "fp32") → the engine file for it, built or taken from the cache
 BuildFunction = Callable[[str], Path]
@@ -464,7 +466,8 @@ def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: st
     if reason is not None:
         raise EngineUnavailable(BACKEND, reason)
     name = Path(onnx_path).stem
-    engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name)
+    engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name,
+                            device=DEVICE)
     if precision == "fp16":
         engine.fallback = Fp32Fallback(lambda: build("fp32"), name)
     return engine

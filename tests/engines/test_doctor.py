@@ -107,3 +107,22 @@ def test_local_status_matches_the_registry_here() -> None:
     assert set(local) == set(backend_status())
     assert {k: v is None for k, v in local.items()} == \
         {k: v is None for k, v in backend_status().items()}
+
+
+def test_doctor_says_why_tensorrt_is_unusable_on_a_gpu_machine(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A GPU that torch sees, TensorRT installed, but TensorRT cannot initialise CUDA
+    (driver too old for it): doctor names the failure instead of calling TensorRT usable."""
+    import torch
+
+    from tests import fake_tensorrt as fake
+
+    monkeypatch.setitem(sys.modules, "tensorrt",
+                        fake.fake_tensorrt(rec=fake.Recorder(init_fails=True)))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    sections = doctor.collect(tmp_path)
+    system = dict(sections["System"])
+    assert "could not initialise CUDA" in system["TensorRT"] and "nullptr" in system["TensorRT"]
+    engines = dict(next(rows for title, rows in sections.items() if title.startswith("Engines")))
+    assert engines["tensorrt"].startswith("unusable:")
+    assert "could not initialise CUDA" in engines["tensorrt"] and "driver" in engines["tensorrt"]

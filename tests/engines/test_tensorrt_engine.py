@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 
 from engines import tensorrt as trt_engine
 from engines.base import EngineError, EngineUnavailable
+from tests import fake_tensorrt as fake
 
 REASON = trt_engine.unavailable_reason()
 gpu = pytest.mark.skipif(REASON is not None, reason=f"TensorRT unusable here: {REASON}")
@@ -57,10 +58,13 @@ def test_missing_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_open_raises_engine_unavailable_here(tmp_path: Path) -> None:
     if REASON is None:
         pytest.skip("TensorRT and a GPU are present")
+    from engines.registry import tensorrt_builder
+
     onnx_path = _tiny_onnx(tmp_path / "tiny.onnx")
     with pytest.raises(EngineUnavailable) as info:
-        trt_engine.open_tensorrt_engine(onnx_path, cache_dir=tmp_path / "engines",
-                                        precision="fp16")
+        trt_engine.open_tensorrt_engine(
+            onnx_path, build=tensorrt_builder(onnx_path, tmp_path / "engines", 8, 1),
+            precision="fp16")
     assert info.value.backend == "tensorrt" and info.value.reason == REASON
     assert not (tmp_path / "engines").exists()
 
@@ -103,6 +107,15 @@ def generator_224(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _open(onnx_path: Path, cache: Path, precision: str,
+          use_cuda_graph: bool = False) -> trt_engine.TensorRTEngine:
+    from engines.registry import tensorrt_builder
+
+    build = tensorrt_builder(onnx_path, cache, trt_engine.MAX_BATCH, trt_engine.OPT_BATCH)
+    return trt_engine.open_tensorrt_engine(onnx_path, build=build, precision=precision,
+                                           use_cuda_graph=use_cuda_graph)
+
+
 def _face_feeds() -> dict[str, np.ndarray]:
     from bench import bench_fp16
 
@@ -121,12 +134,15 @@ def test_generator_engine_matches_onnxruntime(generator_224: Path, tmp_path: Pat
 
     feeds = _face_feeds()
     reference = run_onnx(onnx.load(str(generator_224)), feeds)
-    engine = trt_engine.open_tensorrt_engine(generator_224, cache_dir=tmp_path,
-                                             precision=precision)
+    engine = _open(generator_224, tmp_path, precision)
     try:
         out = engine.run(feeds)["output"]
         assert out.shape == reference.shape and max_abs_error(reference, out) < bound
         assert not engine.fell_back
+        # three faces in one call (the profile is 1..8), each as if alone
+        many = {k: np.repeat(v, 3, axis=0) for k, v in feeds.items()}
+        batched = engine.run(many)["output"]
+        assert batched.shape[0] == 3 and max_abs_error(reference, batched[2:]) < bound
     finally:
         engine.close()
 
@@ -137,9 +153,8 @@ def test_cuda_graph_replay_equals_a_normal_call(generator_224: Path, tmp_path: P
     import torch
 
     feeds = {k: torch.from_numpy(v).cuda() for k, v in _face_feeds().items()}
-    plain = trt_engine.open_tensorrt_engine(generator_224, cache_dir=tmp_path, precision="fp16")
-    graphed = trt_engine.open_tensorrt_engine(generator_224, cache_dir=tmp_path,
-                                              precision="fp16", use_cuda_graph=True)
+    plain = _open(generator_224, tmp_path, "fp16")
+    graphed = _open(generator_224, tmp_path, "fp16", use_cuda_graph=True)
     try:
         expected = plain.run_torch(feeds)["output"].clone()
         for _ in range(3):  # replays reuse the same buffers
@@ -159,7 +174,9 @@ def test_nan_output_switches_to_the_fp32_engine(tmp_path: Path,
 
     nan_engine = ensure_engine(_tiny_onnx(tmp_path / "sqrt.onnx", "Sqrt"), tmp_path / "e")
     good_engine = ensure_engine(_tiny_onnx(tmp_path / "abs.onnx", "Abs"), tmp_path / "e")
-    engine = trt_engine.TensorRTEngine(nan_engine, fallback=lambda: good_engine, name="tiny")
+    fallback = trt_engine.Fp32Fallback(lambda: good_engine, "tiny")
+    assert fallback.wait(60) == good_engine
+    engine = trt_engine.TensorRTEngine(nan_engine, fallback=fallback, name="tiny")
     x = np.array([[-4.0, -1.0, 1.0, 4.0]], np.float32)
     with caplog.at_level("WARNING"):
         out = engine.run({"x": x})["y"]
@@ -168,3 +185,246 @@ def test_nan_output_switches_to_the_fp32_engine(tmp_path: Path,
     np.testing.assert_allclose(out, np.abs(x))  # the bad frame itself was re-run
     np.testing.assert_allclose(again, np.abs(x))
     assert sum("NaN/Inf" in r.message for r in caplog.records) == 1  # told once
+
+
+# --- the runtime on a strict tensorrt double, on torch's CPU device ----------------------------
+#
+# tests/fake_tensorrt.py enforces what TensorRT enforces (profile range in set_input_shape,
+# one thread per execution context, None from create_execution_context, TypeError from a
+# Runtime that cannot initialise CUDA) and computes on the bound memory by address, so the
+# runtime's real code (binding, batching, chunking, threads, fallback) runs unchanged.
+
+
+def _batch_profile(rows: int, *tail: int) -> tuple[tuple[int, ...], ...]:
+    return ((1, *tail), (1, *tail), (rows, *tail))
+
+
+def _engine_file(path: Path, op: str, max_batch: int = 8) -> Path:
+    profile = {"target": _batch_profile(max_batch, 3, 4, 4), "source": _batch_profile(max_batch, 8)}
+    path.write_bytes(fake.engine_bytes({"target": (-1, 3, 4, 4), "source": (-1, 8)},
+                                       {"output": (-1, 3, 4, 4)}, op=op, profile=profile))
+    return path
+
+
+def _feeds(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"target": rng.standard_normal((rows, 3, 4, 4)).astype(np.float32),
+            "source": rng.standard_normal((rows, 8)).astype(np.float32)}
+
+
+@pytest.fixture
+def rec(monkeypatch: pytest.MonkeyPatch) -> fake.Recorder:
+    """The strict double as ``tensorrt`` on a machine whose torch "sees" a GPU; engines
+    run on torch's CPU device."""
+    import torch
+
+    recorder = fake.Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=recorder))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(trt_engine, "DEVICE", "cpu")
+    from export import tensorrt as trt_export
+
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo(recorder.gpu, (8, 9)))
+    return recorder
+
+
+def test_the_double_refuses_a_batch_outside_the_profile(rec: fake.Recorder,
+                                                        tmp_path: Path) -> None:
+    """A control: the double is as strict as TensorRT's set_input_shape."""
+    trt = sys.modules["tensorrt"]
+    engine = trt.Runtime(trt.Logger("warning")).deserialize_cuda_engine(
+        _engine_file(tmp_path / "e.engine", "abs", max_batch=1).read_bytes())
+    context = engine.create_execution_context()
+    assert context.set_input_shape("target", (1, 3, 4, 4))
+    assert not context.set_input_shape("target", (2, 3, 4, 4))  # main's "batch must be 1..1"
+    assert not context.set_input_shape("target", (1, 3, 4, 5))
+
+
+def test_more_faces_than_one_launch_takes_run_in_chunks(rec: fake.Recorder,
+                                                        tmp_path: Path) -> None:
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    assert engine.max_batch == 8
+    assert [s.shape for s in engine.inputs] == [("batch", 3, 4, 4), ("batch", 8)]
+    for rows, launches in ((1, 1), (2, 1), (8, 1), (11, 2), (17, 3)):
+        before = rec.executions
+        feeds = _feeds(rows, seed=rows)
+        out = engine.run(feeds)["output"]
+        np.testing.assert_array_equal(out, np.abs(feeds["target"]))
+        assert rec.executions - before == launches
+
+
+def test_registry_builds_an_engine_that_takes_several_faces(
+        rec: fake.Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Defect 1: the registry built a 1..1 profile while the specs said "batch", so two
+    faces in one call failed. Now the real export flow builds 1..8 (opt 1)."""
+    from engines import registry
+
+    graph = helper.make_graph(
+        [helper.make_node("Abs", ["target"], ["output"])], "gen",
+        [helper.make_tensor_value_info("target", TensorProto.FLOAT, ["batch", 3, 4, 4]),
+         helper.make_tensor_value_info("source", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, 4, 4])])
+    onnx_path = tmp_path / "gen.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(onnx_path))
+    monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(  # the parsed network
+        rec=rec, network_inputs={"target": (-1, 3, 4, 4), "source": (-1, 8)}))
+    engine = registry.open_engine(onnx_path, "tensorrt", cache_dir=tmp_path / "engines",
+                                  precision="fp32")
+    try:
+        assert engine.backend == "tensorrt"
+        assert rec.profiles[0][1:] == _batch_profile(8, 3, 4, 4)
+        feeds = _feeds(2)
+        np.testing.assert_array_equal(engine.run(feeds)["output"], feeds["target"])
+    finally:
+        engine.close()
+
+
+def test_each_calling_thread_gets_its_own_execution_context(rec: fake.Recorder,
+                                                            tmp_path: Path) -> None:
+    """Defect 2: the process thread and the swap worker may run one engine at once (auto
+    mode switching to sync while a job runs); one context must never see two threads."""
+    import threading
+
+    import torch
+
+    rec.execute_seconds = 0.01  # launches overlap in time, as real ones do
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            start.wait(5)
+            for i in range(10):
+                feeds = {k: torch.from_numpy(v) for k, v in _feeds(1 + (seed + i) % 3, seed).items()}
+                out = engine.run_torch(feeds)["output"]
+                assert torch.equal(out, feeds["target"].abs())  # nobody else's rows
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert rec.contexts_made == 3  # the opening thread's and one per worker
+
+
+def test_two_threads_in_one_context_are_caught_by_the_double(rec: fake.Recorder,
+                                                             tmp_path: Path) -> None:
+    """A control: the double notices two threads inside one execution context."""
+    import threading
+
+    rec.execute_seconds = 0.05
+    trt = sys.modules["tensorrt"]
+    engine = trt.Runtime(trt.Logger("warning")).deserialize_cuda_engine(
+        _engine_file(tmp_path / "e.engine", "abs").read_bytes())
+    context = engine.create_execution_context()
+    buffers = {k: np.zeros(s, np.float32) for k, s in
+               (("target", (1, 3, 4, 4)), ("source", (1, 8)), ("output", (1, 3, 4, 4)))}
+    for name, array in buffers.items():
+        context.set_tensor_address(name, array.ctypes.data)
+        if name != "output":
+            assert context.set_input_shape(name, array.shape)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def launch() -> None:
+        start.wait(5)
+        try:
+            context.execute_async_v3(0)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=launch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(errors) == 1 and "two threads" in str(errors[0])
+
+
+def test_tensorrt_that_cannot_initialise_cuda_is_skipped_with_its_reason(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Defect 4: trt.Runtime/Builder raise TypeError ("factory function returned nullptr")
+    when TensorRT cannot initialise CUDA; auto must fall back, saying why."""
+    from engines import registry
+
+    rec.init_fails = True
+    reason = trt_engine.unavailable_reason()
+    assert reason is not None and "could not initialise CUDA" in reason and "nullptr" in reason
+    assert registry.backend_status()["tensorrt"] == reason
+    engine = registry.open_engine(_tiny_onnx(tmp_path / "tiny.onnx"), "auto",
+                                  cache_dir=tmp_path / "engines")
+    try:
+        assert engine.backend == "onnxruntime-cpu"
+    finally:
+        engine.close()
+    with pytest.raises(EngineUnavailable, match="could not initialise CUDA"):
+        trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+
+
+def test_no_execution_context_is_an_engine_error_and_auto_falls_back(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Defect 4: create_execution_context() returns None when the GPU is out of memory."""
+    from engines import registry
+
+    rec.contexts_left = 0
+    with pytest.raises(EngineError, match="out of GPU memory"):
+        trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    engine_file = _engine_file(tmp_path / "e.engine", "abs")
+
+    def build(precision: str) -> Path:
+        return engine_file
+
+    with pytest.raises(EngineError, match="out of GPU memory"):
+        trt_engine.open_tensorrt_engine(tmp_path / "x.onnx", build=build, precision="fp32")
+    engine = registry.open_engine(_tiny_onnx(tmp_path / "tiny.onnx"), "auto",
+                                  cache_dir=tmp_path / "engines")
+    try:
+        assert engine.backend == "onnxruntime-cpu"
+    finally:
+        engine.close()
+
+
+def test_a_nan_frame_never_waits_for_the_fp32_build(
+        rec: fake.Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Defect 6: the FP32 engine is built ahead of time on a background thread; a NaN
+    frame before it is ready keeps the FP16 engine running instead of building in the
+    frame path, and the switch happens on the first NaN check after it is ready."""
+    import threading
+
+    fp16_file = _engine_file(tmp_path / "fp16.engine", "sqrt")  # NaN for negative inputs
+    fp32_file = _engine_file(tmp_path / "fp32.engine", "abs")
+    started, release = threading.Event(), threading.Event()
+    asked: list[str] = []
+
+    def build(precision: str) -> Path:
+        asked.append(precision)
+        if precision == "fp16":
+            return fp16_file
+        started.set()
+        if not release.wait(30):
+            raise TimeoutError("the test never released the FP32 build")
+        return fp32_file
+
+    engine = trt_engine.open_tensorrt_engine(tmp_path / "g.onnx", build=build, precision="fp16")
+    assert started.wait(5) and asked == ["fp16", "fp32"]  # started at open, before any frame
+    feeds = _feeds(2)
+    with caplog.at_level("WARNING"):
+        first = engine.run(feeds)["output"]  # returns while the FP32 build is still running
+        assert not release.is_set() and not engine.fell_back
+        assert np.isnan(first).any()
+        engine.run(feeds)
+        release.set()
+        assert isinstance(engine.fallback, trt_engine.Fp32Fallback)
+        assert engine.fallback.wait(10) == fp32_file
+        out = engine.run(feeds)["output"]
+    assert engine.fell_back
+    np.testing.assert_array_equal(out, np.abs(feeds["target"]))  # this very frame re-run
+    messages = [r.message for r in caplog.records]
+    assert sum("not built yet" in m for m in messages) == 1  # told once
+    assert sum("switching to the FP32 engine" in m for m in messages) == 1
