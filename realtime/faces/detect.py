@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from engines.base import Engine, EngineError
+from realtime.faces.boxes import DetectorError, nms
 from realtime.types import Detection, check_image
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ _MOUTH_RIGHT = 54
 DETECTOR_CHOICES: tuple[str, ...] = ("auto", "scrfd", "retinaface", "dlib")
 DLIB_HINT = ("pip install 'swapcam[dlib]' (dlib-bin and face-recognition-models; the 68-point "
              "landmark model is licensed for non-commercial use only)")
-
-
-class DetectorError(RuntimeError):
-    """A detector could not be built or its model gave unexpected outputs."""
 
 
 class FaceDetector(Protocol):
@@ -229,25 +226,6 @@ def decode_scrfd(
     return (np.concatenate(all_boxes).astype(np.float32),
             np.concatenate(all_scores).astype(np.float32),
             np.concatenate(all_kps).astype(np.float32))
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices kept, best score first."""
-    order = np.argsort(-scores, kind="stable")
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    kept: list[int] = []
-    while order.size:
-        best = int(order[0])
-        kept.append(best)
-        rest = order[1:]
-        x1 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        y1 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        x2 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        y2 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
-        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
-        order = rest[iou <= iou_threshold]
-    return np.array(kept, dtype=np.int64)
 
 
 def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, float]:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from engines.base import Engine
-from realtime.faces.detect import DetectorError
+from realtime.faces.boxes import DetectorError
 from realtime.types import Detection
 
 log = logging.getLogger(__name__)

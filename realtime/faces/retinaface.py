@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from engines.base import Engine
-from realtime.faces.detect import DetectorError, nms
+from realtime.faces.boxes import DetectorError, nms
 from realtime.types import Detection, check_image
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from realtime.config import Settings
 from realtime.frame.process import FrameProcessor
 from realtime.pipeline import Pipeline, WorkerError
 from realtime.types import AlignedFace, Detection, Frame, SourceFace
+from tests.dlib_extra import require_dlib
 
 FAMILY = "inswapper-128"
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR of source 0, 1, 2
@@ -56,6 +57,7 @@ class FakeSwapper:
 @pytest.fixture(scope="module")
 def scene(astronaut_bgr: np.ndarray) -> tuple[np.ndarray, Detection]:
     """A 640×480 frame with one face and its detection (from the astronaut portrait)."""
+    require_dlib()
     from realtime.faces.detect import DlibDetector
 
     bg = np.full((480, 640, 3), 90, np.uint8)
@@ -284,6 +286,7 @@ def test_detect_width_change_reaches_the_embedded_detector(
         scene, t1_bgr: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     """The window's "Detection size" goes live: the next detection searches the new
     width (t1.jpg's six ~100 px faces: 3 found at 640, all 6 at 960)."""
+    require_dlib()
     from realtime.faces.detect import DlibDetector, score_to_margin
 
     detector = DlibDetector(detect_width=640, upsample=0)
@@ -433,6 +436,7 @@ def test_match_mode_swaps_only_the_reference_person(
         astronaut_bgr: np.ndarray, tmp_path: Path) -> None:
     """faces = match:REF: each track is compared once with the reference; only the
     matching person is swapped, frame after frame."""
+    require_dlib()
     from realtime.faces.detect import DlibDetector
 
     image = np.full((480, 640, 3), 90, np.uint8)
@@ -475,6 +479,7 @@ def test_async_paste_follows_head_motion() -> None:
     """With a swapper 12 frames slow, each output frame pastes the newest (old) crop with
     the *current* frame's transform: the face stays in place on a moving head, far
     closer than pasting the crop where the head was when it was cropped."""
+    require_dlib()
     from realtime.faces.align import warp_face
     from realtime.faces.detect import DlibDetector
     from realtime.io.clip import ClipSource, SyntheticClip

@@ -11,10 +11,12 @@ from realtime import session
 from realtime.cli import live as live_cli
 from realtime.cli.live import settings_from_args
 from realtime.config import Settings
+from tests.dlib_extra import require_dlib
 from tests.realtime.cli.test_live import _help_text, _parse
 
 
 def test_detect_width_option_reaches_the_embedded_detector(tmp_path: Path) -> None:
+    require_dlib()
     from realtime.faces.detect import DlibDetector
 
     base = Settings(detector="dlib", detect_width=800)
@@ -66,6 +68,7 @@ def test_live_threads_leave_a_core_for_the_frame_threads() -> None:
 
 
 def test_frames_and_photos_get_their_own_detector_tuning(tmp_path: Path) -> None:
+    require_dlib()
     from realtime.faces.detect import DlibDetector
 
     settings = Settings(detector="dlib")

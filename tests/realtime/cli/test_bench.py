@@ -11,6 +11,7 @@ import pytest
 import main
 from realtime.cli.bench import format_table
 from realtime.io.clip import ClipSource, SyntheticClip
+from tests.dlib_extra import require_dlib
 
 
 def _tensorrt_reason() -> str | None:
@@ -26,6 +27,7 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_clip_is_deterministic_moves_and_holds_detectable_faces() -> None:
+    require_dlib()
     from realtime.faces.detect import DlibDetector
 
     clip = SyntheticClip(640, 480)
@@ -58,6 +60,7 @@ def test_clip_source_pacing() -> None:
 
 def test_passthrough_bench_writes_table_and_json(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    require_dlib()
     out = tmp_path / "bench.json"
     code = main.main(["--models-dir", str(tmp_path / "models"), "bench", "--model",
                       "passthrough", "--detector", "dlib", "--sizes", "320x240,480x360",
@@ -113,6 +116,7 @@ def test_bench_help_documents_detect_width(capsys: pytest.CaptureFixture[str]) -
 
 def test_missing_models_fall_back_to_random_weights(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    require_dlib()
     pytest.importorskip("export.random_models")
     out = tmp_path / "bench.json"
     code = main.main(["--models-dir", str(tmp_path / "empty"), "bench", "--model",
@@ -129,6 +133,7 @@ def test_missing_models_fall_back_to_random_weights(tmp_path: Path,
 
 def test_tensorrt_is_accepted_and_explains_itself_without_a_gpu(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_dlib()
     pytest.importorskip("export.random_models")
     if _tensorrt_reason() is None:
         pytest.skip("TensorRT is usable here: covered by the gpu test")

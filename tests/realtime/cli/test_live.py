@@ -14,6 +14,7 @@ import main
 from realtime.cli import live as live_cli
 from realtime.cli.live import configure_parser, parse_size, settings_from_args
 from realtime.config import Settings
+from tests.dlib_extra import require_dlib
 from tests.realtime.media import write_mjpeg
 
 
@@ -72,6 +73,7 @@ def test_window_path_rejects_a_bad_detect_width_before_opening() -> None:
 
 def test_headless_passthrough_prints_a_stats_line_every_second(
         clip_video: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    require_dlib()
     code = main.main(["--models-dir", str(tmp_path / "models"), "live", "--camera",
                       str(clip_video), "--model", "passthrough", "--detector", "dlib",
                       "--no-window", "--seconds", "2.5"])
@@ -90,6 +92,7 @@ def test_headless_swap_with_a_real_model_and_recording(
         clip_video: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         face_photos: dict[str, Path]) -> None:
     """inswapper-128 (random weights, official format) swapping live, recorded to a file."""
+    require_dlib()
     random_models = pytest.importorskip("export.random_models")
     models = tmp_path / "models"
     random_models.populate_models_dir(models, ["inswapper-128", "arcface-w600k"])
@@ -138,6 +141,7 @@ def test_window_mode_hands_over_to_the_ui(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_missing_virtual_camera_is_reported_and_the_stream_goes_on(
         clip_video: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    require_dlib()
     if any(Path("/dev").glob("video*")):
         pytest.skip("a video device exists here: the virtual camera may really open")
     code = main.main(["--models-dir", str(tmp_path / "models"), "live", "--camera",
@@ -150,6 +154,7 @@ def test_missing_virtual_camera_is_reported_and_the_stream_goes_on(
 
 
 def test_ctrl_c_stops_cleanly(clip_video: Path, tmp_path: Path) -> None:
+    require_dlib()
     import os
     import signal
     import subprocess

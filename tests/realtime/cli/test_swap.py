@@ -15,10 +15,12 @@ from realtime.faces.align import CROP_SIZES, align_matrix
 from realtime.faces.detect import DlibDetector
 from realtime.frame.composite import face_region
 from realtime.io.video import probe_streams, probe_video, read_frames
+from tests.dlib_extra import require_dlib
 from tests.realtime.media import mp4_with_audio
 
 
 def _swap(models_dir: Path, cache: Path, *args: str | Path) -> int:
+    require_dlib()
     argv = ["--models-dir", str(models_dir), "swap", "--engine", "onnxruntime-cpu",
             "--detector", "dlib", "--cache-dir", str(cache), *map(str, args)]  # fmt: skip
     return main.main(argv)
@@ -27,6 +29,7 @@ def _swap(models_dir: Path, cache: Path, *args: str | Path) -> int:
 @pytest.fixture(scope="module")
 def t1_regions(t1_bgr: np.ndarray) -> dict[str, list[tuple[int, int, int, int]]]:
     """Each model's paste region for the six faces of t1.jpg."""
+    require_dlib()
     detections = DlibDetector(detect_width=800).detect(t1_bgr)
     assert len(detections) == 6
     regions: dict[str, list[tuple[int, int, int, int]]] = {}

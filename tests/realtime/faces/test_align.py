@@ -24,6 +24,7 @@ from realtime.faces.align import (
     warp_face,
 )
 from realtime.faces.detect import DlibDetector
+from tests.dlib_extra import require_dlib
 
 
 def test_simswap_templates_values() -> None:
@@ -153,6 +154,7 @@ def test_invert_and_transform_points_round_trip() -> None:
 
 @pytest.fixture(scope="module")
 def t1_detections(t1_bgr: np.ndarray) -> list:
+    require_dlib()
     return DlibDetector(detect_width=640).detect(t1_bgr)
 
 
@@ -184,6 +186,7 @@ def test_aligned_crops_are_upright_at_template(t1_bgr: np.ndarray, t1_detections
 
 def test_crop_landmarks_redetected_upright(t1_bgr: np.ndarray, t1_detections: list) -> None:
     """Independent check: the detector run on the 512 crop itself sees level eyes."""
+    require_dlib()
     detector = DlibDetector(detect_width=512, upsample=0)
     checked = 0
     for det in t1_detections:

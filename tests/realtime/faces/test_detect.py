@@ -24,10 +24,12 @@ from realtime.faces.detect import (
     split_scrfd_outputs,
 )
 from realtime.types import Detection
+from tests.dlib_extra import require_dlib
 
 
 @pytest.fixture(scope="module")
 def dlib_detector() -> DlibDetector:
+    require_dlib()
     return DlibDetector()
 
 
@@ -47,6 +49,7 @@ def _check_geometry(det: Detection) -> None:
 def test_dlib_finds_six_faces_in_t1(t1_bgr: np.ndarray) -> None:
     # t1's faces are ~105 px: 640 px wide keeps them above HOG's 40 px floor
     # (80 px window, one upsampling) with margin; 480 px sits right at it.
+    require_dlib()
     detections = DlibDetector(detect_width=640).detect(t1_bgr)
     assert len(detections) == 6
     for det in detections:
@@ -57,6 +60,7 @@ def test_dlib_finds_six_faces_in_t1(t1_bgr: np.ndarray) -> None:
 
 
 def test_dlib_default_width_on_t1(t1_bgr: np.ndarray, dlib_detector: DlibDetector) -> None:
+    require_dlib()
     detections = dlib_detector.detect(t1_bgr)
     assert 5 <= len(detections) <= 6
     for det in detections:
@@ -66,6 +70,7 @@ def test_dlib_default_width_on_t1(t1_bgr: np.ndarray, dlib_detector: DlibDetecto
 @pytest.mark.parametrize("name", ["astronaut_bgr", "grace_hopper_bgr"])
 def test_dlib_one_face_in_portraits(name: str, request: pytest.FixtureRequest,
                                     dlib_detector: DlibDetector) -> None:
+    require_dlib()
     image = request.getfixturevalue(name)
     # At dlib's default margin 0 the upsampled HOG can add a borderline false
     # positive (the astronaut's suit patch scores margin 0.04); the face is first.
@@ -78,6 +83,7 @@ def test_dlib_one_face_in_portraits(name: str, request: pytest.FixtureRequest,
 
 
 def test_dlib_no_face_and_bad_input(dlib_detector: DlibDetector) -> None:
+    require_dlib()
     flat = np.full((240, 320, 3), 128, np.uint8)
     assert dlib_detector.detect(flat) == []
     with pytest.raises(ValueError, match="uint8"):
@@ -249,20 +255,42 @@ def test_scrfd_rejects_wrong_model() -> None:
 
 def test_make_detector(tmp_path: Path) -> None:
     from engines.models import ModelMissing
+    from realtime.faces.retinaface import RetinaFaceDetector
 
-    detector = make_detector("auto", tmp_path)  # no SCRFD installed → embedded
-    assert isinstance(detector, DlibDetector)
-    assert detector.threshold == pytest.approx(0.0)  # 0.5 ↔ dlib's default margin
-    assert isinstance(make_detector("dlib", tmp_path, threshold=0.7), DlibDetector)
+    detector = make_detector("auto", tmp_path)  # no SCRFD, no face-mesh → RetinaFace alone
+    assert isinstance(detector, RetinaFaceDetector)
+    assert detector.threshold == pytest.approx(0.5)
+    assert isinstance(make_detector("retinaface", tmp_path, threshold=0.7),
+                      RetinaFaceDetector)
     with pytest.raises(ModelMissing, match="models download"):
         make_detector("scrfd", tmp_path)
-    with pytest.raises(ValueError, match="auto, scrfd or dlib"):
+    with pytest.raises(ValueError, match="auto, scrfd, retinaface, dlib"):
         make_detector("haar", tmp_path)
 
 
+def test_make_detector_dlib(tmp_path: Path) -> None:
+    require_dlib()
+    detector = make_detector("dlib", tmp_path, threshold=0.7)
+    assert isinstance(detector, DlibDetector)
+    assert detector.threshold == pytest.approx(score_to_margin(0.7))
+    assert make_detector("dlib", tmp_path).threshold == pytest.approx(0.0)  # dlib's default
+
+
+def test_dlib_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                       ) -> None:
+    """Without the extra, choosing dlib names the extra to install (Python's import
+    system reports the module as absent, as on a default install)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dlib", None)  # ``import dlib`` raises ImportError
+    with pytest.raises(DetectorError, match=r"swapcam\[dlib\]"):
+        make_detector("dlib", tmp_path)
+
+
 def test_make_detector_tunes_dlib_at_construction(tmp_path: Path) -> None:
+    require_dlib()
     default = make_detector("dlib", tmp_path)
-    tuned = make_detector("auto", tmp_path, detect_width=640, upsample=0)
+    tuned = make_detector("dlib", tmp_path, detect_width=640, upsample=0)
     assert isinstance(default, DlibDetector) and isinstance(tuned, DlibDetector)
     # None keeps DlibDetector's own defaults (the photo settings)
     plain = DlibDetector()

@@ -12,6 +12,7 @@ from realtime.faces.detect import DlibDetector
 from realtime.faces.identity import IdentityEncoder, l2_normalize
 from realtime.faces.sources import NoFaceError, SourceBank, SourceImageError
 from realtime.types import Detection
+from tests.dlib_extra import require_dlib
 from tests.realtime.frame.test_swap import VectorEngine
 
 
@@ -29,6 +30,7 @@ class CountingDetector:
 @pytest.fixture(scope="module")
 def dlib_detector() -> DlibDetector:
     # the file-processing width swap_cli uses (480 misses a face of t1.jpg)
+    require_dlib()
     return DlibDetector(detect_width=800)
 
 
@@ -51,6 +53,7 @@ def _bank(tmp: Path, detector: DlibDetector, families: tuple[str, ...] = ("simsw
 def test_one_photo_gives_a_normalised_vector_and_thumbnail(
     tmp_path: Path, dlib_detector: DlibDetector, face_photos: dict[str, Path]
 ) -> None:
+    require_dlib()
     bank, engines, _ = _bank(tmp_path, dlib_detector)
     source = bank.add([face_photos["astronaut"]])
     assert source.name == "astronaut" and source.paths == (str(face_photos["astronaut"]),)
@@ -64,6 +67,7 @@ def test_one_photo_gives_a_normalised_vector_and_thumbnail(
 def test_several_photos_are_averaged_and_renormalised(
     tmp_path: Path, dlib_detector: DlibDetector, face_photos: dict[str, Path]
 ) -> None:
+    require_dlib()
     bank, _, _ = _bank(tmp_path, dlib_detector)
     a = bank.add([face_photos["astronaut"]]).embeddings["simswap-224"]
     b = bank.add([face_photos["grace_hopper"]]).embeddings["simswap-224"]
@@ -75,6 +79,7 @@ def test_several_photos_are_averaged_and_renormalised(
 def test_cache_skips_detection_and_encoding(
     tmp_path: Path, dlib_detector: DlibDetector, face_photos: dict[str, Path]
 ) -> None:
+    require_dlib()
     first, _, det1 = _bank(tmp_path, dlib_detector)
     v1 = first.add([face_photos["grace_hopper"]]).embeddings["simswap-224"]
     assert det1.calls == 1
@@ -91,6 +96,7 @@ def test_cache_skips_detection_and_encoding(
 def test_several_faces_take_the_largest_and_warn(
     tmp_path: Path, dlib_detector: DlibDetector, t1_path: Path
 ) -> None:
+    require_dlib()
     bank, _, _ = _bank(tmp_path, dlib_detector)
     bank.add([t1_path])
     assert len(bank.last_warnings) == 1
@@ -100,6 +106,7 @@ def test_several_faces_take_the_largest_and_warn(
 
 
 def test_no_face_names_the_file(tmp_path: Path, dlib_detector: DlibDetector) -> None:
+    require_dlib()
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
     bank, _, _ = _bank(tmp_path / "cache", dlib_detector)
@@ -109,6 +116,7 @@ def test_no_face_names_the_file(tmp_path: Path, dlib_detector: DlibDetector) -> 
 
 
 def test_bad_files_name_the_file(tmp_path: Path, dlib_detector: DlibDetector) -> None:
+    require_dlib()
     bank, _, _ = _bank(tmp_path / "cache", dlib_detector)
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(b"\xff\xd8 not really a jpeg")
@@ -130,6 +138,7 @@ def test_bad_files_name_the_file(tmp_path: Path, dlib_detector: DlibDetector) ->
 def test_folder_one_identity_per_image_skipping_bad_ones(
     tmp_path: Path, dlib_detector: DlibDetector, face_photos: dict[str, Path]
 ) -> None:
+    require_dlib()
     folder = tmp_path / "people"
     folder.mkdir()
     for path in face_photos.values():

@@ -8,6 +8,7 @@ import pytest
 
 from realtime.faces.track import FaceTracker, OneEuroFilter, box_iou
 from realtime.types import Detection
+from tests.dlib_extra import require_dlib
 
 
 def _background(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -182,6 +183,7 @@ def test_still_face_jitters_less_with_smoothing_synthetic_detector(
 def test_still_face_jitters_less_with_smoothing_real_detector(
         grace_hopper_bgr: np.ndarray) -> None:
     """The embedded dlib detector on a noisy clip of a still portrait."""
+    require_dlib()
     pytest.importorskip("dlib")
     from realtime.faces.detect import DlibDetector
 

@@ -16,6 +16,7 @@ from realtime.frame.composite import (
     paste_faces,
 )
 from realtime.types import Detection
+from tests.dlib_extra import require_dlib
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,6 +26,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def t1_faces(t1_bgr: np.ndarray) -> list[Detection]:
+    require_dlib()
     faces = DlibDetector(detect_width=640).detect(t1_bgr)
     assert len(faces) == 6
     return faces

@@ -11,6 +11,7 @@ from realtime.faces.identity import IdentityEncoder, l2_normalize
 from realtime.frame.process import FrameProcessor, MissingEmbeddingError
 from realtime.frame.swap import FaceSwapper
 from realtime.types import Face, SourceFace, ValueTypeError
+from tests.dlib_extra import require_dlib
 from tests.realtime.frame.test_swap import EchoEngine, VectorEngine
 
 VECTOR = l2_normalize(np.ones(512))
@@ -18,6 +19,7 @@ VECTOR = l2_normalize(np.ones(512))
 
 @pytest.fixture(scope="module")
 def t1_faces(t1_bgr: np.ndarray) -> list[Face]:
+    require_dlib()
     detections = DlibDetector(detect_width=800).detect(t1_bgr)
     assert len(detections) == 6
     return [Face(i, d) for i, d in enumerate(detections)]

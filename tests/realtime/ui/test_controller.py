@@ -9,6 +9,7 @@ import pytest
 
 from realtime.config import Settings
 from realtime.ui import controller as ctl
+from tests.dlib_extra import require_dlib
 from tests.realtime.ui.test_main_window import FakeSink, Harness
 
 
@@ -87,6 +88,7 @@ def test_missing_models_lists_swapper_and_encoder(tmp_path: Path) -> None:
 
 def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames get the live dlib tuning and the live thread cap; photos keep the defaults."""
+    require_dlib()
     from realtime import pipeline, session
     from realtime.faces import sources
     from realtime.faces.detect import DlibDetector

@@ -17,6 +17,7 @@ from realtime.config import Settings
 from realtime.settings_store import SettingsStore
 from realtime.ui import controller as ctl
 from realtime.ui.main_window import MainWindow
+from tests.dlib_extra import require_dlib
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,7 @@ THREADS_BEFORE: dict[str, set[threading.Thread]] = {}
 @pytest.fixture
 def window(qtbot: QtBot, tmp_path: Path, small_models_dir: Path, t1_path: Path,
            face_photos: dict[str, Path]) -> Iterator[MainWindow]:
+    require_dlib()
     THREADS_BEFORE["window"] = set(threading.enumerate())
     # the third source: one face cut from t1.jpg
     third = tmp_path / "t1_face.png"
