@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from realtime.faces.align import warp_face
 from realtime.faces.detect import DlibDetector
 from realtime.frame.composite import paste_face
@@ -16,10 +15,12 @@ from realtime.frame.composite_torch import (
     warp_face_torch,
 )
 from realtime.types import Detection
+from tests.dlib_extra import require_dlib
 
 
 @pytest.fixture(scope="module")
 def t1_faces(t1_bgr: np.ndarray) -> list[Detection]:
+    require_dlib()
     faces = DlibDetector(detect_width=640).detect(t1_bgr)
     assert len(faces) == 6
     return faces

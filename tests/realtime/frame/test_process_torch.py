@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from engines.base import TensorSpec
 from engines.torch import TorchEngine
 from realtime.config import Settings
@@ -20,6 +19,7 @@ from realtime.frame.process_torch import DeviceAlignedFace, TorchFrameProcessor
 from realtime.frame.swap import FaceSwapper
 from realtime.session import choose_processor
 from realtime.types import Detection, Face, SourceFace
+from tests.dlib_extra import require_dlib
 from tests.realtime.frame.test_swap import EchoEngine
 
 VECTOR = l2_normalize(np.random.default_rng(0).standard_normal(512))
@@ -51,6 +51,7 @@ def _processors(module: torch.nn.Module, family: str, settings: Settings,
 
 
 def _faces(image: np.ndarray, width: int) -> list[Face]:
+    require_dlib()
     return [Face(i, d) for i, d in enumerate(DlibDetector(detect_width=width).detect(image))]
 
 
@@ -290,10 +291,10 @@ class Paint(torch.nn.Module):
 def test_pipeline_runs_the_device_processor(astronaut_bgr: np.ndarray, mode: str) -> None:
     """The pipeline only passes aligned faces and crops back to the processor that made
     them, so device tensors flow through it (the async path keeps them as textures)."""
+    require_dlib()
     import time
 
     import cv2
-
     from realtime.pipeline import Pipeline
     from tests.realtime.test_pipeline import (
         COLOURS,
