@@ -396,6 +396,16 @@ def _commands(models_dir: Path, name: str) -> str:
             f"{info.urls[0]}):  {prefix} models import PATH")
 
 
+def recorded_sha256(models_dir: Path, name: str) -> str:
+    """The sha256 of ``name``'s main file as published or recorded (call after
+    ``require_model``, which records a file seen for the first time)."""
+    info = _info(name)
+    expected = _expected(_load_hashes(Path(models_dir)), name, info.files[0])
+    if expected is None:
+        raise ModelMissing(f"model {name}: no sha256 recorded for {info.files[0].name}")
+    return expected
+
+
 def require_model(models_dir: Path, name: str) -> Path:
     """The model's verified main file, or ``ModelMissing`` saying how to get it."""
     models_dir = Path(models_dir)

@@ -18,6 +18,7 @@ import torch
 from export import onnx as export_onnx_module
 from export.onnx import ExportMismatch, ExportReport, ensure_onnx, export_onnx, onnx_path_for
 from export.random_models import populate_models_dir, write_simswap_checkpoint
+from tests.golden import reference as golden
 
 NORM_LEFTOVERS = {"ReduceMean", "Pow", "Sqrt", "Reciprocal", "ReduceSumSquare"}
 
@@ -25,14 +26,16 @@ NORM_LEFTOVERS = {"ReduceMean", "Pow", "Sqrt", "Reciprocal", "ReduceSumSquare"}
 @pytest.fixture(scope="module")
 def export_224(tmp_path_factory: pytest.TempPathFactory) -> ExportReport:
     folder = tmp_path_factory.mktemp("onnx224")
-    weights = write_simswap_checkpoint(folder / "latest_net_G.pth", 224, seed=2)
+    weights = write_simswap_checkpoint(folder / "latest_net_G.pth", 224,
+                                       seed=golden.GENERATOR_SEEDS[224])
     return export_onnx("simswap-224", weights, folder / "g224.onnx", progress=False)
 
 
 @pytest.fixture(scope="module")
 def arcface_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    populate_models_dir(folder, names=("arcface-simswap", "arcface-w600k"), seed=4)
+    populate_models_dir(folder, names=("arcface-simswap", "arcface-w600k"),
+                        seed=golden.ARCFACE_SEED)
     return folder
 
 
@@ -55,6 +58,14 @@ def _check_generator_graph(report: ExportReport, size: int) -> onnx.ModelProto:
     assert [o.name for o in graph.graph.output] == ["output"]
     assert report.opset >= 17
     assert 0.0 <= report.max_abs_diff <= 1e-4
+    # the exporter's own check compares with our torch module; this compares ONNX Runtime
+    # with the official code's numbers on a real face
+    reference = golden.load_golden(f"simswap_{size}")
+    crop = golden.face_crop_rgb(size)
+    golden.check_input(reference, crop)
+    got = _session(report.output).run(["output"], {
+        "target": golden.to_tensor01(crop).numpy(), "source": reference["source"]})[0]
+    golden.compare_image_output(reference, got)
     return graph
 
 
@@ -82,7 +93,8 @@ def test_224_batch_of_two_equals_two_single_calls(export_224: ExportReport) -> N
 
 @pytest.mark.slow
 def test_512_export_matches_torch(tmp_path: Path) -> None:
-    weights = write_simswap_checkpoint(tmp_path / "550000_net_G.pth", 512, seed=1)
+    weights = write_simswap_checkpoint(tmp_path / "550000_net_G.pth", 512,
+                                       seed=golden.GENERATOR_SEEDS[512])
     report = export_onnx("simswap-512", weights, tmp_path / "g512.onnx", progress=False)
     _check_generator_graph(report, 512)
     assert report.ops["Conv"] == 28  # 224's 26 plus down0 and up0
@@ -98,15 +110,21 @@ def test_ensure_onnx_exports_the_arcface_once(arcface_models_dir: Path,
     graph = onnx.load(str(path))
     assert [(i.name, _dims(i)) for i in graph.graph.input] == [("input", ["batch", 3, 112, 112])]
     assert [o.name for o in graph.graph.output] == ["output"]
-    # ORT on a batch of 3 vs torch from the same checkpoint
+    # ORT and torch from the same checkpoint, on a batch of two real faces, against the
+    # official code's numbers
     weights = arcface_models_dir / "arcface-simswap" / "arcface_checkpoint.tar"
     model = load_arcface(weights)
-    x = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(9))
+    reference = golden.load_golden("arcface_simswap")
+    golden.check_weights(reference, model.state_dict())
+    crops = golden.arcface_crops_rgb()
+    golden.check_input(reference, crops)
+    x = golden.imagenet_112(golden.to_tensor01(crops))
     got = _session(path).run(["output"], {"input": x.numpy()})[0]
     with torch.inference_mode():
         expected = model(x).numpy()
-    assert got.shape == (3, 512)
-    assert float(np.abs(got - expected).max()) <= 1e-4
+    assert got.shape == (2, 512)
+    golden.compare_vectors(reference, "raw", got)
+    golden.compare_vectors(reference, "raw", expected)
 
     # up to date: no second export
     def refuse(*args: object, **kwargs: object) -> ExportReport:
@@ -119,23 +137,73 @@ def test_ensure_onnx_exports_the_arcface_once(arcface_models_dir: Path,
     assert native == arcface_models_dir / "arcface-w600k" / "w600k_r50.onnx"
 
 
-def test_ensure_onnx_re_exports_when_the_checkpoint_is_newer(
-        tmp_path: Path, arcface_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ensure_onnx(arcface_models_dir, "arcface-simswap")
-    onnx_file = onnx_path_for(arcface_models_dir, "arcface-simswap")
-    st = onnx_file.stat()
+def _count_exports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the export with one that records the call and writes a fresh copy of the
+    real exported bytes (so the stamp that follows is genuine)."""
+    calls: list[str] = []
+    real = export_onnx_module.export_onnx
+
+    def counting(model: str, weights: Path, output: Path, **kwargs: object) -> ExportReport:
+        calls.append(model)
+        return real(model, weights, output, progress=False)
+
+    monkeypatch.setattr(export_onnx_module, "export_onnx", counting)
+    return calls
+
+
+def test_ensure_onnx_rebuilds_an_onnx_whose_bytes_changed(
+        arcface_models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15 item 2: 64 KB of garbage inside the exported ONNX (file time kept) used
+    to run silently; its stamp no longer matches, so it is rebuilt, with a log line."""
     import os
 
-    os.utime(onnx_file, ns=(st.st_atime_ns, st.st_mtime_ns - 10**12))  # older than weights
-    calls: list[tuple[str, str, Path]] = []
+    onnx_file = ensure_onnx(arcface_models_dir, "arcface-simswap")
+    good = onnx_file.read_bytes()
+    st = onnx_file.stat()
+    with open(onnx_file, "r+b") as handle:
+        handle.seek(len(good) // 2)
+        handle.write(np.random.default_rng(1).bytes(64 * 1024))
+    os.utime(onnx_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+    calls = _count_exports(monkeypatch)
+    with caplog.at_level("WARNING", logger="export.onnx"):
+        assert ensure_onnx(arcface_models_dir, "arcface-simswap") == onnx_file
+    assert calls == ["arcface-simswap"]
+    assert "changed since it was built" in caplog.text
+    session_out = _session(onnx_file).run(
+        ["output"], {"input": np.zeros((1, 3, 112, 112), np.float32)})[0]
+    assert np.isfinite(session_out).all()
 
-    def fake(model: str, weights: Path, output: Path, **kwargs: object) -> None:
-        calls.append((model, weights.name, output))
-        os.utime(output)
 
-    monkeypatch.setattr(export_onnx_module, "export_onnx", fake)
+def test_ensure_onnx_keeps_the_export_when_the_same_checkpoint_is_reimported(
+        tmp_path: Path, arcface_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 item 6: re-importing the same file (new file time) forced a re-export."""
+    import shutil
+
+    from engines.models import import_model
+
+    onnx_file = ensure_onnx(arcface_models_dir, "arcface-simswap")
+    copy = tmp_path / "arcface_checkpoint.tar"
+    shutil.copyfile(arcface_models_dir / "arcface-simswap" / "arcface_checkpoint.tar", copy)
+    assert import_model(copy, arcface_models_dir) == ["arcface-simswap"]
+    calls = _count_exports(monkeypatch)
     assert ensure_onnx(arcface_models_dir, "arcface-simswap") == onnx_file
-    assert calls == [("arcface-simswap", "arcface_checkpoint.tar", onnx_file)]
+    assert calls == []
+
+
+def test_ensure_onnx_reexports_for_another_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    populate_models_dir(models, names=("arcface-simswap",), seed=4)
+    onnx_file = ensure_onnx(models, "arcface-simswap")
+    from engines.models import import_model
+    from export.random_models import make_arcface, pickle_official_arcface
+
+    other = pickle_official_arcface(make_arcface(seed=11), tmp_path / "arcface_checkpoint.tar")
+    import_model(other, models)
+    calls = _count_exports(monkeypatch)
+    assert ensure_onnx(models, "arcface-simswap") == onnx_file
+    assert calls == ["arcface-simswap"]
 
 
 def test_ensure_onnx_says_how_to_install_a_missing_model(tmp_path: Path) -> None:
