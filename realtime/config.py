@@ -23,6 +23,10 @@ EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"
 DetectorChoice = Literal["auto", "scrfd", "retinaface", "dlib"]
 SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]
+# box: the rounded-rectangle region mask; parsing: SimSwap's face-parsing mask (BiSeNet)
+# inside it; auto: parsing when the face-parsing model is installed, else box
+MaskMode = Literal["auto", "box", "parsing"]
+MASK_MODES: tuple[str, ...] = ("auto", "box", "parsing")
 
 MODEL_NAMES: tuple[str, ...] = ("simswap-224", "simswap-512", "inswapper-128")
 
@@ -68,9 +72,18 @@ class Settings:
     detect_width: int = 640
     # composite
     feather: float = 0.08  # fraction of the face size
-    color_match: bool = True
+    # off: SimSwap's own paste has no colour matching (its generator keeps the target's
+    # colours); an option for models or lighting where it helps
+    color_match: bool = False
+    mask: str = "auto"  # MaskMode
     swap_mode: str = "auto"
     swap_enabled: bool = True
+    # identity per person: "REF.jpg=SOURCE.jpg" entries (``--map``), and what faces no
+    # entry or click assigns wear: "source" (the active one) or "leave" (not swapped)
+    face_map: tuple[str, ...] = ()
+    unassigned_faces: str = "source"
+    # the identity meter (on the swap worker, a few times a second; preview only)
+    quality_meter: bool = True
     # outputs
     preview_mode: str = "swapped"
     virtual_cam: bool = False

@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -45,6 +45,8 @@ from realtime.types import Detection, Face, Frame, SourceFace, StageTimings, Swa
 
 if TYPE_CHECKING:
     from realtime.faces.detect import FaceDetector
+    from realtime.faces.mapping import FaceMap
+    from realtime.faces.quality import FaceQuality, QualityMeter
     from realtime.frame.process import FaceProcessor
     from realtime.io.capture import FrameSource
     from realtime.io.sinks import FrameSink
@@ -135,7 +137,13 @@ class _SwapJob:
     frame_index: int
     track_ids: tuple[int, ...]
     aligned: tuple[Any, ...]  # the processor's own aligned faces (device ones on the GPU path)
-    source: SourceFace
+    source: SourceFace | None
+    # one source per face when faces are mapped to identities (empty: ``source`` for all)
+    sources: tuple[SourceFace | None, ...] = ()
+    image: np.ndarray | None = None
+    landmarks: tuple[np.ndarray, ...] = ()  # per face, frame pixels (for the meter)
+    crops: tuple[Any, ...] | None = None  # swapped already (sync mode): only measure
+    identify: tuple[tuple[int, np.ndarray], ...] = ()  # (track, landmarks) the map must embed
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,17 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+def _host_crop(item: Any) -> np.ndarray:
+    """A BGR uint8 crop on the host from an aligned face (host or device) or a swapped
+    crop (numpy, or a torch tensor on the GPU path: downloaded here, on the worker)."""
+    crop = getattr(item, "crop", None)
+    if crop is None:
+        crop = getattr(item, "crop_t", item)
+    if not isinstance(crop, np.ndarray):
+        crop = crop.detach().cpu().numpy()
+    return np.ascontiguousarray(crop)
+
+
 class Pipeline:
     """capture → process → output threads with one-slot handoffs. See the module doc."""
 
@@ -171,6 +190,8 @@ class Pipeline:
         tracker: FaceTracker | None = None,
         reconnect_backoff: tuple[float, float] = (0.05, 2.0),
         swap_worker_nice: int = 5,
+        face_map: FaceMap | None = None,
+        meter: QualityMeter | None = None,
     ) -> None:
         if settings.swap_mode not in SWAP_MODES:
             raise ValueError(f"swap_mode: expected one of {SWAP_MODES}, got {settings.swap_mode!r}")
@@ -215,6 +236,12 @@ class Pipeline:
         self._last_source_name: str | None = None
         self._match_cache: dict[int, bool] = {}
         self._match_ref: tuple[str, np.ndarray] | None = None
+        # Both run on the swap worker only: the frame path reads their results.
+        self.face_map = face_map
+        self.meter = meter
+        if meter is not None and meter.detect is None:
+            meter.detect = self._locked_detect
+            meter.mesh = getattr(detector, "mesh", None)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -352,6 +379,34 @@ class Pipeline:
             c = self._controls
             self._controls = _Controls(c.source_index, c.swap_enabled, track_id)
 
+    def assign_face(self, track_id: int, source_name: str | None) -> None:
+        """The person on ``track_id`` wears ``source_name`` (None: the assignment ends);
+        followed through tracking and re-identified after a loss (``FaceMap``)."""
+        if self.face_map is None:
+            from realtime.faces.mapping import FaceMap
+
+            self.face_map = FaceMap(threshold=self._settings.match_threshold,
+                                    unassigned=self._settings.unassigned_faces)
+        if source_name is None:
+            self.face_map.unassign_track(track_id)
+        else:
+            self.face_map.assign_track(track_id, source_name)
+
+    def face_assignments(self) -> dict[int, str]:
+        """Track id → the source name it wears, for the faces a map assigns."""
+        from realtime.faces.mapping import PENDING, UNASSIGNED
+
+        if self.face_map is None or not self.face_map.active:
+            return {}
+        names = {t.track_id: self.face_map.resolve(t.track_id) for t in self.tracker.tracks}
+        return {k: v for k, v in names.items() if v not in (PENDING, UNASSIGNED)}
+
+    def face_quality(self) -> dict[int, FaceQuality]:
+        """The meter's newest numbers per track id (empty when it is off)."""
+        if self.meter is None or not self._settings.quality_meter:
+            return {}
+        return self.meter.results()
+
     def update_settings(self, settings: Settings) -> None:
         """Takes effect on the next processed frame (model/engine changes need a new
         pipeline: they change the processor)."""
@@ -373,6 +428,10 @@ class Pipeline:
         set_threshold = getattr(self.detector, "set_score_threshold", None)
         if settings.det_threshold != old.det_threshold and set_threshold is not None:
             set_threshold(settings.det_threshold)  # read per call: the next detection uses it
+        if self.face_map is not None and settings.unassigned_faces != old.unassigned_faces:
+            from realtime.faces.mapping import check_policy
+
+            self.face_map.unassigned = check_policy(settings.unassigned_faces)
 
     @property
     def settings(self) -> Settings:
@@ -389,6 +448,9 @@ class Pipeline:
         return self.preview_slot.latest()
 
     def stats(self) -> PipelineStats:
+        quality = None
+        if self.meter is not None and self._settings.quality_meter:
+            quality = self.meter.summary()
         drops = {
             "capture": self.captured.drops,
             "output": self.output.drops,
@@ -408,6 +470,11 @@ class Pipeline:
             if self.running else self._source_state,
             reconnects=self._reconnects,
             error=None if self._error is None else str(self._error),
+            identity=None if quality is None else quality.identity,
+            identity_before=None if quality is None else quality.before,
+            keep=None if quality is None else quality.keep,
+            meter_encoder="" if quality is None else quality.encoder
+            + ("" if quality.independent else " (the swap's own encoder)"),
         )
 
     # ------------------------------------------------------------- internals
@@ -508,13 +575,93 @@ class Pipeline:
         self.stats_recorder.add_stage("detect", _ms(t0))
         return detections, job.grey
 
+    def _locked_detect(self, image: np.ndarray) -> list[Detection]:
+        with self._detector_lock:
+            return list(self.detector.detect(image))
+
     def _run_swap(self, job: _SwapJob) -> None:
-        t0 = time.perf_counter()
-        crops = self.processor.swap_crops(list(job.aligned), job.source)
-        self._note_swap(_ms(t0))
-        with self._lock:
-            for track_id, crop in zip(job.track_ids, crops, strict=True):
-                self._textures[track_id] = _Texture(crop, job.source.name, job.frame_index)
+        """The swap worker: identify new tracks for the face map, swap (unless the job
+        brings swapped crops), then measure for the meter when it is due."""
+        sources: list[SourceFace | None] = list(job.sources) or [job.source] * len(
+            job.track_ids)
+        if job.identify and job.image is not None:
+            self._identify_tracks(job.image, job.identify)
+            sources = [self._source_for(tid, s) for tid, s in zip(job.track_ids, sources,
+                                                                   strict=True)]
+        crops: list[Any | None]
+        if job.crops is None:
+            t0 = time.perf_counter()
+            crops = self._swap_grouped(job.aligned, sources)
+            if any(c is not None for c in crops):
+                self._note_swap(_ms(t0))
+            with self._lock:
+                for track_id, crop, src in zip(job.track_ids, crops, sources, strict=True):
+                    if crop is not None and src is not None:
+                        self._textures[track_id] = _Texture(crop, src.name, job.frame_index)
+        else:
+            crops = list(job.crops)
+        self._measure(job, crops, sources)
+
+    def _swap_grouped(self, aligned: Sequence[Any],
+                      sources: Sequence[SourceFace | None]) -> list[Any | None]:
+        """One swapper call per distinct source (one call in all when faces are not
+        mapped); crops come back in face order, None where the source is None."""
+        out: list[Any | None] = [None] * len(aligned)
+        groups: dict[str, list[int]] = {}
+        for i, src in enumerate(sources):
+            if src is not None:
+                groups.setdefault(src.name, []).append(i)
+        for indices in groups.values():
+            source = sources[indices[0]]
+            assert source is not None
+            crops = self.processor.swap_crops([aligned[i] for i in indices], source)
+            for i, crop in zip(indices, crops, strict=True):
+                out[i] = crop
+        return out
+
+    def _identify_tracks(self, image: np.ndarray,
+                         faces: Sequence[tuple[int, np.ndarray]]) -> None:
+        """Each track's own recognition vector, matched by the face map (once per track)."""
+        encoder = self.processor.encoder
+        face_map = self.face_map
+        if encoder is None or face_map is None:
+            return
+        for track_id, landmarks in faces:
+            face_map.observe(track_id, encoder.identify(image, landmarks))
+
+    def _source_for(self, track_id: int, fallback: SourceFace | None) -> SourceFace | None:
+        """The source the face map gives ``track_id``, or ``fallback`` as the unassigned
+        setting says (None: leave the face alone)."""
+        face_map = self.face_map
+        if face_map is None or not face_map.active:
+            return fallback
+        from realtime.faces.mapping import PENDING, UNASSIGNED
+
+        name = face_map.resolve(track_id)
+        if name not in (PENDING, UNASSIGNED):
+            for src in self._source_faces():
+                if src.name == name:
+                    return src
+            log.debug("face map: no source named %r; the face is unassigned", name)
+        return fallback if face_map.unassigned == "source" else None
+
+    def _measure(self, job: _SwapJob, crops: Sequence[Any | None],
+                 sources: Sequence[SourceFace | None]) -> None:
+        meter = self.meter
+        if meter is None or not self._settings.quality_meter or not meter.due():
+            return
+        meter.mark()
+        for i, (track_id, crop, src) in enumerate(zip(job.track_ids, crops, sources,
+                                                      strict=True)):
+            if crop is None or src is None or i >= len(job.landmarks):
+                continue
+            aligned = job.aligned[i]
+            matrix = np.asarray(aligned.matrix, dtype=np.float64)
+            points = job.landmarks[i].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+            try:
+                meter.measure(track_id, _host_crop(aligned), _host_crop(crop), points, src)
+            except (ValueError, OSError) as exc:  # a bad source photo: no number, no stop
+                log.warning("identity meter: %s", exc)
 
     def _note_swap(self, ms: float) -> None:
         self.stats_recorder.add_stage("swap", ms)
@@ -595,8 +742,24 @@ class Pipeline:
         if source_faces:
             source = source_faces[min(controls.source_index, len(source_faces) - 1)]
         chosen = self._choose_faces(frame, faces, settings, controls)
+        # Mapping on the frame path is dictionary lookups only: new tracks are embedded
+        # by the swap worker (``identify``), meanwhile they count as unassigned.
+        pending: tuple[tuple[int, np.ndarray], ...] = ()
+        face_map = self.face_map
+        mapped = face_map is not None and face_map.active
+        face_sources: list[SourceFace] = []
+        if face_map is not None and mapped:
+            face_map.forget_tracks(live_ids)
+            need = set(face_map.needs_vector(f.track_id for f in chosen))
+            pending = tuple((f.track_id, f.landmarks) for f in chosen if f.track_id in need)
+            planned = [(f, self._source_for(f.track_id, source)) for f in chosen]
+            chosen = [f for f, s in planned if s is not None]
+            face_sources = [s for _, s in planned if s is not None]
+        elif source is not None:
+            face_sources = [source] * len(chosen)
         image = frame.image
         swapped = False
+        submitted = False
         source_name = None
         if controls.swap_enabled and source is not None and chosen:
             t0 = time.perf_counter()
@@ -604,27 +767,32 @@ class Pipeline:
             timings["align"] = _ms(t0)
             self._mode = self._choose_mode(settings)
             ids = tuple(f.track_id for f in chosen)
+            job = _SwapJob(frame.index, ids, tuple(aligned), source,
+                           sources=tuple(face_sources), image=frame.image,
+                           landmarks=tuple(f.landmarks for f in chosen), identify=pending)
+            names = {s.name for s in face_sources}
             if self._mode == "sync":
                 t0 = time.perf_counter()
-                crops = self.processor.swap_crops(aligned, source)
+                crops = self._swap_grouped(aligned, face_sources)
                 swap_ms = _ms(t0)
                 timings["swap"] = swap_ms
                 self._note_swap(swap_ms)
                 with self._lock:
-                    for tid, crop in zip(ids, crops, strict=True):
-                        self._textures[tid] = _Texture(crop, source.name, frame.index)
+                    for tid, crop, src in zip(ids, crops, face_sources, strict=True):
+                        self._textures[tid] = _Texture(crop, src.name, frame.index)
                 pairs = list(zip(aligned, crops, strict=True))
-                source_name = source.name
+                source_name = next(iter(names)) if len(names) == 1 else None
+                if (pending or self._meter_due(settings)) and not self._swap.busy:
+                    # measured (and new tracks identified) on the idle swap worker
+                    self._swap.submit(replace(job, crops=tuple(crops)))
+                    submitted = True
             else:
                 if not self._swap.busy:
-                    self._swap.submit(_SwapJob(frame.index, ids, tuple(aligned), source))
+                    self._swap.submit(job)
+                    submitted = True
                 with self._lock:
-                    # A face new to the tracker (often the same person re-found after
-                    # a loss) borrows the newest texture until its own arrives: better
-                    # than showing the real face for a whole swap interval.
-                    newest = max(self._textures.values(), key=lambda t: t.frame_index,
-                                 default=None)
-                    textures = [self._textures.get(tid, newest) for tid in ids]
+                    textures = [self._texture_for(tid, src.name, mapped)
+                                for tid, src in zip(ids, face_sources, strict=True)]
                 pairs = [(a, t.crop) for a, t in zip(aligned, textures, strict=True)
                          if t is not None]
                 names = {t.source_name for t in textures if t is not None}
@@ -636,10 +804,29 @@ class Pipeline:
                 )
                 timings["composite"] = _ms(t0)
                 swapped = True
+        if pending and not submitted and not self._swap.busy:
+            self._swap.submit(_SwapJob(frame.index, (), (), None, image=frame.image,
+                                       crops=(), identify=pending))
         self._last_source_name = source_name if swapped else None
         self.stats_recorder.add_stages(timings)
         return SwapResult(frame, image, tuple(faces), StageTimings(timings), swapped,
                           source_name if swapped else None)
+
+    def _meter_due(self, settings: Settings) -> bool:
+        return self.meter is not None and settings.quality_meter and self.meter.due()
+
+    def _texture_for(self, track_id: int, source_name: str, mapped: bool) -> _Texture | None:
+        """The track's own texture; else (a face new to the tracker, often the same person
+        re-found after a loss) the newest texture of the same source, so the real face
+        does not show for a whole swap interval. Unmapped, any newest texture will do.
+        Call with ``self._lock`` held."""
+        own = self._textures.get(track_id)
+        if own is not None and (own.source_name == source_name or not mapped):
+            return own
+        same = [t for t in self._textures.values() if t.source_name == source_name]
+        newest = max(same or ([] if mapped else list(self._textures.values())),
+                     key=lambda t: t.frame_index, default=None)
+        return newest or own
 
     def _choose_faces(
         self, frame: Frame, faces: list[Face], settings: Settings, controls: _Controls

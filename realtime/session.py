@@ -20,6 +20,8 @@ from realtime.config import Settings
 if TYPE_CHECKING:
     from realtime.faces.detect import FaceDetector
     from realtime.faces.identity import IdentityEncoder
+    from realtime.faces.mapping import FaceMap
+    from realtime.faces.quality import QualityMeter
     from realtime.frame.process import FaceProcessor, FrameProcessor
     from realtime.frame.process_torch import TorchFrameProcessor
     from realtime.frame.swap import FaceSwapper
@@ -155,6 +157,8 @@ class LiveParts:
     detector: FaceDetector
     sources: Any  # SourceBank or a tuple of SourceFace
     model_note: str
+    meter: QualityMeter | None = None
+    face_map: FaceMap | None = None
 
 
 def build_parts(settings: Settings, models_dir: Path, *,
@@ -186,9 +190,47 @@ def build_parts(settings: Settings, models_dir: Path, *,
                       (cache_dir or default_cache_dir()) / "sources",
                       families=(settings.model,))
     add_sources(bank, source_paths, skip=settings.removed_sources)
+    face_map = make_face_map(settings, bank, encoder,
+                             make_photo_detector(settings, models_dir, detector))
+    meter = make_meter(settings, models_dir)
     # on a GPU (TensorRT) the frame stays on the device from upload to download
     return LiveParts(choose_processor(swapper_real, encoder, settings), detector, bank,
-                     f"{settings.model} on {swapper_real.backend}")
+                     f"{settings.model} on {swapper_real.backend}", meter, face_map)
+
+
+def make_meter(settings: Settings, models_dir: Path) -> QualityMeter | None:
+    """The identity meter for ``settings.model`` (None when ``quality_meter`` is off).
+    One ONNX Runtime thread: it runs beside the swap, never instead of it."""
+    if not settings.quality_meter or settings.model == PASSTHROUGH:
+        return None
+    from realtime.faces.quality import QualityMeter, load_meter_encoder
+
+    encoder, name, independent = load_meter_encoder(settings.model, models_dir,
+                                                    engine=settings.engine, threads=1)
+    log.info("identity meter: %s (%s)", name,
+             "independent of the swap" if independent else "the swap's own encoder")
+    return QualityMeter(encoder, name, independent)
+
+
+def make_face_map(settings: Settings, bank: Any, encoder: IdentityEncoder,
+                  photo_detector: FaceDetector) -> FaceMap | None:
+    """A ``FaceMap`` from ``settings.face_map`` (``REF.jpg=SOURCE.jpg`` entries): each
+    SOURCE joins the bank, each REF's face becomes its person's reference vector."""
+    if not settings.face_map:
+        return None
+    from realtime.faces.mapping import FaceMap, parse_map
+    from realtime.faces.sources import NoFaceError, read_image
+
+    face_map = FaceMap(threshold=settings.match_threshold, unassigned=settings.unassigned_faces)
+    for ref, source_entry in parse_map(settings.face_map):
+        image = read_image(Path(ref), "--map reference photo")
+        found = list(photo_detector.detect(image))
+        if not found:
+            raise NoFaceError(f"--map reference photo {ref}: no face found")
+        best = max(found, key=lambda d: d.area)
+        source = bank.add(split_source(source_entry))
+        face_map.add_reference(encoder.identify(image, best.landmarks), source.name)
+    return face_map
 
 
 def make_sinks(settings: Settings, frame_size: tuple[int, int], fps: float) -> list[FrameSink]:
@@ -223,7 +265,8 @@ def build_pipeline(settings: Settings, models_dir: Path, source_paths: Sequence[
     source = open_camera(settings)
     size = getattr(source, "size", None) or (settings.camera_width, settings.camera_height)
     sinks = make_sinks(settings, size, float(source.fps or settings.camera_fps))
-    pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, sinks, settings)
+    pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, sinks, settings,
+                        face_map=parts.face_map, meter=parts.meter)
     return pipeline, parts
 
 

@@ -50,6 +50,12 @@ class PipelineStats:
     source_state: str = ""
     reconnects: int = 0
     error: str | None = None
+    # the identity meter (None: off, or nothing measured lately): cosines and the
+    # landmark distance over the inter-ocular distance, mean over the faces measured
+    identity: float | None = None
+    identity_before: float | None = None
+    keep: float | None = None
+    meter_encoder: str = ""
 
     @property
     def fps(self) -> float:
@@ -75,7 +81,22 @@ class PipelineStats:
             f" ({self.swap_mode}) | faces {self.faces} | drops {drops or '-'}"
             f" | latency p50 {self.latency.p50:.0f} p95 {self.latency.p95:.0f} ms"
             f" | p50 ms {stages or '-'}"
-        )
+        ) + self.format_meter(" | ")
+
+    def format_meter(self, prefix: str = "") -> str:
+        """``"identity 63/100 (before 12) keep 0.04 [arcface-w600k]"`` or ``""``."""
+        if self.identity is None:
+            return ""
+        text = f"{prefix}identity {_score(self.identity)}/100"
+        if self.identity_before is not None:
+            text += f" (before {_score(self.identity_before)})"
+        if self.keep is not None:
+            text += f" keep {self.keep:.2f}"
+        return text + (f" [{self.meter_encoder}]" if self.meter_encoder else "")
+
+
+def _score(cosine: float) -> int:
+    return round(max(0.0, min(1.0, cosine)) * 100)
 
 
 def summarize(samples: Sequence[float] | np.ndarray) -> Summary:

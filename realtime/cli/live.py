@@ -68,10 +68,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="requested camera resolution (e.g. 1280x720)")
     parser.add_argument("--fps", type=float, default=None,
                         help="requested camera fps (file sources are paced at it)")
+    add_map_arguments(parser)
+    parser.add_argument("--no-meter", action="store_true",
+                        help="turn the identity meter off (it measures each swapped face a "
+                        "few times a second on the swap worker; shown in the stats)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="with --no-window: CPU threads per model for ONNX Runtime "
                         "(default, and always in the window: cores - 1, leaving one for "
                         "capture, detection and output)")
+
+
+def add_map_arguments(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+    """``--map REF=SOURCE`` (repeatable) and ``--unassigned`` (shared by live and swap)."""
+    parser.add_argument("--map", action="append", default=[], metavar="REF.jpg=SOURCE.jpg",
+                        help="the person in REF.jpg wears the identity in SOURCE.jpg "
+                        "(repeat for several people; recognised by face, followed through "
+                        "tracking)")
+    parser.add_argument("--unassigned", choices=("source", "leave"), default=None,
+                        help="faces no --map entry matches: wear the "
+                        f"{'active ' if live else ''}source (default) or are left alone")
 
 
 def add_detect_width_argument(parser: argparse.ArgumentParser, *,
@@ -127,6 +142,15 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         changes["virtual_cam"] = True
     if getattr(args, "record", None) is not None:
         changes["record_path"] = str(args.record)
+    if getattr(args, "map", None):
+        from realtime.faces.mapping import parse_map
+
+        parse_map(args.map)  # a malformed entry fails before any model loads
+        changes["face_map"] = tuple(args.map)
+    if getattr(args, "unassigned", None):
+        changes["unassigned_faces"] = args.unassigned
+    if getattr(args, "no_meter", False):
+        changes["quality_meter"] = False
     if changes.get("detect_every", 1) < 1:
         raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
     check_detect_width(changes.get("detect_width"))
@@ -194,8 +218,9 @@ def run(args: argparse.Namespace) -> int:
     paths: list[str] = list(settings.sources)
     if not paths and settings.sources_dir:  # photos removed in the window stay removed
         paths = [str(Path(settings.sources_dir).expanduser())]
-    if settings.model != PASSTHROUGH and not paths:
-        raise ValueError("no source identity: give --source PHOTO (or a folder of photos)")
+    if settings.model != PASSTHROUGH and not paths and not settings.face_map:
+        raise ValueError("no source identity: give --source PHOTO (or a folder of photos) "
+                         "or --map REF.jpg=SOURCE.jpg")
     pipeline, parts = build_pipeline(settings, Path(args.models_dir), paths, threads=threads)
     print(f"live: {pipeline.source.describe()} → "
           f"{', '.join(s.describe() for s in pipeline.sinks)}; model {parts.model_note}; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -34,9 +34,9 @@ class SwapInputError(ValueError):
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", "-s", nargs="+", type=Path, required=True, metavar="PHOTO",
+    parser.add_argument("--source", "-s", nargs="+", type=Path, default=[], metavar="PHOTO",
                         help="photo(s) of the identity to put in; several photos of one person "
-                        "are averaged")  # fmt: skip
+                        "are averaged (needed unless --map gives every identity)")  # fmt: skip
     parser.add_argument("--input", "-i", type=Path, required=True, metavar="IN",
                         help="photo or video to change")  # fmt: skip
     parser.add_argument("--output", "-o", type=Path, required=True, metavar="OUT",
@@ -58,6 +58,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="mask feather as a fraction of the face size (default: %(default)s)")
     parser.add_argument("--no-color-match", action="store_true",
                         help="do not match the swapped face's colours to the target")
+    parser.add_argument("--map", action="append", default=[], metavar="REF.jpg=SOURCE.jpg",
+                        help="the person in REF.jpg wears the identity in SOURCE.jpg (repeat "
+                        "for several people; matched by face with --match-threshold)")
+    parser.add_argument("--unassigned", choices=("source", "leave"), default="source",
+                        help="faces no --map entry matches: wear --source (default) or are "
+                        "left alone")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="where source identity vectors are cached (default: user cache)")
 
@@ -69,11 +75,15 @@ def _kind(path: Path) -> str:
 
 
 def _check_paths(args: argparse.Namespace) -> str:
+    from realtime.faces.mapping import parse_map
     from realtime.faces.sources import IMAGE_SUFFIXES, read_image
     from realtime.io.video import VIDEO_SUFFIXES
 
     source: Path
-    for source in args.source:
+    maps = parse_map(getattr(args, "map", []))
+    if not args.source and not maps:
+        raise SwapInputError("no identity: give --source PHOTO or --map REF.jpg=SOURCE.jpg")
+    for source in [*args.source, *(Path(p) for pair in maps for p in pair)]:
         read_image(source)  # a bad photo fails now, before minutes of model loading
     if not args.input.is_file():
         raise SwapInputError(f"input {args.input}: no such file")
@@ -112,17 +122,33 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 def make_frame_swapper(
     processor: FaceProcessor,
     detector: FaceDetector,
-    source_vector: np.ndarray,
+    source_vector: np.ndarray | None,
     faces_mode: str,
     *,
     reference: np.ndarray | None,
     threshold: float,
+    face_map: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
-    """``frame → (swapped frame, number of faces swapped)``."""
-    from realtime.faces.select import select_faces
+    """``frame → (swapped frame, number of faces swapped)``.
+
+    ``face_map``: (reference recognition vector, swap vector) per person; a face wears
+    the swap vector of its best match at or above ``threshold``, else ``source_vector``
+    (None: the face is left alone).
+    """
+    import numpy as np
+
+    from realtime.faces.select import cosine_similarity, select_faces
     from realtime.types import Face
 
     encoder = processor.encoder
+
+    def wears(image: np.ndarray, face: Face) -> np.ndarray | None:
+        if not face_map or encoder is None:
+            return source_vector
+        vector = encoder.identify(image, face.landmarks)
+        scores = [cosine_similarity(vector, ref) for ref, _ in face_map]
+        best = int(np.argmax(scores))
+        return face_map[best][1] if scores[best] >= threshold else source_vector
 
     def swap_frame(image: np.ndarray) -> tuple[np.ndarray, int]:
         faces = [Face(track_id=i, detection=d) for i, d in enumerate(detector.detect(image))]
@@ -132,8 +158,18 @@ def make_frame_swapper(
         chosen = select_faces(
             faces, faces_mode, reference=reference, embed=embed, threshold=threshold
         )
-        out, _ = processor.process(image, chosen, source_vector)
-        return out, len(chosen)
+        if not face_map and source_vector is not None:
+            out, _ = processor.process(image, chosen, source_vector)
+            return out, len(chosen)
+        groups: dict[int, tuple[np.ndarray, list[Face]]] = {}
+        for face in chosen:
+            vector = wears(image, face)
+            if vector is not None:
+                groups.setdefault(id(vector), (vector, []))[1].append(face)
+        out = image
+        for vector, group in groups.values():  # one engine call per identity
+            out, _ = processor.process(out, group, vector)
+        return out if groups else image.copy(), sum(len(g) for _, g in groups.values())
 
     return swap_frame
 
@@ -176,26 +212,37 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     cache_dir = args.cache_dir or default_cache_dir() / "sources"
     bank = SourceBank(lambda _family: encoder, detector, cache_dir, families=(args.model,))
-    source = bank.add(list(args.source))
+    from realtime.faces.mapping import parse_map
+
+    source = bank.add(list(args.source)) if args.source else None
     for warning in bank.last_warnings:
         print(f"swapcam: warning: {warning}")
+    face_map = []
+    for ref, source_photo in parse_map(args.map):
+        mapped = bank.add([Path(source_photo)])
+        face_map.append((_reference_vector(Path(ref), detector, encoder.identify),
+                         mapped.embeddings[args.model]))
     reference = None
     if mode.kind == "match" and mode.reference is not None:
         reference = _reference_vector(Path(mode.reference), detector, encoder.identify)
     processor = choose_processor(swapper, encoder, settings)
+    default = source.embeddings[args.model] if source is not None else None
     swap_frame = make_frame_swapper(
-        processor, detector, source.embeddings[args.model], args.faces,
-        reference=reference, threshold=args.match_threshold,
+        processor, detector, default if args.unassigned == "source" else None, args.faces,
+        reference=reference, threshold=args.match_threshold, face_map=face_map,
     )  # fmt: skip
+    name = source.name if source is not None else "the --map identities"
+    if source is not None and face_map:
+        name += " and the --map identities"
     if kind == "image":
         from realtime.faces.sources import read_image
 
         out, count = swap_frame(read_image(args.input, "input"))
         _write_image(args.output, out)
-        print(f"swapped {count} face(s) with {source.name!r} ({args.model} on "
+        print(f"swapped {count} face(s) with {name!r} ({args.model} on "
               f"{swapper.backend}) → {args.output}")  # fmt: skip
         return 0
-    return _run_video(args, swap_frame, source.name, swapper.backend)
+    return _run_video(args, swap_frame, name, swapper.backend)
 
 
 def _run_video(

@@ -229,7 +229,14 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     frame_source = open_source(settings.camera, width=settings.camera_width,
                                height=settings.camera_height,
                                fps=settings.camera_fps if is_camera else None)
-    pipeline = Pipeline(frame_source, processor, detector, bank, [sink], settings)
+    from realtime.session import make_face_map, make_meter
+
+    face_map = make_face_map(settings, bank, encoders[settings.model], bank_detector)
+    meter = make_meter(settings, models_dir)
+    if meter is not None:
+        closers.append(meter.encoder.close)
+    pipeline = Pipeline(frame_source, processor, detector, bank, [sink], settings,
+                        face_map=face_map, meter=meter)
     return Runtime(pipeline=pipeline, bank=bank, backend=str(swapper.backend),
                    input_description=frame_source.describe(), closers=closers)
 
