@@ -412,5 +412,6 @@ def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
         log.debug("TensorRT engine cache hit: %s", target)
         return target
     return build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
-                        opt_batch=opt_batch, timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
+                        opt_batch=opt_batch,
+                        timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
                         progress=progress)

@@ -23,7 +23,7 @@ import json
 import threading
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,7 @@ def module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType:
 
 
 def engine_bytes(inputs: dict[str, Sequence[int]], outputs: dict[str, Sequence[int]], *,
-                 op: str = "copy", profile: dict[str, tuple[Any, Any, Any]] | None = None,
+                 op: str = "copy", profile: Mapping[str, Sequence[Any]] | None = None,
                  version: str = "10.13.0.35") -> bytes:
     """A serialized fake engine: ``inputs`` with -1 at a profiled batch axis."""
     return json.dumps({"magic": "fake-trt", "version": version, "op": op,
@@ -355,7 +355,8 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
     return trt
 
 
-_OPS = {"copy": lambda x: x, "sqrt": np.sqrt, "abs": np.abs}
+_OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "copy": lambda x: x, "sqrt": np.sqrt, "abs": np.abs}
 
 
 def _view(address: int, shape: Sequence[int]) -> np.ndarray:

@@ -40,6 +40,7 @@ def no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
 def _fake_tensorrt(monkeypatch: pytest.MonkeyPatch, opener: Any) -> None:
     module = types.ModuleType("engines.tensorrt")
     module.open_tensorrt_engine = opener  # type: ignore[attr-defined]
+    module.MAX_BATCH, module.OPT_BATCH = 8, 1  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "engines.tensorrt", module)
 
 
@@ -103,10 +104,19 @@ def test_tensorrt_slot_calls_the_gpu_module(tiny: Path, monkeypatch: pytest.Monk
         def close(self) -> None:
             pass
 
-    def opener(onnx_path: Path, *, cache_dir: Path, precision: str) -> FakeTrt:
+    from export import tensorrt as trt_export  # the builder the registry hands over
+
+    def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str, max_batch: int,
+                      opt_batch: int) -> Path:
+        assert (max_batch, opt_batch) == (8, 1)  # several faces per launch
         calls.append((onnx_path, cache_dir, precision))
+        return cache_dir / "built.engine"
+
+    def opener(onnx_path: Path, *, build: Any, precision: str) -> FakeTrt:
+        assert build(precision) == calls[-1][1] / "built.engine"
         return FakeTrt()
 
+    monkeypatch.setattr(trt_export, "ensure_engine", ensure_engine)
     _fake_tensorrt(monkeypatch, opener)
     engine = registry.open_engine(tiny, precision="fp32")
     assert engine.backend == "tensorrt"
@@ -119,7 +129,7 @@ def test_tensorrt_slot_calls_the_gpu_module(tiny: Path, monkeypatch: pytest.Monk
 @pytest.mark.usefixtures("no_cuda")
 def test_tensorrt_unavailable_falls_back_with_its_reason(
         tiny: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    def opener(onnx_path: Path, *, cache_dir: Path, precision: str) -> None:
+    def opener(onnx_path: Path, *, build: Any, precision: str) -> None:
         raise EngineUnavailable("tensorrt", "no CUDA device", "install a driver")
 
     _fake_tensorrt(monkeypatch, opener)

@@ -221,7 +221,7 @@ def rec(monkeypatch: pytest.MonkeyPatch) -> fake.Recorder:
     recorder = fake.Recorder()
     monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=recorder))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(trt_engine, "DEVICE", "cpu")
+    monkeypatch.setattr(trt_engine, "DEVICE", "cpu", raising=False)
     from export import tensorrt as trt_export
 
     monkeypatch.setattr(trt_export, "current_gpu",
@@ -298,7 +298,8 @@ def test_each_calling_thread_gets_its_own_execution_context(rec: fake.Recorder,
         try:
             start.wait(5)
             for i in range(10):
-                feeds = {k: torch.from_numpy(v) for k, v in _feeds(1 + (seed + i) % 3, seed).items()}
+                rows = 1 + (seed + i) % 3
+                feeds = {k: torch.from_numpy(v) for k, v in _feeds(rows, seed).items()}
                 out = engine.run_torch(feeds)["output"]
                 assert torch.equal(out, feeds["target"].abs())  # nobody else's rows
         except BaseException as exc:  # reported to the test thread
