@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engines.tensorrt import MAX_BATCH, OPT_BATCH
+
 MODEL_CHOICES = ("simswap-224", "simswap-512", "arcface-simswap", "inswapper-128",
                  "arcface-w600k", "scrfd-10g")
 
@@ -20,8 +22,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="fp16 keeps instance norm in FP32 (default fp16)")
     parser.add_argument("--onnx", type=Path, default=None,
                         help="ONNX file to use instead of the model's file in the models folder")
-    parser.add_argument("--max-batch", type=int, default=1,
-                        help="build a profile for 1..N faces per call (default 1: static)")
+    parser.add_argument("--max-batch", type=int, default=MAX_BATCH,
+                        help=f"faces per engine call: profile 1..N (default {MAX_BATCH}; "
+                        "more faces run in chunks)")
+    parser.add_argument("--opt-batch", type=int, default=OPT_BATCH,
+                        help=f"the face count TensorRT tunes for (default {OPT_BATCH})")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -54,12 +59,20 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--onnx: expected an ONNX file, got {onnx_path}")
     if args.max_batch < 1:
         raise ValueError(f"--max-batch: expected ≥ 1, got {args.max_batch}")
+    if not 1 <= args.opt_batch <= args.max_batch:
+        raise ValueError(f"--opt-batch: expected 1..{args.max_batch}, got {args.opt_batch}")
     cache_dir = models_dir / "engines"
+    # FP16 also builds its FP32 fallback now, so a NaN frame in a live session never
+    # waits for a build (the runtime switches to it at once)
+    precisions = ("fp16", "fp32") if args.precision == "fp16" else (args.precision,)
     if args.force:
-        for old in cache_dir.glob(f"{onnx_path.stem}-{args.precision}-*.engine"):
-            old.unlink()
-    engine = trt_export.ensure_engine(onnx_path, cache_dir, precision=args.precision,
-                                      max_batch=args.max_batch,
-                                      progress=not args.no_progress)
-    print(f"{args.model} ({args.precision}): {engine}")
+        for precision in precisions:
+            for old in cache_dir.glob(f"{onnx_path.stem}-{precision}-*.engine"):
+                old.unlink()
+    for precision in precisions:
+        engine = trt_export.ensure_engine(onnx_path, cache_dir, precision=precision,
+                                          max_batch=args.max_batch, opt_batch=args.opt_batch,
+                                          progress=not args.no_progress)
+        role = " (fallback for NaN/Inf frames)" if precision != args.precision else ""
+        print(f"{args.model} ({precision}{role}): {engine}")
     return 0

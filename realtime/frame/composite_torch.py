@@ -51,14 +51,17 @@ def fixed_point_coords(matrix: np.ndarray, out_hw: tuple[int, int],
     separate rounding matters when a coordinate sits near half a step.
     """
     out_h, out_w = out_hw
-    m = torch.as_tensor(np.asarray(matrix, dtype=np.float64), device=device)
+    # The six coefficients go in as Python floats (kernel arguments), never as a tensor:
+    # uploading a small pageable array costs a host synchronisation on CUDA, which would
+    # make every face of every frame wait for whatever the GPU is running (the swap).
+    m = [[float(c) for c in row] for row in np.asarray(matrix, dtype=np.float64)]
     u = torch.arange(out_w, device=device, dtype=torch.float64)
     v = torch.arange(out_h, device=device, dtype=torch.float64)
     step = _AB_SCALE // _SUBPIXEL
     coords = []
     for row in (0, 1):
-        row_term = torch.round((m[row, 1] * v + m[row, 2]) * _AB_SCALE)[:, None]
-        col_term = torch.round(m[row, 0] * u * _AB_SCALE)[None, :]
+        row_term = torch.round((m[row][1] * v + m[row][2]) * _AB_SCALE)[:, None]
+        col_term = torch.round(m[row][0] * u * _AB_SCALE)[None, :]
         coords.append(torch.floor((row_term + col_term + step // 2) / step).to(torch.int64))
     return coords[0], coords[1]
 

@@ -134,3 +134,37 @@ def test_color_transfer_torch_matches_numpy_and_empty_mask() -> None:
     gain_0, bias_0 = color_transfer_torch(torch.from_numpy(src), torch.from_numpy(dst), zero)
     np.testing.assert_array_equal(gain_0.numpy(), np.ones(3))
     np.testing.assert_array_equal(bias_0.numpy(), np.zeros(3))
+
+
+def test_warp_and_paste_never_wait_for_the_device(t1_bgr: np.ndarray,
+                                                  t1_faces: list[Detection]) -> None:
+    """Defect 3 (issue 12): each face's affine matrix was uploaded as a pageable tensor
+    (``torch.as_tensor(array, device=...)``), three host synchronisations per face per
+    frame on CUDA. The warp and the paste must not wait for the device at all."""
+    from tests.cuda_copies import HostSyncCounter
+
+    aligned = [warp_face(t1_bgr, f.landmarks, "simswap-224") for f in t1_faces]
+    frame_t = torch.from_numpy(t1_bgr.copy())
+    crops = [torch.from_numpy(a.crop) for a in aligned]  # crops already on the device
+    for a, crop in zip(aligned, crops, strict=True):  # warm the per-size mask cache
+        paste_face_torch(frame_t.clone(), crop, a.matrix)
+    with HostSyncCounter() as syncs:
+        for a, crop in zip(aligned, crops, strict=True):
+            warped = warp_face_torch(frame_t, a.matrix, a.size)
+            paste_face_torch(frame_t, crop, a.matrix)
+            paste_face_torch(frame_t, warped, a.matrix, color_match=False)
+    assert dict(syncs.calls) == {}
+
+
+def test_the_sync_counter_sees_a_pageable_upload() -> None:
+    """A control for the double: what main did per face is counted."""
+    from tests.cuda_copies import HostSyncCounter
+
+    matrix = np.eye(2, 3)
+    with HostSyncCounter() as syncs:
+        torch.as_tensor(np.asarray(matrix), device=torch.device("cpu"))
+        host = torch.from_numpy(matrix)
+        host.to("cpu")
+        torch.ones(3).sum().item()
+        host.numpy()  # a host tensor's memory: no wait
+    assert syncs.count == 3, syncs.calls

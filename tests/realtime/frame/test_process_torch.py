@@ -363,3 +363,22 @@ def test_generator_on_cuda_matches_numpy(t1_bgr: np.ndarray, t1_faces: list[Face
     got = dev.composite(t1_bgr, aligned, crops)
     ref = host.composite(t1_bgr, host.align(t1_bgr, faces), [c.cpu().numpy() for c in crops])
     _assert_same(t1_bgr, ref, got, host, faces)
+
+
+def test_host_waits_per_frame_do_not_grow_with_faces(t1_bgr: np.ndarray,
+                                                     t1_faces: list[Face]) -> None:
+    """Defect 3 (issue 12): per frame the device path may wait for the device only at its
+    one upload and its one download, however many faces it swaps (main added three
+    pageable matrix uploads per face)."""
+    from tests.cuda_copies import HostSyncCounter
+
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    dev.process(t1_bgr, t1_faces, VECTOR)  # warm: identity vector and mask uploads, once
+    counts = []
+    for faces in (t1_faces[:1], t1_faces):
+        with HostSyncCounter() as syncs:
+            dev.process(t1_bgr, faces, VECTOR)
+        counts.append(dict(syncs.calls))
+    # on the CPU device the frame upload is pageable; on CUDA it goes through pinned memory
+    assert counts[0] == counts[1] == {"Tensor.to from pageable host memory": 1,
+                                      "Tensor.cpu of a device tensor": 1}
