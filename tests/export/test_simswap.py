@@ -1,4 +1,5 @@
-"""SimSwap generator: official keys, strict loading, official zip, unsafe inputs."""
+"""SimSwap generator: the official code's numbers (golden files), official keys, strict
+loading, official zip, unsafe inputs."""
 
 from __future__ import annotations
 
@@ -16,12 +17,39 @@ from export.simswap import (
     load_generator,
     load_state_dict_strict,
 )
+from tests.golden import reference as golden
+
+SEED_224 = golden.GENERATOR_SEEDS[224]
+SEED_512 = golden.GENERATOR_SEEDS[512]
 
 
 @pytest.fixture(scope="module")
 def checkpoint_224(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_simswap_checkpoint(tmp_path_factory.mktemp("g224") / "latest_net_G.pth",
-                                    224, seed=3)
+                                    224, seed=SEED_224)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_512(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # renamed: the size must come from the keys
+    return write_simswap_checkpoint(tmp_path_factory.mktemp("g512") / "renamed.pth",
+                                    512, seed=SEED_512)
+
+
+@pytest.mark.parametrize("size", [224, 512])
+def test_matches_the_official_generator_on_a_real_face(
+        size: int, request: pytest.FixtureRequest) -> None:
+    """Same weights, same face, same identity: the official ``Generator_Adain_Upsample``
+    output (tests/golden/simswap_*.npz) within 1e-4."""
+    reference = golden.load_golden(f"simswap_{size}")
+    model = load_generator(request.getfixturevalue(f"checkpoint_{size}"))
+    golden.check_weights(reference, model.state_dict())
+    crop = golden.face_crop_rgb(size)
+    golden.check_input(reference, crop)
+    with torch.inference_mode():
+        out = model(golden.to_tensor01(crop), torch.from_numpy(reference["source"]))
+    assert tuple(out.shape) == tuple(reference["output_shape"])
+    golden.compare_image_output(reference, out.numpy())
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +89,19 @@ def test_instance_norm_equals_the_official_formula() -> None:
 
 def test_loads_the_state_dict_strictly_and_runs(checkpoint_224: Path) -> None:
     model = load_generator(checkpoint_224)
-    source = make_generator(224, seed=3)
+    source = make_generator(224, seed=SEED_224)
     assert model.size == 224 and not model.training
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
-    # one call, two identities on the same face: the identity vector must matter
+    # one call, two identities on the same face: the identity vector must matter (what
+    # the numbers must be is checked against the official code above)
     target = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0)).repeat(2, 1,
                                                                                           1, 1)
     latent = torch.nn.functional.normalize(torch.randn(2, 512), dim=1)
     with torch.inference_mode():
         out = model(target, latent)
-        expected = source(target, latent)
     assert out.shape == (2, 3, 224, 224)
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-    torch.testing.assert_close(out, expected)
     assert float((out[0] - out[1]).abs().max()) > 1e-3
 
 
@@ -134,12 +161,11 @@ def test_random_models_zip_has_the_official_layout(tmp_path: Path) -> None:
     assert load_generator(archive).size == 224
 
 
-def test_512_is_inferred_from_keys(tmp_path: Path) -> None:
-    path = write_simswap_checkpoint(tmp_path / "renamed.pth", 512, seed=0)
-    assert load_generator(path).size == 512
+def test_512_is_inferred_from_keys(checkpoint_512: Path) -> None:
+    assert load_generator(checkpoint_512).size == 512
     with pytest.raises(CheckpointError, match=r"unexpected keys: down0\.0\.bias.*wrong shapes: "
                                               r".*last_layer\.1\.weight \(expected \(3, 64"):
-        load_generator(path, size=224)
+        load_generator(checkpoint_512, size=224)
 
 
 def test_zip_with_escaping_entry_is_refused(tmp_path: Path) -> None:
