@@ -451,6 +451,14 @@ def _validate_kind(path: Path, official_name: str) -> None:
                              f"(starts with {head!r})")
 
 
+def validate_candidate(name: str, path: Path) -> None:
+    """Load ``path`` the way model ``name`` will be used (export/validate.py holds one
+    validator per model); raise ``ModelFileError`` when it does not load."""
+    from export.validate import validate_model
+
+    validate_model(name, path)
+
+
 def _install(models_dir: Path, name: str, file: ModelFile, staged: Path, *, source: str,
              retrust: bool) -> None:
     """Move a staged file into place once its hash and kind check out.
@@ -466,6 +474,15 @@ def _install(models_dir: Path, name: str, file: ModelFile, staged: Path, *, sour
             raise ModelCorrupt(f"{name}/{file.name} from {source}: sha256 expected {expected} "
                                f"({which}), got {got}; the file was not installed")
         _validate_kind(staged, file.name)
+        if file is _info(name).files[0]:
+            try:
+                validate_candidate(name, staged)
+            except ModelFileError as exc:
+                installed = (models_dir / name / file.name).exists()
+                kept = " (the installed one is kept)" if installed else ""
+                # same type (UnsafePickleError stays one), with what happened to the file
+                raise type(exc)(f"{name} from {source} was not installed{kept}: "
+                                f"{exc}") from exc
     except BaseException:
         staged.unlink(missing_ok=True)
         raise

@@ -9,6 +9,7 @@ file formats once per test session.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Derived-file caches (export/arcface.py) go to a folder of this run, not the user's.
+os.environ["SWAPCAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="swapcam-test-cache-")
 
 
 def _insightface_image(name: str) -> Path:
@@ -92,3 +95,14 @@ def face_landmark_tflite() -> Path:
     if isinstance(found, str):
         pytest.skip(found)
     return found
+
+
+@pytest.fixture()
+def unchecked_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """For tests of downloads, archives and hashes that install stand-in bytes: the load
+    check (export/validate.py, tested on real models in tests/export/test_validate.py)
+    records (model, staged file name) instead of loading."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr("engines.models.validate_candidate",
+                        lambda name, path: calls.append((name, Path(path).name)))
+    return calls

@@ -100,15 +100,15 @@ def ensure_models(model: str, models_dir: Path, cache_dir: Path) -> tuple[Path, 
 
 
 def _source_photo(cache_dir: Path) -> Path:
-    """Grace Hopper's portrait as the identity to wear (the clip's main face differs)."""
+    """A t1.jpg face that is not in the clip as the identity to wear."""
     import cv2
 
-    from realtime.io.clip import grace_hopper
+    from realtime.io.clip import source_portrait
 
-    path = cache_dir / "bench-source-grace-hopper.png"
+    path = cache_dir / "bench-source-t1.png"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), grace_hopper())
+        cv2.imwrite(str(path), source_portrait())
     return path
 
 
