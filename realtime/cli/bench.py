@@ -75,6 +75,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "as in live)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
+    parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
+                        help="the identity meter during the run; 'both' runs every size "
+                        "with and without it, side by side (its cost on fps and latency)")
+    parser.add_argument("--quality", action="store_true",
+                        help="instead of speed: SimSwap's paper metrics (ID retrieval, "
+                        "identity cosine, pose and expression error) over every "
+                        "--sources × --targets pair, with a JSON and an HTML report")
+    parser.add_argument("--sources", type=Path, default=None, metavar="DIR",
+                        help="with --quality: a folder of source photos (one identity each)")
+    parser.add_argument("--targets", type=Path, default=None, metavar="DIR_OR_VIDEO",
+                        help="with --quality: a folder of target photos, a photo or a video "
+                        "(8 frames sampled)")
+    parser.add_argument("--report", type=Path, default=None, metavar="OUT.html",
+                        help="with --quality: the HTML report (default: quality-report.html "
+                        "beside --json, else in the current folder)")
 
 
 def ensure_models(model: str, models_dir: Path, cache_dir: Path) -> tuple[Path, str | None]:
@@ -113,7 +128,8 @@ def _source_photo(cache_dir: Path) -> Path:
 
 
 def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
-               warmup: float, fps: float, paced: bool, clip_faces: int) -> dict[str, Any]:
+               warmup: float, fps: float, paced: bool, clip_faces: int,
+               meter: bool = True) -> dict[str, Any]:
     """Run the pipeline on the clip at one size; returns the measured figures."""
     from realtime.faces.track import FaceTracker
     from realtime.io.clip import ClipSource
@@ -121,8 +137,10 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
     from realtime.pipeline import Pipeline
 
     source = ClipSource(width, height, fps=fps, paced=paced, faces=clip_faces)
+    settings = settings.with_changes(quality_meter=meter and parts.meter is not None)
     pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, [NullSink()],
-                        settings, tracker=FaceTracker(detect_every=settings.detect_every))
+                        settings, tracker=FaceTracker(detect_every=settings.detect_every),
+                        meter=parts.meter if meter else None)
     if not paced:
         source.ready = lambda: pipeline.captured.pending == 0
     pipeline.start()
@@ -142,6 +160,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.wait_stopped()
     return {
         "size": f"{width}x{height}",
+        "meter": "on" if settings.quality_meter else "off",
+        "meter_reading": stats.format_meter(),
         "seconds": round(elapsed, 2),
         "fps_in": totals["in"] / elapsed,
         "fps_out": totals["out"] / elapsed,
@@ -167,8 +187,9 @@ def format_table(results: list[dict[str, Any]]) -> str:
             cells.append(f"{'-':>22}" if st is None else
                          f"{st['p50']:>8.1f}/{st['p95']:>6.1f}/{st['p99']:>6.1f}")
         drops = f"{r['drops'].get('capture', 0)}/{r['drops'].get('output', 0)}"
+        size = r["size"] + ("" if r.get("meter", "on") == "on" else " nm")
         lines.append(
-            f"{r['size']:>10} {r['fps_in']:>6.1f} {r['fps_out']:>6.1f} {r['swaps_per_s']:>6.2f} "
+            f"{size:>10} {r['fps_in']:>6.1f} {r['fps_out']:>6.1f} {r['swaps_per_s']:>6.2f} "
             f"{r['latency_ms']['p50']:>7.1f} {r['latency_ms']['p95']:>6.1f} {drops:>13} | "
             + " ".join(cells))
     return "\n".join(lines)
@@ -184,6 +205,9 @@ def machine_info() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import default_cache_dir
+
+    if args.quality:
+        return run_quality(args)
     from realtime.session import build_parts, live_threads
 
     detect_width = check_detect_width(args.detect_width) or Settings().detect_width
@@ -201,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(models_dir=str(models_dir), model=args.model, engine=args.engine,
                         detector=args.detector, faces=args.faces,
                         detect_every=args.detect_every, swap_mode=args.swap_mode,
-                        detect_width=detect_width)
+                        detect_width=detect_width, quality_meter=args.meter != "off")
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)
@@ -215,15 +239,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         from tqdm import tqdm
 
-        for width, height in tqdm(sizes, desc="bench", unit="size", leave=False):
+        meters = {"on": (True,), "off": (False,), "both": (True, False)}[args.meter]
+        runs = [(size, m) for size in sizes for m in meters]
+        for (width, height), meter in tqdm(runs, desc="bench", unit="run", leave=False):
             results.append(bench_size(parts, settings, width, height, seconds=args.seconds,
                                       warmup=args.warmup, fps=args.fps,
-                                      paced=not args.unpaced, clip_faces=args.clip_faces))
+                                      paced=not args.unpaced, clip_faces=args.clip_faces,
+                                      meter=meter))
     finally:
         close = getattr(parts.processor.swapper, "close", None)
         if close is not None:
             close()
-    print(format_table(results))
+    print(format_table(results) + ("\n(nm: identity meter off)" if args.meter != "on" else ""))
+    for r in results:
+        if r["meter_reading"]:
+            print(f"{r['size']} meter: {r['meter_reading']}")
     if args.json is not None:
         report = {"model": args.model, "model_note": parts.model_note, "fallback_note": note,
                   "engine": args.engine, "detector": parts.detector.name,
@@ -236,4 +266,106 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
+    return 0
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    """``bench --quality``: the paper's metrics over every source × target pair."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from realtime.config import default_cache_dir
+    from realtime.faces.quality import load_meter_encoder
+    from realtime.faces.sources import SourceBank, image_folder, read_image
+    from realtime.frame import quality
+    from realtime.session import build_parts, make_photo_detector
+
+    if args.sources is None or args.targets is None:
+        raise ValueError("--quality needs --sources DIR and --targets DIR_OR_VIDEO")
+    if not args.sources.is_dir():
+        raise ValueError(f"--sources {args.sources}: expected a folder of photos")
+    if not args.targets.exists():
+        raise ValueError(f"--targets {args.targets}: no such file or folder")
+    if args.model == PASSTHROUGH:
+        raise ValueError("--quality needs a swap model, not passthrough")
+    cache_dir = default_cache_dir()
+    models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
+    if note:
+        print(f"note: {note}")
+    settings = Settings(models_dir=str(models_dir), model=args.model, engine=args.engine,
+                        detector=args.detector, quality_meter=False)
+    parts = build_parts(settings, models_dir, cache_dir=cache_dir,
+                        threads=check_threads(args.threads))
+    detector = make_photo_detector(settings, models_dir, parts.detector)
+    bank = parts.sources if isinstance(parts.sources, SourceBank) else None
+    if bank is None:
+        raise RuntimeError("--quality: expected a source bank")
+    photos = image_folder(args.sources)
+    if not photos:
+        raise ValueError(f"--sources {args.sources}: no photos in it")
+    for photo in photos:
+        bank.add([photo])
+    sources = bank.sources
+    encoder, encoder_name, independent = load_meter_encoder(args.model, models_dir,
+                                                            engine=args.engine, threads=None)
+
+    def detect(image: np.ndarray) -> list[Any]:
+        return list(detector.detect(image))
+
+    source_images = [read_image(p) for p in photos]
+    vectors = []
+    for image in source_images:
+        found = detect(image)
+        best = max(found, key=lambda d: d.area)
+        vectors.append(encoder.identify(image, best.landmarks))
+    source_vectors = np.stack(vectors)
+    targets = quality.load_targets(args.targets)
+    if not targets:
+        raise ValueError(f"--targets {args.targets}: no images or frames in it")
+    warnings = []
+    from engines.models import MODELS, model_status
+
+    for name in (args.model, ENCODERS[args.model], encoder_name):
+        published = all(f.sha256 for f in MODELS[name].files)
+        if not published or model_status(models_dir, name) != "verified":
+            warnings.append(f"{name}: {quality.RANDOM_WEIGHTS_NOTE}")
+    if note:
+        warnings.append(note)
+    if not independent:
+        warnings.append(f"identity measured with {encoder_name}, the encoder that drove the "
+                        "swap (install the other ArcFace for an independent measure)")
+    with tqdm(total=len(sources) * len(targets), desc="quality", unit="pair") as bar:
+        results, outputs = quality.evaluate(parts.processor, detect, encoder.identify,
+                                            sources, source_vectors, targets,
+                                            progress=lambda: bar.update(1))
+    summary = quality.summarize(results, [s.name for s in sources], source_vectors)
+    cross = summary.get("source_cross_cosine_mean")
+    if cross is not None and cross > 0.9:
+        warnings.append(f"the encoder hardly tells the sources apart (mean cosine between "
+                        f"different sources {cross:.2f}): numbers are meaningless")
+    report = {
+        "model": args.model, "model_note": parts.model_note, "encoder": encoder_name,
+        "encoder_independent": independent, "sources": [s.name for s in sources],
+        "targets": [name for name, _ in targets], "summary": summary,
+        "proxies": "ID retrieval: nearest source by cosine of the measuring encoder's "
+                   "vectors; pose: L2 of yaw/pitch/roll (degrees) from solvePnP on the five "
+                   "landmarks against a generic 3-D face; expression: landmark residual "
+                   "after removing the best similarity transform, over the inter-ocular "
+                   "distance",
+        "warnings": warnings, "pairs": quality.pair_dicts(results), "machine": machine_info(),
+    }
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for key, value in summary.items():
+        print(f"{key:>26}: {value:.4f}" if isinstance(value, float) else
+              f"{key:>26}: {value}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    html_path = args.report or ((args.json.parent if args.json else Path.cwd())
+                                / "quality-report.html")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    quality.write_html(html_path, report, source_images, [t for _, t in targets], outputs)
+    print(f"wrote {html_path}")
     return 0

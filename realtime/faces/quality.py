@@ -310,6 +310,7 @@ class QualityMeter:
                 keep = landmark_keep(a, b)
         result = FaceQuality(after, before, keep, self.encoder_name, self.independent,
                              time.monotonic())
+        self._last = result.measured_at  # the interval counts from the end of the work
         with self._lock:
             self._results[track_id] = result
         return result
