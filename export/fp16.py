@@ -8,11 +8,13 @@ network, so the precision decisions are made here, in the ONNX graph, with expli
 nodes at every FP16↔FP32 boundary. Graph inputs and outputs stay FP32 so callers never change.
 
 ``mode="mixed"`` keeps every InstanceNormalization and the style multiply/add that consume its
-output in FP32; ``mode="all"`` converts everything that can be converted (used to show the
-failure the mixed graph avoids). ONNX Runtime's CPU provider runs both graphs, but it computes
-FP16 nodes that lack an FP16 kernel (InstanceNormalization included) in FP32 and merges the
-casts between them, so it cannot show FP16 overflow: ``bench/bench_fp16.py`` measures the
-arithmetic with torch's CPU float16 ops instead, and ONNX Runtime checks the graph itself.
+output in FP32, and every global reduction (the face parser's attention pools average up to
+64×64 values: a sum that leaves the FP16 range when an accumulator is FP16); ``mode="all"``
+converts everything that can be converted (used to show the failure the mixed graph avoids).
+ONNX Runtime's CPU provider runs both graphs, but it computes FP16 nodes that lack an FP16
+kernel (InstanceNormalization included) in FP32 and merges the casts between them, so it
+cannot show FP16 overflow: ``bench/bench_fp16.py`` measures the arithmetic with torch's CPU
+float16 ops instead, and ONNX Runtime checks the graph itself.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ FP32_INPUT_SLOTS: dict[str, frozenset[int]] = {
 NORM_OPS = frozenset({"InstanceNormalization", "LayerNormalization", "GroupNormalization"})
 STYLE_OPS = frozenset({"Mul", "Add"})
 STYLE_DEPTH = 2
+# Whole-map reductions, kept FP32 on their own (their consumers are ordinary ops).
+REDUCTION_OPS = frozenset({"GlobalAveragePool", "ReduceMean", "ReduceSum"})
 
 
 class Fp16ConversionError(ValueError):
@@ -81,7 +85,7 @@ def _fp32_nodes(model: onnx.ModelProto, mode: Mode) -> list[onnx.NodeProto]:
     for index, node in enumerate(graph.node):
         for name in node.input:
             consumers.setdefault(name, []).append(index)
-    keep: set[int] = set()
+    keep: set[int] = {i for i, node in enumerate(graph.node) if node.op_type in REDUCTION_OPS}
     for index, node in enumerate(graph.node):
         if node.op_type not in NORM_OPS:
             continue
@@ -100,8 +104,8 @@ def _fp32_nodes(model: onnx.ModelProto, mode: Mode) -> list[onnx.NodeProto]:
 
 def fp32_node_names(model: onnx.ModelProto, mode: Mode = "mixed") -> set[str]:
     """Names of the nodes the FP16 graph keeps in FP32: each norm node plus the Mul/Add chain
-    (up to ``STYLE_DEPTH`` deep) that consumes its output. Empty in ``"all"`` mode; unnamed
-    nodes are left out (see ``fp32_tensor_names``)."""
+    (up to ``STYLE_DEPTH`` deep) that consumes its output, and each global reduction. Empty
+    in ``"all"`` mode; unnamed nodes are left out (see ``fp32_tensor_names``)."""
     return {node.name for node in _fp32_nodes(model, mode) if node.name}
 
 

@@ -4,6 +4,7 @@ weights (speed does not depend on the values; formats and shapes are exact).
 
 - SimSwap generators: ``torch.save(state_dict)`` with the official keys, and a zip shaped
   like ``checkpoints.zip`` (``checkpoints/people/latest_net_G.pth``, ...).
+- BiSeNet face parser (``79999_iter.pth``): ``torch.save(state_dict)`` with the official keys.
 - SimSwap ArcFace: a whole module pickled under ``models.arcface_models.ResNet`` (that
   module name is registered in ``sys.modules`` only while writing), optionally in the old
   ``{'model': DataParallel(module)}`` form.
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
     import torch
 
     from export.arcface import ArcFaceResNet
+    from export.parsing import BiSeNet
     from export.simswap import SimSwapGenerator
 
 ALL: tuple[str, ...] = ("simswap-224", "arcface-simswap", "inswapper-128", "arcface-w600k")
-SUPPORTED: tuple[str, ...] = (*ALL, "simswap-512")
+# Named explicitly: the parser (53 MB) is optional for the app.
+SUPPORTED: tuple[str, ...] = (*ALL, "simswap-512", "face-parsing")
 OFFICIAL_MODULE = "models.arcface_models"
 _OPSET = 17
 _IR_VERSION = 8  # old enough for every ONNX Runtime we support
@@ -75,6 +78,50 @@ def make_arcface(seed: int = 0) -> ArcFaceResNet:
     return model.eval()
 
 
+def make_parser(seed: int = 0) -> BiSeNet:
+    """The BiSeNet face parser with seeded random weights and BatchNorm statistics, eval
+    mode. The statistics are those of each layer's actual activations on a seeded random
+    input, so the logits stay O(1) like a trained net's (absolute tolerances mean something)."""
+    import torch
+
+    from export.parsing import INPUT_SIZE, BiSeNet
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BiSeNet()
+    _randomise_batchnorm(model, gen)
+    _calibrate_batchnorm(model, torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE, generator=gen), gen)
+    return model.eval()
+
+
+def _calibrate_batchnorm(model: torch.nn.Module, sample: torch.Tensor,
+                         gen: torch.Generator) -> None:
+    """Set each BatchNorm's running mean/var to its input's per-channel statistics on
+    ``sample`` (times a seeded jitter), layer by layer in forward order."""
+    import torch
+    from torch import nn
+
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        assert isinstance(module, nn.BatchNorm2d)
+        assert module.running_mean is not None and module.running_var is not None
+        x = args[0]
+        n = module.num_features
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)) + torch.randn(n, generator=gen) * 0.05)
+        var = x.var(dim=(0, 2, 3)) if x.shape[2] * x.shape[3] > 1 else x.pow(2).mean((0, 2, 3))
+        module.running_var.copy_(var * (torch.rand(n, generator=gen) * 0.5 + 0.75) + 1e-3)
+
+    handles = [m.register_forward_pre_hook(hook) for m in norms]
+    try:
+        with torch.no_grad():
+            model.eval()(sample)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _randomise_batchnorm(model: torch.nn.Module, gen: torch.Generator) -> None:
     import torch
     from torch import nn
@@ -97,6 +144,16 @@ def write_simswap_checkpoint(path: Path, size: int = 224, seed: int = 0) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(make_generator(size, seed).state_dict(), path)
+    return path
+
+
+def write_parsing_checkpoint(path: Path, seed: int = 0) -> Path:
+    """``torch.save(state_dict)`` of a random BiSeNet parser, like ``79999_iter.pth``."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(make_parser(seed).state_dict(), path)
     return path
 
 
@@ -274,6 +331,7 @@ def populate_models_dir(models_dir: Path, names: Iterable[str] = ALL, seed: int 
         "arcface-simswap": lambda p: write_arcface_checkpoint(p, seed),
         "inswapper-128": lambda p: write_inswapper_like_onnx(p, seed),
         "arcface-w600k": lambda p: write_w600k_like_onnx(p, seed),
+        "face-parsing": lambda p: write_parsing_checkpoint(p, seed),
     }
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=".random-") as tmp:
         for name in names:
