@@ -67,6 +67,9 @@ class Settings:
     match_threshold: float = 0.45
     det_threshold: float = 0.5
     detect_every: int = 5
+    # faces swapped per frame at most, largest first (each costs a model call: 27 faces
+    # took 35 s per swap on a CPU)
+    max_faces: int = 4
     # width of the copy the detector searches (RetinaFace, dlib); larger finds smaller
     # faces, costs more CPU (SCRFD ignores it)
     detect_width: int = 640

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from realtime.config import Settings
+from realtime.faces.select import largest_faces
 from realtime.faces.track import FaceTracker
 from realtime.slot import LatestSlot
 from realtime.stats import PipelineStats, StatsRecorder
@@ -741,7 +742,8 @@ class Pipeline:
         source = None
         if source_faces:
             source = source_faces[min(controls.source_index, len(source_faces) - 1)]
-        chosen = self._choose_faces(frame, faces, settings, controls)
+        chosen = largest_faces(self._choose_faces(frame, faces, settings, controls),
+                               settings.max_faces)
         # Mapping on the frame path is dictionary lookups only: new tracks are embedded
         # by the swap worker (``identify``), meanwhile they count as unassigned.
         pending: tuple[tuple[int, np.ndarray], ...] = ()

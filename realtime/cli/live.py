@@ -69,6 +69,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=None,
                         help="requested camera fps (file sources are paced at it)")
     add_map_arguments(parser)
+    parser.add_argument("--max-faces", type=int, default=None, metavar="N",
+                        help="swap at most N faces per frame, the largest first (1..32; "
+                        f"default: the saved setting, {Settings().max_faces}): each face "
+                        "costs a model call")
     parser.add_argument("--no-meter", action="store_true",
                         help="turn the identity meter off (it measures each swapped face a "
                         "few times a second on the swap worker; shown in the stats)")
@@ -129,7 +133,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
     for arg, field in (("camera", "camera"), ("model", "model"), ("engine", "engine"),
                        ("detector", "detector"), ("detect_every", "detect_every"),
                        ("detect_width", "detect_width"),
-                       ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps")):
+                       ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
+                       ("max_faces", "max_faces")):
         value = getattr(args, arg, None)
         if value is not None:
             changes[field] = value
@@ -154,7 +159,18 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
     if changes.get("detect_every", 1) < 1:
         raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
     check_detect_width(changes.get("detect_width"))
+    check_max_faces(changes.get("max_faces"))
     return settings.with_changes(**changes)
+
+
+def check_max_faces(limit: int | None) -> int | None:
+    """``limit`` when in ``MAX_FACES_RANGE`` (or None); raises ``ValueError`` otherwise."""
+    from realtime.faces.select import MAX_FACES_RANGE
+
+    low, high = MAX_FACES_RANGE
+    if limit is not None and not low <= limit <= high:
+        raise ValueError(f"--max-faces: expected {low}..{high}, got {limit}")
+    return limit
 
 
 def check_threads(threads: int | None) -> int | None:
@@ -195,6 +211,10 @@ def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float =
     stats = pipeline.stats()
     echo(f"done: {stats.frames_in} frames in, {stats.frames_out} out in "
          f"{time.monotonic() - start:.1f} s; drops {stats.drops}")
+    if reported:
+        # an output the user asked for (--record, --virtual-cam) did not work
+        echo(f"error: not every output ran: {', '.join(sorted(reported))}")
+        return 1
     return 0
 
 

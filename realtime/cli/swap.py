@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
+from realtime.cli.live import DETECT_WIDTH_RANGE
 from realtime.config import MODEL_NAMES, EngineChoice
 
 if TYPE_CHECKING:
@@ -24,9 +26,9 @@ if TYPE_CHECKING:
 
 ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
 DETECTOR_CHOICES = ("auto", "scrfd", "retinaface", "dlib")
-# Files are not real-time: run dlib's HOG on a larger copy than the live default
-# (at 480 px it misses the smallest face of insightface's t1.jpg).
-FILE_DETECT_WIDTH = 800
+# Files are not real-time: the detector searches the image at its own resolution (a
+# fixed 800 px found 1 of 27 faces in a 1080p group photo); wider inputs are scaled to
+# the largest width the detectors take.
 
 
 class SwapInputError(ValueError):
@@ -66,6 +68,32 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "left alone")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="where source identity vectors are cached (default: user cache)")
+    low, high = DETECT_WIDTH_RANGE
+    parser.add_argument("--detect-width", type=int, default=None, metavar="N",
+                        help=f"width in px of the copy the detector searches ({low}..{high}; "
+                        "default: the input's own width, at most "
+                        f"{high}): lower is faster and misses small faces")
+
+
+def file_detect_width(requested: int | None, input_width: int) -> int:
+    """``--detect-width`` when given (checked), else the input's own width clamped to
+    the range the detectors take."""
+    low, high = DETECT_WIDTH_RANGE
+    if requested is not None:
+        if not low <= requested <= high:
+            raise SwapInputError(f"--detect-width: expected {low}..{high}, got {requested}")
+        return requested
+    return max(low, min(high, input_width))
+
+
+def _input_width(path: Path, kind: str) -> int:
+    if kind == "image":
+        from realtime.faces.sources import read_image
+
+        return int(read_image(path, "input").shape[1])
+    from realtime.io.video import probe_video
+
+    return probe_video(path).width
 
 
 def _kind(path: Path) -> str:
@@ -85,6 +113,9 @@ def _check_paths(args: argparse.Namespace) -> str:
         raise SwapInputError("no identity: give --source PHOTO or --map REF.jpg=SOURCE.jpg")
     for source in [*args.source, *(Path(p) for pair in maps for p in pair)]:
         read_image(source)  # a bad photo fails now, before minutes of model loading
+    if args.input.is_dir():
+        raise SwapInputError(f"input {args.input}: is a folder; swap takes one photo or "
+                             "video file (live --camera takes a folder of photos)")
     if not args.input.is_file():
         raise SwapInputError(f"input {args.input}: no such file")
     kind = _kind(args.input)
@@ -206,9 +237,11 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     swapper = load_swapper(args.model, models_dir, engine=args.engine)
     encoder = load_encoder(args.model, models_dir, engine=args.engine)
+    detect_width = file_detect_width(getattr(args, "detect_width", None),
+                                     _input_width(args.input, kind))
     detector = make_detector(
         args.detector, models_dir, engine=args.engine, threshold=args.det_threshold,
-        detect_width=FILE_DETECT_WIDTH,
+        detect_width=detect_width,
     )  # fmt: skip
     cache_dir = args.cache_dir or default_cache_dir() / "sources"
     bank = SourceBank(lambda _family: encoder, detector, cache_dir, families=(args.model,))
@@ -236,8 +269,13 @@ def run(args: argparse.Namespace) -> int:
         name += " and the --map identities"
     if kind == "image":
         from realtime.faces.sources import read_image
+        from realtime.io.still import merge_swapped, read_still
 
-        out, count = swap_frame(read_image(args.input, "input"))
+        still = read_still(args.input, read_image(args.input, "input"))
+        out, count = swap_frame(still.bgr)
+        out, notes = merge_swapped(still, out, args.output)
+        for note in notes:
+            print(f"swapcam: warning: {note}")
         _write_image(args.output, out)
         print(f"swapped {count} face(s) with {name!r} ({args.model} on "
               f"{swapper.backend}) → {args.output}")  # fmt: skip
@@ -281,4 +319,10 @@ def _run_video(
     progress.close()
     print(f"swapped {swapped} face(s) in {writer.frames_written} frames with {source_name!r} "
           f"({args.model} on {backend}) → {args.output}")  # fmt: skip
+    if info.frame_count and writer.frames_written < info.frame_count:
+        # OpenCV stops at the first frame it cannot decode: a cut or damaged file.
+        print(f"swapcam: warning: input {args.input} ended after {writer.frames_written} of "
+              f"the {info.frame_count} frames its header lists (truncated or damaged?); "
+              f"{args.output} holds the frames that could be read", file=sys.stderr)
+        return 1
     return 0

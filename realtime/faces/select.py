@@ -47,6 +47,17 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / denom if denom > 0 else 0.0
 
 
+MAX_FACES_RANGE = (1, 32)
+
+
+def largest_faces(faces: Sequence[Face], limit: int) -> list[Face]:
+    """At most ``limit`` of ``faces``: the largest, kept in their original order."""
+    if len(faces) <= limit:
+        return list(faces)
+    keep = {id(f) for f in sorted(faces, key=lambda f: f.detection.area, reverse=True)[:limit]}
+    return [f for f in faces if id(f) in keep]
+
+
 def select_faces(
     faces: Sequence[Face],
     mode: str,

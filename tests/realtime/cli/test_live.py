@@ -148,7 +148,7 @@ def test_missing_virtual_camera_is_reported_and_the_stream_goes_on(
                       str(clip_video), "--model", "passthrough", "--detector", "dlib",
                       "--no-window", "--virtual-cam", "--seconds", "1.5"])
     out = capsys.readouterr().out
-    assert code == 0, out
+    assert code == 1, out  # the stream went on, but an asked-for output did not run
     assert "warning: virtual camera" in out and "v4l2loopback" in out
     assert any(line.startswith("fps in") for line in out.splitlines())
 
@@ -213,3 +213,28 @@ def _help_text() -> str:
 
 
 
+
+
+def test_max_faces_setting_and_its_limits() -> None:
+    """Issue 15 item 5: ``live`` had no limit on faces per frame."""
+    assert Settings().max_faces == 4
+    assert settings_from_args(_parse("--max-faces", "2")).max_faces == 2
+    assert settings_from_args(_parse(), Settings(max_faces=7)).max_faces == 7
+    for bad in ("0", "33", "-1"):
+        with pytest.raises(ValueError, match="--max-faces: expected 1..32"):
+            settings_from_args(_parse("--max-faces", bad))
+
+
+def test_headless_record_that_cannot_open_its_file_fails(
+        clip_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 item 6: a ``--record`` that cannot open its file warned and exited 0."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the recording's folder should be")
+    code = main.main(["--models-dir", str(tmp_path / "models"), "live", "--camera",
+                      str(clip_video), "--model", "passthrough", "--detector", "retinaface",
+                      "--no-window", "--seconds", "1", "--record",
+                      str(blocker / "out.mkv")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "warning: " in out and "out.mkv" in out
+    assert "error: not every output ran" in out

@@ -233,3 +233,70 @@ def test_ctrl_c_mid_video_keeps_the_frames_done(
     assert len(list(real_read(out))) == 3
     assert probe_streams(out).audio
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "cut.mp4"]
+
+
+def test_a_folder_as_input_says_so(tmp_path: Path, t1_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 item 6: a folder as --input said "no such file"."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rc = main.main(["--models-dir", str(tmp_path / "models"), "swap", "--source",
+                    str(t1_path), "--input", str(folder), "--output", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "is a folder" in err and "no such file" not in err
+
+
+def test_detect_width_defaults_to_the_inputs_own_width() -> None:
+    from realtime.cli.swap import SwapInputError, file_detect_width
+
+    assert file_detect_width(None, 1920) == 1920
+    assert file_detect_width(None, 8000) == 3840  # scaled to the widest the detectors take
+    assert file_detect_width(None, 100) == 160
+    assert file_detect_width(1024, 1920) == 1024
+    with pytest.raises(SwapInputError, match="--detect-width: expected 160..3840"):
+        file_detect_width(50, 1920)
+
+
+def test_a_1080p_group_photo_is_searched_at_its_own_resolution(t1_bgr: np.ndarray) -> None:
+    """Issue 15 item 4: at the fixed 800 px, ``swap`` found a fraction of the faces of a
+    1920×1080 group photo; at the photo's own width it finds them all."""
+    from realtime.cli.swap import file_detect_width
+    from realtime.faces.detect import make_detector
+
+    # 5 × 4 copies of t1.jpg at 384 px: 120 faces of about 25 px
+    tile = cv2.resize(t1_bgr, (384, 265), interpolation=cv2.INTER_AREA)
+    photo = np.full((1080, 1920, 3), 120, np.uint8)
+    for row in range(4):
+        for col in range(5):
+            photo[row * 265:(row + 1) * 265, col * 384:(col + 1) * 384] = tile
+    expected = 6 * 20
+    fixed = make_detector("retinaface", Path("/nonexistent"), detect_width=800)
+    own = make_detector("retinaface", Path("/nonexistent"),
+                        detect_width=file_detect_width(None, photo.shape[1]))
+    found_fixed, found_own = len(fixed.detect(photo)), len(own.detect(photo))
+    assert expected - 2 <= found_own <= expected, (found_fixed, found_own)
+    assert found_fixed < expected - 20, (found_fixed, found_own)
+
+
+def test_a_truncated_video_warns_and_fails(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 item 6: a cut video gave a shorter output with rc 0 and no warning."""
+    import argparse
+
+    from realtime.cli.swap import _run_video
+    from tests.realtime.media import write_mjpeg
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(30)]
+    whole = write_mjpeg(tmp_path / "whole.avi", frames, 10.0)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    count = probe_video(cut).frame_count
+    assert count == 30  # the header still lists every frame
+    args = argparse.Namespace(input=cut, output=tmp_path / "out.mp4", model="inswapper-128")
+    rc = _run_video(args, lambda frame: (frame, 0), "nobody", "test")
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "of the 30 frames its header lists" in err
+    assert 0 < len(list(read_frames(args.output))) < 30

@@ -67,3 +67,14 @@ def test_cosine_similarity_values() -> None:
     assert cosine_similarity(a, np.array([0.0, 2.0])) == pytest.approx(0.0)
     assert cosine_similarity(a, -a) == pytest.approx(-1.0)
     assert cosine_similarity(a, np.zeros(2)) == 0.0
+
+
+def test_largest_faces_keeps_the_biggest_in_their_order() -> None:
+    """Issue 15 item 5: the cap ``live --max-faces`` applies (largest first)."""
+    from realtime.faces.select import largest_faces
+
+    sizes = [30, 90, 10, 60, 120]
+    faces = [_face(i, 200.0 * i, s) for i, s in enumerate(sizes)]
+    kept = largest_faces(faces, 3)
+    assert [f.track_id for f in kept] == [1, 3, 4]
+    assert largest_faces(faces, 10) == faces
