@@ -183,11 +183,11 @@ def align_matrix(landmarks: np.ndarray, family: str) -> np.ndarray:
 def warp_face(image: np.ndarray, landmarks: np.ndarray, family: str) -> AlignedFace:
     """Crop the face at ``landmarks`` onto ``family``'s template.
 
-    Bilinear interpolation; pixels outside the frame replicate the frame edge
-    (``BORDER_REPLICATE``) rather than turning black, so that a face cut by the
-    frame border gives the generator plausible content, colour statistics taken
-    in the crop are not dragged towards black, and pasting back cannot pull a
-    dark fringe into the frame's edge pixels.
+    Bilinear interpolation; pixels outside the frame are black (``BORDER_CONSTANT``,
+    0), as in the official SimSwap and insightface code: the generators and ArcFace were
+    trained on crops padded that way (a tight headshot as a source photo is the common
+    case), and replicated edges give them streaks they never saw. The paste never
+    writes outside the frame, so the padding does not reach the output's edge pixels.
     """
     check_image("image", image)
     if landmarks.shape != (5, 2):
@@ -199,7 +199,6 @@ def warp_face(image: np.ndarray, landmarks: np.ndarray, family: str) -> AlignedF
         )
     matrix = align_matrix(landmarks, family)
     check_array("matrix", matrix, (2, 3))
-    crop = cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return AlignedFace(crop=crop, matrix=matrix, size=size)

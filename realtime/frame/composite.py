@@ -6,8 +6,16 @@ Here each face costs work proportional to its own size: the bounding region of
 the crop's footprint in the frame is computed from the inverse transform of the
 crop's corners (clipped to the frame, so faces cut by the border work), only that
 region is warped (one composed matrix, ``dsize`` = region size), and the blend
-runs only there. The soft mask is made once per crop size in crop space, so its
-erosion and feather scale with the face automatically.
+runs only there. The soft mask is made in crop space and cached per crop size and
+face size (``mask_scale``).
+
+Mask geometry follows the official paste: SimSwap erodes its mask by a fixed 40 px and
+blurs it with a fixed 41 px Gaussian in *frame* pixels, so a close-up face is swapped over
+more of its crop (0.68 of the footprint at 224 px, 0.82 at 400 px, 0.94 at 1200 px). Here
+the zero band, corner radius and ramp are fractions of the footprint up to
+``REFERENCE_FOOTPRINT`` and a fixed number of frame pixels beyond it, which gives the same
+swapped area within 0.03 from 224 to 1200 px; smaller faces keep the fractional (gentler)
+bands, where fixed ones would leave almost nothing swapped.
 """
 
 from __future__ import annotations
@@ -26,6 +34,11 @@ from realtime.types import ValueTypeError, check_array, check_image
 ERODE_FRACTION = 0.04
 # Corner radius of the mask's rounded rectangle, as a fraction of the crop size.
 CORNER_FRACTION = 0.25
+# Footprint (frame pixels across the crop) above which the bands stop growing with the
+# face: the official paste's fixed-pixel erosion matches the fractions at this size.
+REFERENCE_FOOTPRINT = 224.0
+# mask_scale is rounded to steps of this ratio so that the cached masks are few.
+SCALE_STEP = 1.02
 # Colour matching never scales contrast by more than this factor either way, so a
 # flat generator output cannot have its noise blown up.
 MAX_GAIN = 2.0
@@ -63,22 +76,44 @@ def region_matrix(matrix: np.ndarray, region: Region) -> np.ndarray:
     return composed
 
 
-@functools.lru_cache(maxsize=16)
-def crop_mask(size: int, feather: float) -> np.ndarray:
+def footprint(matrix: np.ndarray, crop_size: int) -> float:
+    """Frame pixels across the crop's side: ``crop_size`` over the matrix's scale."""
+    m = np.asarray(matrix, dtype=np.float64)
+    det = abs(float(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]))
+    if det < 1e-12:
+        raise ValueTypeError(f"matrix is singular (det={det:g})")
+    return crop_size / math.sqrt(det)
+
+
+def mask_scale(matrix: np.ndarray, crop_size: int) -> float:
+    """Factor on the mask's bands for this face: 1 up to ``REFERENCE_FOOTPRINT``, then
+    ``REFERENCE_FOOTPRINT / footprint`` (bands fixed in frame pixels), rounded to powers
+    of ``SCALE_STEP`` so that a moving face reuses cached masks."""
+    ratio = REFERENCE_FOOTPRINT / footprint(matrix, crop_size)
+    if ratio >= 1.0:
+        return 1.0
+    return float(min(1.0, SCALE_STEP ** round(math.log(ratio) / math.log(SCALE_STEP))))
+
+
+@functools.lru_cache(maxsize=128)
+def crop_mask(size: int, feather: float, scale: float = 1.0) -> np.ndarray:
     """Soft face mask in crop space, float32 (size, size) in [0, 1]; cached, read-only.
 
-    A rounded rectangle eroded by ``ERODE_FRACTION`` of the crop from each edge,
-    rising from 0 to 1 over ``feather`` × size pixels with a smoothstep, built
-    from the exact signed distance to the rounded rectangle (no blur kernel, so
-    it is the same at every size up to scale).
+    A rounded rectangle eroded by ``ERODE_FRACTION`` × ``scale`` of the crop from each
+    edge, rising from 0 to 1 over ``feather`` × ``scale`` × size pixels with a
+    smoothstep, corner radius ``CORNER_FRACTION`` × ``scale`` × size, built from the
+    exact signed distance to the rounded rectangle (no blur kernel, so it is the same
+    at every size up to scale). ``scale`` in (0, 1] is the face's ``mask_scale``.
     """
     if size < 8:
         raise ValueError(f"size: expected >= 8, got {size}")
     if not 0.0 <= feather < 0.5:
         raise ValueError(f"feather: expected a fraction in [0, 0.5), got {feather}")
-    erode = ERODE_FRACTION * size
-    ramp = feather * size
-    radius = CORNER_FRACTION * size
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"scale: expected a factor in (0, 1], got {scale}")
+    erode = ERODE_FRACTION * size * scale
+    ramp = feather * size * scale
+    radius = CORNER_FRACTION * size * scale
     centre = (size - 1) / 2.0
     half = centre - erode  # half-extent of the rounded rectangle's outer edge
     coords = np.abs(np.arange(size, dtype=np.float64) - centre) - (half - radius)
@@ -159,13 +194,29 @@ def blend(front: np.ndarray, back: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.blendLinear(front, back, mask, 1.0 - mask)
 
 
+def paste_mask(size: int, matrix: np.ndarray, feather: float,
+               face_mask: np.ndarray | None = None) -> np.ndarray:
+    """The crop-space weight of the swapped crop: the box mask for this face's size,
+    times ``face_mask`` (the parsing mask, float32 (S, S)) when given."""
+    box = crop_mask(size, feather, mask_scale(matrix, size))
+    if face_mask is None:
+        return box
+    if face_mask.shape != (size, size):
+        raise ValueTypeError(f"face_mask: expected ({size}, {size}), got {face_mask.shape}")
+    return box * face_mask.astype(np.float32, copy=False)
+
+
 def paste_face(frame: np.ndarray, swapped_crop: np.ndarray, matrix: np.ndarray, *,
-               feather: float = 0.08, color_match: bool = True) -> None:
+               feather: float = 0.08, color_match: bool = True,
+               face_mask: np.ndarray | None = None) -> None:
     """Paste ``swapped_crop`` (BGR uint8 (S, S, 3)) into ``frame`` IN PLACE.
 
     ``matrix`` maps frame pixels to crop pixels (``AlignedFace.matrix``). Only the
     face region is read and written; pixels whose mask weight is 0 keep their
-    exact values.
+    exact values. ``face_mask`` (the parsing mask in crop space) limits the paste to
+    the parsed face: SimSwap blends the crop with it before pasting with its box mask;
+    multiplying the two masks gives the same weights, and outside the face the frame
+    keeps its own pixels instead of a twice-resampled copy of them.
     """
     check_image("frame", frame)
     check_image("swapped_crop", swapped_crop)
@@ -181,8 +232,8 @@ def paste_face(frame: np.ndarray, swapped_crop: np.ndarray, matrix: np.ndarray, 
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(swapped_crop, composed, dsize, flags=flags,
                             borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(crop_mask(size, feather), composed, dsize, flags=flags,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    mask = cv2.warpAffine(paste_mask(size, matrix, feather, face_mask), composed, dsize,
+                          flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     target = frame[y0:y1, x0:x1]
     if color_match:
         warped = match_color(warped, target, mask)

@@ -23,6 +23,7 @@ from realtime.frame.composite import (
     MAX_GAIN,
     crop_mask,
     face_region,
+    mask_scale,
     region_matrix,
     sample_step,
 )
@@ -105,9 +106,9 @@ def _to_uint8_values(values: torch.Tensor) -> torch.Tensor:
 
 def warp_face_torch(frame_t: torch.Tensor, matrix: np.ndarray, size: int) -> torch.Tensor:
     """Alignment warp on the device: uint8 (size, size, 3) crop, equal to
-    ``cv2.warpAffine(frame, matrix, (size, size), INTER_LINEAR, BORDER_REPLICATE)``
-    within one grey level. Only the crop's footprint in the frame is converted to
-    float, never the whole frame.
+    ``cv2.warpAffine(frame, matrix, (size, size), INTER_LINEAR, BORDER_CONSTANT 0)``
+    (``align.warp_face``: black outside the frame) within one grey level. Only the
+    crop's footprint in the frame is converted to float, never the whole frame.
     """
     _check_frame("frame_t", frame_t)
     height, width = int(frame_t.shape[0]), int(frame_t.shape[1])
@@ -115,22 +116,23 @@ def warp_face_torch(frame_t: torch.Tensor, matrix: np.ndarray, size: int) -> tor
     # The frame rectangle the crop samples from: its footprint, clipped, +1 px.
     x0, y0, x1, y1 = face_region(matrix, size, (height, width), margin=1)
     if x1 <= x0 or y1 <= y0:
-        # Entirely off-frame: replicate sampling of the nearest frame pixels.
-        x0, y0, x1, y1 = 0, 0, width, height
-    # Shift the crop→frame map into the window's coordinates. Replicating the
-    # window's edge equals replicating the frame's: the window spans every sample
-    # that lies inside the frame, and it is clipped only at the frame's own edges.
+        # Entirely off-frame: every sample is outside, so the crop is black.
+        return torch.zeros((size, size, 3), dtype=torch.uint8, device=frame_t.device)
+    # Shift the crop→frame map into the window's coordinates. Zero outside the window
+    # equals zero outside the frame: the window spans every tap that lies inside the
+    # frame (footprint + 1 px), and it is clipped only at the frame's own edges.
     shifted = crop_to_frame.copy()
     shifted[:, 2] -= (x0, y0)
     window = frame_t[y0:y1, x0:x1].permute(2, 0, 1).float()
-    crop = sample_affine(window, shifted, (size, size), border="replicate")
+    crop = sample_affine(window, shifted, (size, size), border="constant")
     return _to_uint8_values(crop).permute(1, 2, 0).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=16)
-def crop_mask_torch(size: int, feather: float, device: torch.device) -> torch.Tensor:
+@functools.lru_cache(maxsize=128)
+def crop_mask_torch(size: int, feather: float, device: torch.device,
+                    scale: float = 1.0) -> torch.Tensor:
     """``crop_mask`` as a float32 (size, size) tensor on ``device`` (cached)."""
-    return torch.from_numpy(np.array(crop_mask(size, feather))).to(device)
+    return torch.from_numpy(np.array(crop_mask(size, feather, scale))).to(device)
 
 
 def color_transfer_torch(source: torch.Tensor, target: torch.Tensor,
@@ -155,9 +157,11 @@ def color_transfer_torch(source: torch.Tensor, target: torch.Tensor,
 
 
 def paste_face_torch(frame_t: torch.Tensor, swapped_t: torch.Tensor, matrix: np.ndarray, *,
-                     feather: float = 0.08, color_match: bool = True) -> None:
+                     feather: float = 0.08, color_match: bool = True,
+                     face_mask: torch.Tensor | None = None) -> None:
     """``composite.paste_face`` on tensors: ``swapped_t`` uint8 (S, S, 3) BGR on the
-    frame's device is pasted into ``frame_t`` IN PLACE, inside the face region only.
+    frame's device is pasted into ``frame_t`` IN PLACE, inside the face region only;
+    ``face_mask`` (float32 (S, S) on the device) is the parsing mask, as there.
     """
     _check_frame("frame_t", frame_t)
     _check_frame("swapped_t", swapped_t)
@@ -173,7 +177,12 @@ def paste_face_torch(frame_t: torch.Tensor, swapped_t: torch.Tensor, matrix: np.
     device = frame_t.device
     swapped = swapped_t.to(device).permute(2, 0, 1)
     warped = _to_uint8_values(sample_affine(swapped, composed, out_hw, border="replicate"))
-    mask_crop = crop_mask_torch(size, float(feather), device)[None]
+    mask_crop = crop_mask_torch(size, float(feather), device, mask_scale(matrix, size))[None]
+    if face_mask is not None:
+        if tuple(face_mask.shape) != (size, size):
+            raise ValueTypeError(f"face_mask: expected ({size}, {size}), got "
+                                 f"{tuple(face_mask.shape)}")
+        mask_crop = mask_crop * face_mask.to(device, torch.float32)[None]
     mask = sample_affine(mask_crop, composed, out_hw, border="constant")[0]
     target_view = frame_t[y0:y1, x0:x1]
     target = target_view.permute(2, 0, 1).float()

@@ -171,7 +171,7 @@ def test_aligned_crops_are_upright_at_template(t1_bgr: np.ndarray, t1_detections
         np.testing.assert_array_equal(
             aligned.crop, cv2.warpAffine(t1_bgr, aligned.matrix, (size, size),
                                          flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REPLICATE))
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0))
         crop_points = transform_points(aligned.matrix, det.landmarks)
         eyes = crop_points[1] - crop_points[0]
         angles.append(abs(math.degrees(math.atan2(eyes[1], eyes[0]))))
@@ -207,3 +207,26 @@ def test_warp_face_rejects_bad_input(t1_bgr: np.ndarray) -> None:
         warp_face(t1_bgr.astype(np.float32), ARCFACE_112_TEMPLATE, "arcface-112")
     with pytest.raises(ValueError):
         warp_face(t1_bgr, np.zeros((4, 2), np.float32), "arcface-112")
+
+
+@pytest.mark.parametrize("family", ["simswap-224", "arcface-112", "inswapper-128"])
+def test_crop_past_the_frame_edge_is_black(grace_hopper_bgr: np.ndarray, family: str) -> None:
+    """A tight headshot (the usual source photo) and a face cut by the frame border are
+    padded with black, as the official code pads them, not with replicated edges."""
+    require_dlib()
+    detections = DlibDetector().detect(grace_hopper_bgr)
+    assert detections
+    det = max(detections, key=lambda d: d.area)
+    x0 = int(det.landmarks[:, 0].min())  # cut through the left eye's outer side
+    y0 = int(det.landmarks[:, 1].min()) - 20
+    tight = np.ascontiguousarray(grace_hopper_bgr[y0:, x0:])
+    aligned = warp_face(tight, det.landmarks - np.array([x0, y0], np.float32), family)
+    size = CROP_SIZES[family]
+    # crop pixels whose whole bilinear support lies outside the frame
+    grid = np.stack(np.meshgrid(np.arange(size), np.arange(size)), -1).reshape(-1, 2)
+    src = transform_points(invert_affine(aligned.matrix), grid).reshape(size, size, 2)
+    outside = (src[..., 0] < -1) | (src[..., 1] < -1)
+    assert outside.mean() > 0.05  # the crop really reaches past the edge
+    assert aligned.crop[outside].max() == 0
+    inside = (src[..., 0] > 1) & (src[..., 1] > 1)
+    assert aligned.crop[inside].mean() > 30  # the face itself is there

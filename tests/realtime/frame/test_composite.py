@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,11 +12,14 @@ from realtime.frame.composite import (
     blend,
     crop_mask,
     face_region,
+    footprint,
+    mask_scale,
     match_color,
     paste_face,
     paste_faces,
+    paste_mask,
 )
-from realtime.types import Detection
+from realtime.types import Detection, ValueTypeError
 from tests.dlib_extra import require_dlib
 
 
@@ -200,3 +204,122 @@ def test_blend_and_bad_inputs(t1_bgr: np.ndarray) -> None:
         paste_face(t1_bgr.copy(), np.zeros((224, 200, 3), np.uint8), matrix)
     with pytest.raises(ValueError):
         AlignedFace(crop=crop, matrix=np.eye(3), size=224)
+
+
+# ---------------------------------------------------------------- mask geometry
+def _reference_crop_mask(size: int, feather: float, scale: float = 1.0) -> np.ndarray:
+    """The box mask written independently: a 0.04·s band of zeros at the crop edge, a
+    rounded rectangle of corner radius 0.25·s, a smoothstep ramp 0.08·s wide inside it
+    (s = size × scale), from the distance to the rectangle's inner core."""
+    erode, radius, ramp = 0.04 * size * scale, 0.25 * size * scale, feather * size * scale
+    centre = (size - 1) / 2.0
+    lo = erode + radius
+    hi = (size - 1) - erode - radius
+    grid = np.arange(size, dtype=np.float64)
+    px, py = grid[None, :], grid[:, None]
+    cx, cy = np.clip(px, lo, hi), np.clip(py, lo, hi)
+    outside_core = np.hypot(px - cx, py - cy)
+    inside_core = np.minimum(np.minimum(px - lo, hi - px), np.minimum(py - lo, hi - py))
+    distance = np.where(outside_core > 0, outside_core, -np.maximum(inside_core, 0)) - radius
+    assert abs(centre - (lo + hi) / 2) < 1e-9
+    t = np.clip(-distance / ramp, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+@pytest.mark.parametrize(("size", "feather", "scale"),
+                         [(224, 0.08, 1.0), (512, 0.08, 1.0), (128, 0.15, 1.0),
+                          (224, 0.08, 0.5), (512, 0.05, 0.3)])
+def test_crop_mask_geometry_is_pinned(size: int, feather: float, scale: float) -> None:
+    """Mutation check of the mask's shape: erosion band, corner radius and ramp."""
+    mask = crop_mask(size, feather, scale)
+    np.testing.assert_allclose(mask, _reference_crop_mask(size, feather, scale), atol=1e-5)
+    row = mask[size // 2]
+    band = 0.04 * size * scale
+    first = int(np.argmax(row > 0))
+    assert first == int(np.floor(band)) + 1 or first == int(np.ceil(band))  # the zero band
+    # corners: zero on the diagonal out to where the rounded corner begins
+    corner = 0.25 * size * scale
+    diagonal_zero = band + corner * (1 - 1 / np.sqrt(2))
+    assert mask[int(diagonal_zero) - 1, int(diagonal_zero) - 1] == 0.0
+    assert mask[int(diagonal_zero) + 2, int(diagonal_zero) + 2] > 0.0
+
+
+def _official_paste_area(crop_size: int, footprint_px: float, angle: float = 0.0) -> float:
+    """SimSwap's reverse2wholeimage paste mask, written from its steps: a white crop warped
+    into the frame (bilinear, black outside), > 20 → 255, eroded by a 40×40 box, blurred by
+    a 41×41 Gaussian (sigma from the size), / 255; swapped area over the footprint."""
+    matrix, size_hw = _centred_matrix(crop_size, footprint_px, angle)
+    white = np.full((crop_size, crop_size), 255.0)
+    inverse = cv2.invertAffineTransform(matrix)
+    mask = cv2.warpAffine(white, inverse, size_hw)
+    mask[mask > 20] = 255
+    mask = cv2.erode(mask, np.ones((40, 40), np.uint8), iterations=1)
+    mask = cv2.GaussianBlur(mask, (41, 41), 0)
+    return float((mask / 255).sum() / footprint_px**2)
+
+
+def _centred_matrix(crop_size: int, footprint_px: float,
+                    angle: float) -> tuple[np.ndarray, tuple[int, int]]:
+    side = int(footprint_px * 1.5) + 100
+    s = crop_size / footprint_px
+    c, d = np.cos(angle) * s, np.sin(angle) * s
+    matrix = np.array([[c, -d, 0.0], [d, c, 0.0]])
+    matrix[:, 2] = np.array([crop_size / 2] * 2) - matrix[:, :2] @ np.array([side / 2] * 2)
+    return matrix, (side, side)
+
+
+def _our_paste_area(crop_size: int, footprint_px: float, angle: float = 0.0) -> float:
+    matrix, size_hw = _centred_matrix(crop_size, footprint_px, angle)
+    mask = cv2.warpAffine(paste_mask(crop_size, matrix, 0.08), matrix, size_hw,
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return float(mask.sum() / footprint_px**2)
+
+
+def test_official_paste_area_table() -> None:
+    """The issue's table of the official paste: 0.68 at 224 px, 0.82 at 400, 0.90–0.94
+    from 700 to 1200 px (our own implementation of its steps must give it)."""
+    assert _official_paste_area(224, 224) == pytest.approx(0.68, abs=0.01)
+    assert _official_paste_area(224, 400) == pytest.approx(0.82, abs=0.01)
+    for footprint_px in (700, 900, 1200):
+        assert 0.89 <= _official_paste_area(224, footprint_px) <= 0.95
+
+
+@pytest.mark.parametrize("crop_size", [224, 512, 128])
+@pytest.mark.parametrize("footprint_px", [224, 300, 400, 550, 700, 1000, 1200])
+def test_box_mask_area_matches_the_official_paste(crop_size: int, footprint_px: int) -> None:
+    # Upright and slightly rolled heads (the official square erosion kernel erodes a
+    # strongly rotated footprint more, so its own area drops with roll).
+    for angle in (0.0, 0.1):
+        ours = _our_paste_area(crop_size, footprint_px, angle)
+        official = _official_paste_area(crop_size, footprint_px, angle)
+        assert abs(ours - official) <= 0.05, (footprint_px, angle, ours, official)
+
+
+def test_small_faces_keep_the_gentler_mask() -> None:
+    """Below 224 px the official fixed 40 px erosion leaves little swapped (0.42 at
+    112 px); ours keeps its fractional bands (0.66 of the footprint at every size)."""
+    for footprint_px in (64, 112, 160):
+        ours = _our_paste_area(224, footprint_px)
+        assert ours == pytest.approx(_our_paste_area(224, 224), abs=0.01)
+        assert ours > _official_paste_area(224, footprint_px) + 0.08
+
+
+def test_mask_scale_is_quantised_and_cached() -> None:
+    near, _ = _centred_matrix(224, 600.0, 0.0)
+    nearer, _ = _centred_matrix(224, 603.0, 0.2)
+    assert mask_scale(near, 224) == mask_scale(nearer, 224)  # one cached mask for both
+    assert mask_scale(near, 224) == pytest.approx(224 / 600, rel=0.011)
+    small, _ = _centred_matrix(224, 150.0, 0.0)
+    assert mask_scale(small, 224) == 1.0
+    assert footprint(near, 224) == pytest.approx(600.0)
+    assert paste_mask(224, near, 0.08) is paste_mask(224, nearer, 0.08)
+
+
+def test_paste_mask_multiplies_the_parsing_mask() -> None:
+    matrix, _ = _centred_matrix(224, 224.0, 0.0)
+    face = np.zeros((224, 224), np.float32)
+    face[60:170, 50:180] = 0.5
+    got = paste_mask(224, matrix, 0.08, face)
+    np.testing.assert_allclose(got, crop_mask(224, 0.08) * face)
+    with pytest.raises(ValueTypeError):
+        paste_mask(224, matrix, 0.08, face[:100])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from realtime.faces.align import warp_face
 from realtime.faces.detect import DlibDetector
 from realtime.frame.composite import paste_face
@@ -51,6 +52,11 @@ def test_warp_face_torch_at_frame_border(t1_bgr: np.ndarray, t1_faces: list[Dete
     aligned = warp_face(frame, landmarks, "simswap-224")
     crop_t = warp_face_torch(torch.from_numpy(frame), aligned.matrix, 224)
     assert np.abs(crop_t.numpy().astype(int) - aligned.crop).max() <= 1
+    # black padding past the frame edge (as the official code), on the device too
+    assert (crop_t.numpy().reshape(-1, 3).max(axis=1) == 0).mean() > 0.1
+    far = aligned.matrix.copy()
+    far[:, 2] += 5000.0
+    assert warp_face_torch(torch.from_numpy(frame), far, 64).max() == 0
 
 
 @pytest.mark.parametrize("family", ["simswap-224", "inswapper-128", "simswap-512"])
