@@ -26,7 +26,7 @@ from tests.engines import FileServer, tiny_onnx_bytes
 pytestmark = pytest.mark.usefixtures("unchecked_model_loads")
 
 CONTRACT_NAMES = ("simswap-224", "simswap-512", "arcface-simswap", "inswapper-128",
-                  "arcface-w600k", "scrfd-10g")
+                  "arcface-w600k", "scrfd-10g", "face-mesh", "face-parsing")
 
 
 def fake_checkpoint(seed: int = 0) -> bytes:
@@ -79,7 +79,8 @@ def test_table_covers_the_contract_and_is_sane() -> None:
     assert tuple(models.MODELS) == CONTRACT_NAMES
     layout = {"simswap-224": "latest_net_G.pth", "simswap-512": "550000_net_G.pth",
               "arcface-simswap": "arcface_checkpoint.tar", "inswapper-128": "inswapper_128.onnx",
-              "arcface-w600k": "w600k_r50.onnx", "scrfd-10g": "det_10g.onnx"}
+              "arcface-w600k": "w600k_r50.onnx", "scrfd-10g": "det_10g.onnx",
+              "face-mesh": "face_landmark.tflite", "face-parsing": "79999_iter.pth"}
     for name, info in models.MODELS.items():
         assert info.name == name
         assert models.model_path(Path("/m"), name) == Path("/m") / name / layout[name]
@@ -386,3 +387,37 @@ def test_damaged_hash_record_is_an_error(models_dir: Path) -> None:
     path.write_bytes(DET)
     with pytest.raises(ModelFileError, match=r"hashes\.json"):
         models.model_status(models_dir, "scrfd-10g")
+
+
+# -- the face parser ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def parser_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from export.random_models import write_parsing_checkpoint
+
+    return write_parsing_checkpoint(tmp_path_factory.mktemp("parser") / "79999_iter.pth")
+
+
+def test_face_parser_entry_import_by_name_and_strict_load(
+        models_dir: Path, parser_checkpoint: Path) -> None:
+    from export.parsing import load_parser
+
+    info = models.MODELS["face-parsing"]
+    assert info.kind == "parser" and info.download_name == "79999_iter.pth"
+    assert info.urls[0].startswith("https://") and 50 < info.size_mb < 60
+    assert "MIT" in info.licence_name and "CelebAMask-HQ" in info.licence
+    assert models.import_model(parser_checkpoint, models_dir) == ["face-parsing"]
+    path = models.require_model(models_dir, "face-parsing")
+    assert path == models_dir / "face-parsing" / "79999_iter.pth"
+    assert models.model_status(models_dir, "face-parsing") == "verified"
+    assert load_parser(path).n_classes == 19
+
+
+def test_face_parser_downloads_as_a_direct_file(models_dir: Path,
+                                                parser_checkpoint: Path) -> None:
+    data = parser_checkpoint.read_bytes()
+    with FileServer({"/79999_iter.pth": data}) as srv:
+        path = models.download_model("face-parsing", models_dir, accept_licence=True,
+                                     progress=False, base_url=srv.base_url)
+    assert path.read_bytes() == data
+    assert models.model_status(models_dir, "face-parsing") == "verified"

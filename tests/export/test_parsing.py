@@ -169,6 +169,17 @@ def test_a_generator_checkpoint_is_refused_with_its_keys(tmp_path: Path) -> None
         load_parser(wrong)
 
 
+def test_import_refuses_another_model_named_79999_iter(tmp_path: Path) -> None:
+    from engines.models import import_model
+    from export.random_models import write_simswap_checkpoint
+
+    impostor = write_simswap_checkpoint(tmp_path / "other" / "79999_iter.pth", 224)
+    folder = tmp_path / "models"
+    with pytest.raises(CheckpointError, match="face parser's keys"):
+        import_model(impostor, folder)
+    assert model_status(folder, "face-parsing") == "missing"
+
+
 def test_dataparallel_prefix_and_absent_step_counters_are_accepted(
         tmp_path: Path, state: dict[str, torch.Tensor]) -> None:
     renamed = {f"module.{k}": v for k, v in state.items()
