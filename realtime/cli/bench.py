@@ -29,11 +29,13 @@ from realtime.cli.live import (
     DETECTORS,
     ENGINES,
     add_detect_width_argument,
+    add_mask_argument,
     check_detect_width,
     check_threads,
     parse_size,
 )
 from realtime.config import MODEL_NAMES, Settings
+from realtime.faces.detect_eval import VARIANTS
 from realtime.session import PASSTHROUGH
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detect-every", type=int, default=5)
     add_detect_width_argument(parser, default=Settings().detect_width)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default="auto")
+    add_mask_argument(parser, default="auto")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads per model for ONNX Runtime (default: cores - 1, "
                         "as in live)")
@@ -90,16 +93,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None, metavar="OUT.html",
                         help="with --quality: the HTML report (default: quality-report.html "
                         "beside --json, else in the current folder)")
+    parser.add_argument("--detectors", action="store_true",
+                        help="instead of the pipeline: the face detectors side by side "
+                        "(dlib, SCRFD, RetinaFace, RetinaFace + FaceMesh) on a held-out set "
+                        "of real photos × variants: recall, false positives, landmark error "
+                        "(NME) overall and at ±40° tilt, ms per 640×360 and 1280×720 frame")
+    parser.add_argument("--photos", type=Path, default=None, metavar="DIR",
+                        help="with --detectors: a folder of your own photos added to the "
+                        "held-out set")
+    parser.add_argument("--variants", default=None, metavar="LIST",
+                        help="with --detectors: comma-separated subset of "
+                        + ",".join(VARIANTS) + " (default: all)")
+    parser.add_argument("--repeats", type=int, default=10, metavar="N",
+                        help="with --detectors: timed runs per frame size (median; default 10)")
 
 
-def ensure_models(model: str, models_dir: Path, cache_dir: Path) -> tuple[Path, str | None]:
-    """``models_dir`` when ``model`` and its encoder are installed, else a cache folder of
-    random-weight models of the same architecture; returns it and a note when it fell back."""
+def ensure_models(model: str, models_dir: Path, cache_dir: Path,
+                  mask: str = "box") -> tuple[Path, str | None]:
+    """``models_dir`` when ``model`` and its encoder (and the face parser for ``--mask
+    parsing``) are installed, else a cache folder of random-weight models of the same
+    architecture; returns it and a note when it fell back."""
     if model == PASSTHROUGH:
         return models_dir, None
     from engines.models import model_status
 
-    needed = (model, ENCODERS[model])
+    needed: tuple[str, ...] = (model, ENCODERS[model])
+    if mask == "parsing":
+        needed += ("face-parsing",)
     if all(model_status(models_dir, name) in ("present", "verified") for name in needed):
         return models_dir, None
     from export.random_models import populate_models_dir
@@ -208,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.quality:
         return run_quality(args)
+    if args.detectors:
+        return run_detectors(args)
     from realtime.session import build_parts, live_threads
 
     detect_width = check_detect_width(args.detect_width) or Settings().detect_width
@@ -219,13 +241,14 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.warmup}")
     threads = check_threads(getattr(args, "threads", None)) or live_threads()
     cache_dir = default_cache_dir()
-    models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
+    models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir, args.mask)
     if note:
         print(f"note: {note}")
     settings = Settings(models_dir=str(models_dir), model=args.model, engine=args.engine,
                         detector=args.detector, faces=args.faces,
                         detect_every=args.detect_every, swap_mode=args.swap_mode,
-                        detect_width=detect_width, quality_meter=args.meter != "off")
+                        detect_width=detect_width, quality_meter=args.meter != "off",
+                        mask=args.mask)
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)
@@ -261,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
                   "clip_faces": args.clip_faces, "detect_every": args.detect_every,
                   # what the detector searches (None: SCRFD, which ignores the setting)
                   "detect_width": getattr(parts.detector, "detect_width", None),
-                  "swap_mode": args.swap_mode, "threads": threads, "machine": machine_info(),
+                  "swap_mode": args.swap_mode, "mask": args.mask, "threads": threads,
+                  "machine": machine_info(),
                   "load_average_at_start": load_start, "results": results}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -368,4 +392,65 @@ def run_quality(args: argparse.Namespace) -> int:
     html_path.parent.mkdir(parents=True, exist_ok=True)
     quality.write_html(html_path, report, source_images, [t for _, t in targets], outputs)
     print(f"wrote {html_path}")
+    return 0
+
+
+def run_detectors(args: argparse.Namespace) -> int:
+    """``bench --detectors``: every detector on the same held-out set in one run."""
+    import tempfile
+
+    import cv2
+    from tqdm import tqdm
+
+    from realtime.faces import detect_eval
+
+    names = ([v.strip() for v in args.variants.split(",") if v.strip()]
+             if args.variants else list(VARIANTS))
+    unknown = [v for v in names if v not in VARIANTS]
+    if not names or unknown:
+        raise ValueError(f"--variants: expected some of {','.join(VARIANTS)}, got "
+                         f"{args.variants!r}")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats: expected >= 1, got {args.repeats}")
+    detect_width = check_detect_width(args.detect_width) or Settings().detect_width
+    threads = check_threads(args.threads) or 2
+    photos = detect_eval.package_photos()
+    if args.photos is not None:
+        if not args.photos.is_dir():
+            raise ValueError(f"--photos {args.photos}: expected a folder of photos")
+        photos.update({f"own:{k}": v for k, v in detect_eval.folder_photos(args.photos).items()})
+    cv2.setNumThreads(1)  # the detectors' own resizes on one core, as on the live worker
+    with tempfile.TemporaryDirectory(prefix="swapcam-bench-detect-") as work:
+        contenders = detect_eval.build_contenders(
+            Path(args.models_dir), engine=args.engine, threads=threads,
+            detect_width=detect_width, work_dir=Path(work))
+        refs = detect_eval.reference_points(photos, contenders.references)
+        samples = detect_eval.build_set(photos, refs, names)
+        frames = detect_eval.timing_frames(photos["t1"])
+        faces = sum(len(s.points) for s in samples)
+        load = machine_info().get("load_average")
+        method = (f"held-out set: {len(photos)} photos ({', '.join(photos)}) × {len(names)} "
+                  f"variants ({', '.join(names)}) = {len(samples)} images, {faces} faces; "
+                  f"reference points: {contenders.reference}, found on each original at "
+                  f"{detect_eval.REFERENCE_WIDTH} px and carried through each variant's "
+                  "transform; a detection matches a face when its box holds the face's eyes "
+                  "and nose, others are false positives; NME = mean 5-point error / "
+                  f"inter-ocular distance; ms = median of {args.repeats} runs on t1.jpg "
+                  f"letterboxed into each size, {threads} ONNX Runtime thread(s), engine "
+                  f"{args.engine}; load average {load}")
+        print(f"bench --detectors: {method}")
+        runnable = sum(1 for d in contenders.detectors.values() if not isinstance(d, str))
+        with tqdm(total=runnable * len(samples), desc="detectors", unit="image",
+                  leave=False) as bar:
+            rows = detect_eval.compare(contenders.detectors, samples, frames,
+                                       repeats=args.repeats, progress=lambda: bar.update(1))
+    print(detect_eval.format_rows(rows))
+    if args.json is not None:
+        report = {"method": method, "reference": contenders.reference,
+                  "photos": list(photos), "variants": names, "faces": faces,
+                  "detect_width": detect_width, "threads": threads, "engine": args.engine,
+                  "machine": machine_info(), "rows": [r.as_dict() for r in rows]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
