@@ -37,7 +37,7 @@ REQUIRED_MODELS: dict[str, tuple[str, ...]] = {
 # Settings whose change needs a new pipeline (models, input); the rest go live.
 REBUILD_FIELDS: tuple[str, ...] = (
     "model", "engine", "detector", "camera", "camera_width", "camera_height", "camera_fps",
-    "swap_mode",
+    "swap_mode", "mask",
 )
 
 
@@ -92,6 +92,7 @@ class Runtime:
     backend: str  # the engine the swapper runs on, e.g. "onnxruntime-cpu"
     input_description: str
     closers: list[Callable[[], None]] = field(default_factory=list)
+    preview_only: bool = False  # the camera without models (camera_runtime)
 
 
 BuildFn = Callable[[Settings, Path, Path, Sink], Runtime]
@@ -216,7 +217,13 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
 
     # frames get the live tuning (as ``swapcam live``), photos the detector's defaults
     detector = make_live_detector(settings, models_dir, threads=threads)
-    processor = choose_processor(swapper, encoders[settings.model], settings)
+    from realtime.frame.parsing import load_mask_parser
+
+    parser = load_mask_parser(settings.mask, models_dir, engine=settings.engine,
+                              threads=threads)
+    if parser is not None:
+        closers.append(parser.close)
+    processor = choose_processor(swapper, encoders[settings.model], settings, parser)
     # The bank detects on the source worker while the pipeline detects on its own
     # thread: dlib is not thread-safe (a shared instance aborts the process), so the
     # bank gets a detector of its own.
@@ -241,6 +248,64 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
                    input_description=frame_source.describe(), closers=closers)
 
 
+class NoFaces:
+    """The camera-only preview's detector: it looks for nothing (no model is loaded)."""
+
+    name = "none"
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        return []
+
+
+class NoSources:
+    """The camera-only preview's bank: photos wait for the real pipeline."""
+
+    sources: tuple[SourceFace, ...] = ()
+
+    def add(self, paths: Sequence[Path], name: str | None = None) -> SourceFace:
+        raise NotRunning("the models are not loaded yet")
+
+    def remove(self, index: int) -> SourceFace:
+        raise NotRunning("the models are not loaded yet")
+
+    def rename(self, index: int, name: str) -> SourceFace:
+        raise NotRunning("the models are not loaded yet")
+
+
+def camera_runtime(settings: Settings, sink: Sink) -> Runtime:
+    """The camera shown as it is (no detector, no model): what the window runs while
+    the models are missing, loading or converting."""
+    from realtime.frame.process import FrameProcessor
+    from realtime.io.capture import open_source
+    from realtime.pipeline import Pipeline
+    from realtime.session import PassthroughSwapper
+
+    is_camera = settings.camera.strip().isdigit() or settings.camera.startswith("/dev/")
+    frame_source = open_source(settings.camera, width=settings.camera_width,
+                               height=settings.camera_height,
+                               fps=settings.camera_fps if is_camera else None)
+    processor = FrameProcessor(PassthroughSwapper(), None, settings)  # type: ignore[arg-type]
+    pipeline = Pipeline(frame_source, processor, NoFaces(), NoSources(), [sink],
+                        settings.with_changes(quality_meter=False))
+    return Runtime(pipeline=pipeline, bank=NoSources(), backend="camera only",
+                   input_description=frame_source.describe(), preview_only=True)
+
+
+def prepare_models(settings: Settings, models_dir: Path,
+                   on_stage: Callable[[str, int, int, str], None] | None) -> None:
+    """Convert the model's checkpoints to ONNX now (the first time takes tens of
+    seconds), reporting ``on_stage(model, done, total, what)`` for the progress bar."""
+    from export.onnx import EXPORTABLE, ensure_onnx
+
+    if settings.model not in REQUIRED_MODELS or missing_models(models_dir, settings.model):
+        return  # the build says what is missing (ModelsMissing)
+    for name in REQUIRED_MODELS[settings.model]:
+        if name in EXPORTABLE:
+            callback = None if on_stage is None else (
+                lambda done, total, what, name=name: on_stage(name, done, total, what))
+            ensure_onnx(models_dir, name, on_stage=callback)
+
+
 def virtual_camera_sink(settings: Settings, width: int, height: int) -> Sink:
     from realtime.io.sinks import AI_LABEL, VirtualCameraSink
 
@@ -263,12 +328,19 @@ class Controller:
         cache_dir: Path,
         *,
         build: BuildFn = build_runtime,
+        camera_build: Callable[[Settings, Sink], Runtime] = camera_runtime,
+        prepare: Callable[..., None] | None = prepare_models,
         vcam_factory: SinkFactory = virtual_camera_sink,
         recorder_factory: RecorderFactory = recorder_sink,
     ) -> None:
         self.models_dir = Path(models_dir)
         self.cache_dir = Path(cache_dir)
         self._build = build
+        self._camera_build = camera_build
+        self._prepare = prepare
+        # on_stage(model, done, total, what) while a checkpoint converts (worker thread)
+        self.on_stage: Callable[[str, int, int, str], None] | None = None
+        self._camera_key: tuple[Any, ...] | None = None
         self._vcam_factory = vcam_factory
         self._recorder_factory = recorder_factory
         self._lock = threading.RLock()
@@ -282,16 +354,39 @@ class Controller:
 
     # -- heavy: call from a worker thread ---------------------------------------
 
+    def show_camera(self, settings: Settings) -> Runtime | None:
+        """Run the camera alone (no models) unless it already runs with these camera
+        settings, or a full pipeline runs; returns the runtime now running."""
+        key = (settings.camera, settings.camera_width, settings.camera_height,
+               settings.camera_fps)
+        with self._lock:
+            current = self._runtime
+            if current is not None and (not current.preview_only or self._camera_key == key):
+                return current
+        runtime = self._camera_build(settings, self._switch)
+        return self._replace(runtime, key)
+
     def build(self, settings: Settings) -> Runtime:
-        """Stop any running pipeline, build and start a new one from ``settings``."""
-        self.stop_pipeline()
+        """Build a pipeline from ``settings`` while the current one (the camera alone, or
+        an older pipeline) keeps showing frames, then switch over."""
+        if self._prepare is not None:
+            self._prepare(settings, self.models_dir, self.on_stage)
         runtime = self._build(settings, self.models_dir, self.cache_dir, self._switch)
+        return self._replace(runtime, None)
+
+    def _replace(self, runtime: Runtime, camera_key: tuple[Any, ...] | None) -> Runtime:
+        """Stop the running pipeline (it holds the camera) and start ``runtime``."""
         runtime.pipeline.set_swap_enabled(self._swap_enabled)
+        with self._lock:
+            closed = self._closed
+        if not closed:
+            self.stop_pipeline()
         with self._lock:
             closed = self._closed
             if not closed:
                 runtime.pipeline.start()
                 self._runtime = runtime
+                self._camera_key = camera_key
         if closed:  # the window closed while the models loaded: start nothing
             for close in reversed(runtime.closers):
                 close()
@@ -328,6 +423,12 @@ class Controller:
     @property
     def running(self) -> bool:
         return self._runtime is not None
+
+    @property
+    def swapping(self) -> bool:
+        """A pipeline with models runs (not the camera alone)."""
+        runtime = self._runtime
+        return runtime is not None and not runtime.preview_only
 
     @property
     def backend(self) -> str:
@@ -425,6 +526,16 @@ class Controller:
     def stats(self) -> PipelineStats | None:
         runtime = self._runtime
         return runtime.pipeline.stats() if runtime else None
+
+    def face_scores(self) -> dict[int, str]:
+        """Track id → the meter's badge text (identity 0–100), for the preview only."""
+        from realtime.faces.quality import meter_score
+
+        runtime = self._runtime
+        quality = getattr(runtime.pipeline, "face_quality", None) if runtime else None
+        if quality is None:
+            return {}
+        return {tid: f"ID {meter_score(q.identity)}" for tid, q in quality().items()}
 
     def take_errors(self) -> list[str]:
         """New errors from the pipeline's workers and from the outputs, as readable text."""

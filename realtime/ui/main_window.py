@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QStyle,
@@ -48,6 +49,13 @@ log = logging.getLogger(__name__)
 PREVIEW_INTERVAL_MS = 15  # ~60 Hz polling; a redraw happens only on a new version
 STATS_INTERVAL_MS = 500
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def default_record_folder() -> Path:
+    """The user's Videos folder (platformdirs), not the folder swapcam was started in."""
+    import platformdirs
+
+    return Path(platformdirs.user_videos_dir())
 
 
 class ErrorBanner(QFrame):
@@ -84,6 +92,40 @@ class ErrorBanner(QFrame):
     def clear(self) -> None:
         self.messages.clear()
         self.hide()
+
+
+class ModelsBanner(QFrame):
+    """An amber strip saying which models are missing, with a button that opens the
+    Models dialog. It never opens the dialog by itself (the window stays explorable)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setStyleSheet("ModelsBanner { background: #5a4300; border-radius: 4px; } "
+                           "QLabel { color: #fff; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.button = QPushButton("Get models…")
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.button)
+        layout.addWidget(dismiss)
+        self.names: tuple[str, ...] = ()
+        self.hide()
+
+    def show_missing(self, model: str, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.label.setText(f"To swap faces with {model}, swapcam needs {', '.join(names)}. "
+                           "The camera works meanwhile.")
+        self.show()
+
+
+class StageSignal(QObject):
+    """Carries ``on_stage`` calls from the engine worker to the GUI thread (queued)."""
+
+    stage = Signal(str, int, int, str)  # model, done, total, what
 
 
 class MainWindow(QMainWindow):
@@ -145,6 +187,10 @@ class MainWindow(QMainWindow):
         self.banner = ErrorBanner()
         self.banner.action.clicked.connect(self.rebuild)
         left.addWidget(self.banner)
+        self.models_banner = ModelsBanner()
+        self.models_banner.button.clicked.connect(
+            lambda: self.show_model_dialog(self.models_banner.names or None))
+        left.addWidget(self.models_banner)
         self.preview = PreviewWidget()
         self.preview.set_mode(self.settings.preview_mode
                               if self.settings.preview_mode in ("swapped", "original",
@@ -205,7 +251,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.help = HelpOverlay(central)
         self.status_model = QLabel()
+        self.conversion = QProgressBar()
+        self.conversion.setMaximumWidth(260)
+        self.conversion.setFormat("%p%")
+        self.conversion.hide()
+        self.statusBar().addPermanentWidget(self.conversion)
         self.statusBar().addPermanentWidget(self.status_model)
+        self.stage_signal = StageSignal(self)
+        self.stage_signal.stage.connect(self._conversion_stage)
+        self.controller.on_stage = self.stage_signal.stage.emit
         self.statusBar().showMessage("Press F1 or ? for hotkeys", 8000)
 
     def _fill_controls(self) -> None:
@@ -229,19 +283,45 @@ class MainWindow(QMainWindow):
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Build the pipeline in the background and start the timers."""
+        """Show the camera at once, build the pipeline in the background, start the
+        timers."""
         self.preview_timer.start()
         self.stats_timer.start()
+        self._show_camera()
         self.rebuild()
+
+    def _show_camera(self) -> None:
+        """The camera alone (no models) until the pipeline runs."""
+        settings = self.settings
+        self.worker.submit("show the camera", lambda: self.controller.show_camera(settings),
+                           None, lambda exc, _t: self.banner.show_message(
+                               f"Camera: {_readable(exc)}"))
+
+    def next_step(self) -> str:
+        """What the preview tells the user to do next ('' when it is swapping)."""
+        if self.models_banner.isVisible() or not self.controller.swapping:
+            if self.models_banner.names:
+                return "Camera only: get the models to swap faces (Get models… above)"
+            return f"Camera only while {self.settings.model} loads…"
+        if not any(e.state == "ready" for e in self.gallery.entries):
+            return "Add a photo of the face to wear: drop it here or use + below"
+        return ""
+
+    def _conversion_stage(self, model: str, done: int, total: int, what: str) -> None:
+        self.conversion.setVisible(done < total)
+        self.conversion.setRange(0, max(total, 1))
+        self.conversion.setValue(done)
+        self.conversion.setFormat(f"converting {model}: {what} %p%")
+        self.statusBar().showMessage(f"Converting {model} to ONNX (once): {what}")
 
     def rebuild(self) -> None:
         """A new pipeline from the current settings, then every source re-added."""
         self._generation += 1
         generation = self._generation
         self.banner.action.setVisible(False)
-        self.preview.set_result(None)
-        self._preview_version = -1
-        self.preview.set_message(f"Loading {self.settings.model}…")
+        # the camera keeps showing (unswapped) while the models load or convert
+        if self.preview.result is None:
+            self.preview.set_message(f"Loading {self.settings.model}…")
         self.statusBar().showMessage(f"Loading {self.settings.model} on {self.settings.engine}…")
         settings = self.settings
         self.controller.set_active_hint(settings.active_source)
@@ -257,7 +337,11 @@ class MainWindow(QMainWindow):
         if generation != self._generation:
             return
         self.backend = runtime.backend
-        self.preview.set_message("Waiting for the first frame…")
+        self.models_banner.names = ()
+        self.models_banner.hide()
+        self.conversion.hide()
+        if self.preview.result is None:
+            self.preview.set_message("Waiting for the first frame…")
         self.status_model.setText(f"{self.settings.model} · {runtime.backend}")
         self.statusBar().showMessage(f"Running: {runtime.input_description}", 5000)
         self.controls.set_engine_in_use(runtime.backend)
@@ -269,11 +353,17 @@ class MainWindow(QMainWindow):
         if generation != self._generation:
             return
         log.debug("build failed:\n%s", trace)
+        self.conversion.hide()
         if isinstance(exc, ctl.ModelsMissing):
+            # a banner, not the dialog: a user who closed the dialog is not asked again
             self.statusBar().showMessage("Waiting for models", 5000)
-            self.preview.set_message(f"{exc}\nDownload or import them to start.")
-            self.show_model_dialog(exc.names, reason=str(exc))
+            self.models_banner.show_missing(exc.model, exc.names)
+            if self.preview.result is None:
+                self.preview.set_message(f"{exc}\nGet models… (above) downloads or "
+                                         "imports them.")
+            self._show_camera()
             return
+        self._show_camera()
         self.statusBar().showMessage("Not running", 5000)
         self.preview.set_message("Not running: " + _first_line(exc))
         self.banner.show_message(f"Could not start: {_readable(exc)}", restart=True)
@@ -311,6 +401,7 @@ class MainWindow(QMainWindow):
                 self.set_recording(True, path)
 
     def _tick_stats(self) -> None:
+        self.preview.set_hint(self.next_step())
         for message in self.controller.take_errors():
             restart = not self.controller.running or "thread failed" in message
             self.banner.show_message(message, restart=restart)
@@ -336,7 +427,9 @@ class MainWindow(QMainWindow):
             f"</b> / p95 <b>{stats.latency.p95:.0f}</b> ms &nbsp;·&nbsp; drops "
             f"<b>{stats.total_drops}</b><br>faces {stats.faces} &nbsp;·&nbsp; swaps/s "
             f"{stats.swaps_per_s:.1f} ({stats.swap_mode or '-'})<br>"
-            f"{self.settings.model} on {self.backend or '…'}")
+            f"{self.settings.model} on {self.backend or '…'}"
+            + (f"<br>{stats.format_meter()}" if stats.identity is not None else ""))
+        self.preview.set_face_badges(self.controller.face_scores())
         self.chart.set_stages(stats.stage_p50())
 
     # -- hotkeys --------------------------------------------------------------------------
@@ -475,7 +568,7 @@ class MainWindow(QMainWindow):
 
     def _record_folder(self) -> Path:
         return Path(self.settings.record_path).expanduser() if self.settings.record_path \
-            else Path.cwd()
+            else default_record_folder()
 
     def _update_badges(self) -> None:
         badges: list[tuple[str, QColor]] = []
@@ -681,7 +774,8 @@ class MainWindow(QMainWindow):
     def _model_dialog_closed(self, _result: int) -> None:
         self.model_dialog = None
         self.probe_worker.submit("probe models", self._probe, self._probed)
-        if not self.controller.running and not self._closing:
+        if (not self.controller.swapping and not self._closing
+                and not ctl.missing_models(self.controller.models_dir, self.settings.model)):
             self.rebuild()
 
     # -- system-wide hotkeys --------------------------------------------------------------

@@ -44,6 +44,9 @@ class PreviewWidget(QWidget):
         self.message = "Starting…"
         self.badges: list[tuple[str, QColor]] = []
         self.caption = ""
+        # the identity meter per track id: drawn over the face here, never into frames
+        self.face_badges: dict[int, str] = {}
+        self.hint = ""  # what to do next, drawn over the picture (add a photo, get models)
         self._result: SwapResult | None = None
         self.frames_drawn = 0
 
@@ -70,6 +73,11 @@ class PreviewWidget(QWidget):
         """A centred line shown while there is no picture (loading, no camera ...)."""
         self.message = message
         self.update()
+
+    def set_hint(self, hint: str) -> None:
+        if hint != self.hint:
+            self.hint = hint
+            self.update()
 
     def set_badges(self, badges: list[tuple[str, QColor]]) -> None:
         self.badges = badges
@@ -100,12 +108,36 @@ class PreviewWidget(QWidget):
             painter.drawText(box.adjusted(24, 24, -24, -24),
                              int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap),
                              self.message)
+        if self.hint and result is not None:
+            font = QFont(self.font())
+            font.setBold(True)
+            painter.setFont(font)
+            width = painter.fontMetrics().horizontalAdvance(self.hint) + 24
+            rect = QRectF(box.center().x() - width / 2, box.bottom() - 44, width, 28)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 170))
+            painter.drawRoundedRect(rect, 8, 8)
+            painter.setPen(QColor(255, 213, 79))
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), self.hint)
         self._draw_badges(painter, box)
         painter.end()
+
+    def set_face_badges(self, badges: dict[int, str]) -> None:
+        self.face_badges = dict(badges)
+        self.update()
 
     def _draw(self, painter: QPainter, image: np.ndarray, box: QRectF, label: str) -> None:
         target = fit_rect(image.shape[1], image.shape[0], box)
         painter.drawImage(target, to_qimage(image))
+        if label != "original" and self._result is not None and self.face_badges:
+            scale = target.width() / max(image.shape[1], 1)
+            for face in self._result.faces:
+                text = self.face_badges.get(face.track_id)
+                if text:
+                    x1, y1 = float(face.box[0]), float(face.box[1])
+                    self._pill(painter, target.x() + x1 * scale,
+                               max(target.y(), target.y() + y1 * scale - 26), text,
+                               QColor(0, 105, 92, 220))
         if label:
             self._pill(painter, target.x() + 8, target.bottom() - 30, label.upper(),
                        QColor(0, 0, 0, 160))
