@@ -22,7 +22,7 @@ def test_parse_map_accepts_pairs_and_names_a_bad_entry() -> None:
     assert parse_map(["a.jpg=b.jpg", " c.png = d.png "]) == [("a.jpg", "b.jpg"),
                                                            ("c.png", "d.png")]
     for bad in ("a.jpg", "=b.jpg", "a.jpg="):
-        with pytest.raises(ValueError, match="REF.jpg=SOURCE.jpg"):
+        with pytest.raises(ValueError, match=r"REF\.jpg=SOURCE\.jpg"):
             parse_map([bad])
     with pytest.raises(ValueError, match="source"):
         check_policy("nobody")

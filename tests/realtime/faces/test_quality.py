@@ -58,7 +58,7 @@ def test_expression_ignores_pose_but_not_a_changed_mouth() -> None:
 
 
 def test_head_pose_reads_roll_and_pose_error_compares_two_faces() -> None:
-    yaw, pitch, roll = head_pose(FIVE, (640, 480))
+    yaw, _pitch, roll = head_pose(FIVE, (640, 480))
     assert abs(roll) < 2 and abs(yaw) < 10
     tilted = _similar(FIVE - FIVE.mean(0), 15, 1.0, tuple(FIVE.mean(0)))
     assert head_pose(tilted, (640, 480))[2] == pytest.approx(roll + 15, abs=2)
