@@ -66,7 +66,7 @@ class NullSink:
 def _group_video(t1: np.ndarray, path: Path, frames: int = 24) -> None:
     """t1.jpg moving and cropped: a window sliding right and down, rescaled to 960×540."""
     h, w = t1.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (960, 540))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 15, (960, 540))
     for i in range(frames):
         dx, dy = 2 * i, i
         window = t1[dy:h - 24 + dy, dx:w - 48 + dx]
