@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ ARG_FIELDS: dict[str, str] = {
     "detector": "detector", "faces": "faces", "det_threshold": "det_threshold",
     "detect_every": "detect_every", "detect_width": "detect_width", "feather": "feather",
     "width": "camera_width", "height": "camera_height", "fps": "camera_fps",
-    "swap_mode": "swap_mode",
+    "swap_mode": "swap_mode", "mask": "mask",
 }
 
 
@@ -73,12 +74,14 @@ def run_window(args: argparse.Namespace) -> int:
     loaded = store.load()
     settings = settings_from_args(loaded.settings, args)
     controller = Controller(Path(settings.models_dir), default_cache_dir())
-    window = MainWindow(store, settings, controller, startup_warning=loaded.warning)
+    window = MainWindow(store, settings, controller,
+                        startup_warning=startup_message(loaded))
     record = getattr(args, "record", None)
     if record is not None:  # `live --record OUT`: start recording to that file once running
         window.record_on_start = Path(record).expanduser()
     window.show()
     window.start()
+    restore_signals = close_on_signals(window)
     seconds = getattr(args, "seconds", None)
     if isinstance(seconds, int | float) and seconds > 0:
         from PySide6.QtCore import QTimer
@@ -88,6 +91,48 @@ def run_window(args: argparse.Namespace) -> int:
         return int(app.exec())
     finally:
         window.shutdown()
+        restore_signals()
+
+
+def startup_message(loaded: Any) -> str | None:
+    """The settings store's warning plus, when it reset values it could not use, a line
+    naming each reset key (``LoadResult.reset_keys``)."""
+    parts = [loaded.warning] if getattr(loaded, "warning", None) else []
+    reset = tuple(getattr(loaded, "reset_keys", ()) or ())
+    if reset and not any(all(k in p for k in reset) for p in parts):
+        backup = getattr(loaded, "backup", None)
+        kept = f"; your file was kept as {backup}" if backup else ""
+        parts.append(f"Settings reset to their defaults (the saved values were not usable): "
+                     f"{', '.join(reset)}{kept}.")
+    return " ".join(parts) or None
+
+
+def close_on_signals(window: Any) -> Callable[[], None]:
+    """SIGTERM and SIGINT (Ctrl-C in the terminal) close the window like its close
+    button: settings saved, recording finished, threads stopped. Returns a function that
+    puts the previous handlers back."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: closing the window", signal.Signals(signum).name)
+        QTimer.singleShot(0, window.close)
+
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    # Python runs signal handlers only between bytecodes: without a timer it would wait
+    # for the next Qt event that calls into Python.
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+
+    def restore() -> None:
+        tick.stop()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    return restore
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,3 +55,35 @@ def test_run_opens_the_window_and_saves_on_close(qtbot: QtBot, tmp_path: Path,
     assert saved.models_dir == str(tmp_path / "no-models")
     # the models folder is empty: the window says what is missing instead of failing
     assert "not installed" in str(seen["message"]) or seen["banner"]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_closes_the_window_like_its_close_button(tmp_path: Path, t1_path: Path,
+                                                          signame: str) -> None:
+    """Issue 15 item 6: a window ended by SIGTERM lost its session settings."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "QT_QPA_PLATFORM": "offscreen",
+           "SWAPCAM_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "--models-dir", str(tmp_path / "models"), "-v", "live",
+         "--camera", str(t1_path), "--detect-every", "7"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(8)  # imports, window, camera-only preview
+        assert process.poll() is None, process.communicate()[0]
+        process.send_signal(getattr(signal, signame))
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    saved = SettingsStore(tmp_path / "config" / "swapcam" / "settings.toml").load().settings
+    assert saved.window_geometry  # written by the close path
+    assert saved.detect_every == 7 and saved.camera == str(t1_path)

@@ -131,6 +131,7 @@ class FakeSink:
 class Harness:
     def __init__(self) -> None:
         self.pipelines: list[FakePipeline] = []
+        self.cameras: list[FakePipeline] = []
         self.vcams: list[FakeSink] = []
         self.recorders: list[FakeSink] = []
         self.fail_build: BaseException | None = None
@@ -143,6 +144,16 @@ class Harness:
         pipeline = FakePipeline(bank, sink)
         self.pipelines.append(pipeline)
         return ctl.Runtime(pipeline, bank, "fake-engine", "fake input")
+
+    def camera_build(self, settings: Settings, sink: ctl.Sink) -> ctl.Runtime:
+        """The camera alone, as ``ctl.camera_runtime`` (it fails like the build would)."""
+        if self.fail_build is not None and not isinstance(self.fail_build, ctl.ModelsMissing):
+            raise self.fail_build
+        pipeline = FakePipeline(FakeBank(), sink)
+        pipeline.swap_enabled = False
+        self.cameras.append(pipeline)
+        return ctl.Runtime(pipeline, ctl.NoSources(), "camera only", "fake input",
+                           preview_only=True)
 
     def vcam(self, settings: Settings, width: int, height: int) -> ctl.Sink:
         sink = FakeSink("virtual camera")
@@ -174,13 +185,14 @@ def make_window(qtbot: QtBot, harness: Harness, tmp_path: Path,
                 settings: Settings | None = None) -> MainWindow:
     store = SettingsStore(tmp_path / "config" / "settings.toml")
     controller = ctl.Controller(tmp_path / "models", tmp_path / "cache", build=harness.build,
+                                camera_build=harness.camera_build,
                                 vcam_factory=harness.vcam, recorder_factory=harness.recorder)
     window = MainWindow(store, settings or Settings(record_path=str(tmp_path / "rec")),
                         controller)
     qtbot.addWidget(window)
     window.show()
     window.start()
-    qtbot.waitUntil(lambda: controller.running, timeout=5000)
+    qtbot.waitUntil(lambda: controller.swapping, timeout=5000)
     return window
 
 
@@ -306,7 +318,8 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
                                                tmp_path: Path) -> None:
     harness.fail_build = RuntimeError("camera 0: could not open (tried V4L2)")
     store = SettingsStore(tmp_path / "settings.toml")
-    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build)
+    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build,
+                                camera_build=harness.camera_build)
     win = MainWindow(store, Settings(), controller)
     qtbot.addWidget(win)
     win.start()
@@ -315,7 +328,7 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
     assert "Not running" in win.preview.message
     harness.fail_build = None
     win.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
-    qtbot.waitUntil(lambda: controller.running, timeout=3000)
+    qtbot.waitUntil(lambda: controller.swapping, timeout=3000)
     win.close()
 
 
@@ -465,3 +478,80 @@ def test_photos_removed_from_the_folder_stay_removed(qtbot: QtBot, harness: Harn
     qtbot.waitUntil(lambda: len(third.gallery.entries) == 4, timeout=3000)
     assert third.settings.removed_sources == ()
     third.close()
+
+
+# -- first run (issue 15) --------------------------------------------------------------
+
+def _first_run_window(qtbot: QtBot, harness: Harness, tmp_path: Path) -> MainWindow:
+    store = SettingsStore(tmp_path / "config" / "settings.toml")
+    controller = ctl.Controller(tmp_path / "models", tmp_path / "cache", build=harness.build,
+                                camera_build=harness.camera_build)
+    win = MainWindow(store, Settings(), controller)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    return win
+
+
+def test_without_models_the_camera_shows_with_a_banner_and_no_dialog(
+        qtbot: QtBot, harness: Harness, tmp_path: Path) -> None:
+    """Before: a Models dialog over a blank preview, reopening by itself once closed."""
+    harness.fail_build = ctl.ModelsMissing("simswap-224", ("simswap-224", "arcface-simswap"))
+    win = _first_run_window(qtbot, harness, tmp_path)
+    qtbot.waitUntil(lambda: win.preview.result is not None, timeout=5000)  # the camera
+    qtbot.waitUntil(lambda: win.models_banner.isVisible(), timeout=5000)
+    assert win.model_dialog is None
+    assert "arcface-simswap" in win.models_banner.label.text()
+    assert not win.controller.swapping and win.controller.running
+    qtbot.waitUntil(lambda: "get the models" in win.preview.hint, timeout=3000)
+    # the banner's button opens the dialog; closed, it stays closed
+    win.models_banner.button.click()
+    assert win.model_dialog is not None and win.model_dialog.isVisible()
+    win.model_dialog.reject()
+    assert win.model_dialog is None
+    cameras = len(harness.cameras)
+    qtbot.wait(1500)  # three stats ticks
+    assert win.model_dialog is None
+    assert len(harness.cameras) == cameras  # the camera was not restarted either
+    assert win.preview.result is not None
+    win.close()
+
+
+def test_the_camera_shows_while_the_models_load(qtbot: QtBot, harness: Harness,
+                                                tmp_path: Path, photos: list[Path]) -> None:
+    """Before: "Loading simswap-224…" on a blank preview for the whole load/convert."""
+    release = threading.Event()
+    real_build = harness.build
+
+    def slow_build(*args: object) -> ctl.Runtime:
+        release.wait(10)
+        return real_build(*args)  # type: ignore[arg-type]
+
+    harness.build = slow_build  # type: ignore[method-assign]
+    win = _first_run_window(qtbot, harness, tmp_path)
+    qtbot.waitUntil(lambda: win.preview.result is not None, timeout=5000)
+    assert not win.controller.swapping
+    qtbot.waitUntil(lambda: "loads" in win.preview.hint, timeout=3000)
+    # the conversion progress, reported from the engine worker thread
+    threading.Thread(target=win.controller.on_stage,  # type: ignore[misc]
+                     args=("simswap-224", 2, 4, "optimising graph")).start()
+    qtbot.waitUntil(lambda: win.conversion.isVisible(), timeout=3000)
+    assert win.conversion.value() == 2 and win.conversion.maximum() == 4
+    release.set()
+    qtbot.waitUntil(lambda: win.controller.swapping, timeout=5000)
+    assert not win.conversion.isVisible()
+    assert harness.cameras[-1]._stop.is_set()  # the camera-only pipeline handed over
+    qtbot.waitUntil(lambda: "Add a photo" in win.preview.hint, timeout=3000)
+    win.add_source([photos[0]])
+    qtbot.waitUntil(lambda: win.preview.hint == "", timeout=3000)
+    win.close()
+
+
+def test_recordings_go_to_the_videos_folder_by_default(qtbot: QtBot, harness: Harness,
+                                                       tmp_path: Path) -> None:
+    """Before: the folder swapcam was started in."""
+    import platformdirs
+
+    win = _first_run_window(qtbot, harness, tmp_path)
+    assert win._record_folder() == Path(platformdirs.user_videos_dir())
+    win.close()

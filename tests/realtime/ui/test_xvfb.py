@@ -33,7 +33,7 @@ from tests.realtime.ui.test_main_window import Harness
 tmp = Path(sys.argv[1])
 app = QApplication([])
 harness = Harness()
-controller = ctl.Controller(tmp, tmp, build=harness.build)
+controller = ctl.Controller(tmp, tmp, build=harness.build, camera_build=harness.camera_build)
 window = MainWindow(SettingsStore(tmp / "settings.toml"), Settings(), controller)
 window.setWindowTitle("swapcam-xvfb-test")
 window.resize(1000, 700)
