@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from realtime.config import Settings
+from realtime.faces.select import MAX_FACES_RANGE
 
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 480), (960, 540), (1280, 720), (1920, 1080))
 ENGINE_LABELS: dict[str, str] = {
@@ -154,7 +155,14 @@ class ControlsPanel(QWidget):
             "Width of the copy the built-in detector searches: larger finds smaller "
             "(more distant) faces and costs more CPU. SCRFD ignores it.")
         self.detect_width.valueChanged.connect(lambda v: self._emit(detect_width=int(v)))
+        self.max_faces = QSpinBox()
+        self.max_faces.setRange(*MAX_FACES_RANGE)
+        self.max_faces.setToolTip(
+            "Swap at most this many faces per frame, the largest first: each face costs a "
+            "model call (on a CPU about a second each)")
+        self.max_faces.valueChanged.connect(lambda v: self._emit(max_faces=int(v)))
         form.addRow("Swap", self.faces)
+        form.addRow("Faces at most", self.max_faces)
         form.addRow("Detection threshold", self.det_threshold)
         form.addRow("Detect every N frames", self.detect_every)
         form.addRow("Detection size", self.detect_width)
@@ -256,6 +264,7 @@ class ControlsPanel(QWidget):
             self.det_threshold.setValue(settings.det_threshold)
             self.detect_every.setValue(settings.detect_every)
             self.detect_width.setValue(settings.detect_width)
+            self.max_faces.setValue(settings.max_faces)
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))

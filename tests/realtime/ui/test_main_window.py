@@ -555,3 +555,19 @@ def test_recordings_go_to_the_videos_folder_by_default(qtbot: QtBot, harness: Ha
     win = _first_run_window(qtbot, harness, tmp_path)
     assert win._record_folder() == Path(platformdirs.user_videos_dir())
     win.close()
+
+
+def test_max_faces_box_goes_live_and_is_saved(qtbot: QtBot, harness: Harness,
+                                              tmp_path: Path) -> None:
+    """Issue 15 item 5: the faces-per-frame limit in the window."""
+    win = make_window(qtbot, harness, tmp_path)
+    box = win.controls.max_faces
+    assert box.value() == 4 and (box.minimum(), box.maximum()) == (1, 32)
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Down)
+    assert win.settings.max_faces == 3
+    pipeline = harness.pipelines[-1]
+    assert pipeline.settings is not None and pipeline.settings.max_faces == 3
+    assert len(harness.pipelines) == 1  # no rebuild
+    win.close()
+    assert SettingsStore(tmp_path / "config" / "settings.toml").load().settings.max_faces == 3
