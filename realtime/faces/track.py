@@ -14,6 +14,7 @@ One Euro filter: strong smoothing when still (no jitter), little lag when moving
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +23,8 @@ import numpy as np
 from realtime.types import Detection, Face
 
 GRID = 4  # GRID × GRID points inside each box, besides the 5 landmarks
+
+Landmarker = Callable[[np.ndarray, list[Detection]], list[Detection]]
 
 
 class OneEuroFilter:
@@ -146,6 +149,7 @@ class FaceTracker:
         # jitter drops ~3.5x, a head moving at 140 px/s lags ~1.2 px rms.
         min_cutoff: float = 0.5,
         beta: float = 20.0,
+        landmarker: Landmarker | None = None,
     ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
@@ -158,6 +162,9 @@ class FaceTracker:
         self.smooth = smooth
         self.min_cutoff = min_cutoff
         self.beta = beta
+        # Between detections, re-measures each flowed face's points on the frame (e.g.
+        # FaceMesh's ``refine``); an empty answer marks the face lost.
+        self.landmarker = landmarker
         self.tracks: list[Track] = []
         self._next_id = 1
         self._grey: np.ndarray | None = None
@@ -213,6 +220,8 @@ class FaceTracker:
             self._ever_detected = True
         else:
             self._since_detection += 1
+            if self.landmarker is not None:
+                self._relandmark(image)
         self._grey = grey
         for track in self.tracks:
             track.age += 1
@@ -264,6 +273,18 @@ class FaceTracker:
                 continue
             track.landmarks = _apply(m, track.landmarks)
             track.box = _move_box(m, track.box)
+
+    def _relandmark(self, image: np.ndarray) -> None:
+        assert self.landmarker is not None
+        for track in self.tracks:
+            if track.lost:
+                continue
+            found = self.landmarker(image, [Detection(
+                track.box, float(track.score), track.landmarks.astype(np.float32))])
+            if not found:
+                track.lost = True
+                continue
+            track.landmarks = found[0].landmarks.astype(np.float64)
 
     def _carry(
         self, detections: list[Detection], old: np.ndarray, cur: np.ndarray

@@ -157,3 +157,61 @@ def test_tensorrt_bench_on_a_gpu(tmp_path: Path, capsys: pytest.CaptureFixture[s
     result = json.loads(out.read_text())["results"][0]
     assert result["swap_mode"] == "sync"
     assert result["fps_out"] > 25
+
+
+def _installed_mesh(models_dir: Path, face_landmark_tflite: Path) -> None:
+    from engines.models import import_model
+
+    assert import_model(face_landmark_tflite, models_dir) == ["face-mesh"]
+
+
+def test_bench_detectors_side_by_side(tmp_path: Path, face_landmark_tflite: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """One photo folder × two variants: every detector in one table, with the method."""
+    import shutil
+
+    from realtime.faces.detect import dlib_available
+
+    models_dir = tmp_path / "models"
+    _installed_mesh(models_dir, face_landmark_tflite)
+    own = tmp_path / "own"
+    own.mkdir()
+    from realtime.faces.detect_eval import package_photos
+
+    import cv2
+
+    cv2.imwrite(str(own / "hanks.png"), package_photos()["tom_hanks"])
+    shutil.copyfile(own / "hanks.png", own / "notes.txt")  # not a photo suffix: ignored
+    out = tmp_path / "detectors.json"
+    code = main.main(["--models-dir", str(models_dir), "bench", "--detectors", "--variants",
+                      "original,rot+40", "--repeats", "1", "--photos", str(own),
+                      "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "reference points:" in text and "NME = mean 5-point error" in text
+    assert "ms 640×360" in text and "ms 1280×720" in text
+    report = json.loads(out.read_text())
+    assert report["variants"] == ["original", "rot+40"]
+    assert "own:hanks" in report["photos"]
+    rows = {r["detector"].split(" (")[0]: r for r in report["rows"]}
+    assert "SCRFD-10GF" in rows and rows["SCRFD-10GF"]["missing"].startswith("not installed")
+    if dlib_available():
+        assert rows["dlib HOG + 68 pt"]["found"] >= 1
+    else:
+        assert "not installed" in rows["dlib HOG + 68 pt"]["missing"]
+        assert "not installed" in text
+    mesh = rows["RetinaFace + FaceMesh"]
+    retina = rows["RetinaFace"]
+    faces = mesh["faces"]
+    assert faces == retina["faces"] >= 2 * 5  # at least t1's and Hanks' faces, twice
+    assert mesh["recall"] >= 0.8 and mesh["false_positives"] <= 2
+    assert mesh["nme_tilt40"] < 0.15 and mesh["nme"] < 0.1
+    assert set(mesh["ms"]) == {"640x360", "1280x720"} and min(mesh["ms"].values()) > 0
+
+
+def test_bench_detectors_rejects_unknown_variants(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main.main(["--models-dir", str(tmp_path), "bench", "--detectors", "--variants",
+                      "original,upside-down"])
+    assert code != 0
+    assert "upside-down" in capsys.readouterr().err

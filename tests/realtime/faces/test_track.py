@@ -201,3 +201,30 @@ def test_still_face_jitters_less_with_smoothing_real_detector(
     raw_s, smooth_s = _spread(np.array(raw[10:])), _spread(np.array(smooth[10:]))
     assert raw_s > 0.05, "the noisy clip should make raw detections jitter"
     assert smooth_s < 0.5 * raw_s, f"smoothed {smooth_s:.3f} px vs raw {raw_s:.3f} px"
+
+
+def test_landmarker_remeasures_points_between_detections(astronaut_bgr: np.ndarray) -> None:
+    """With a landmarker, each in-between frame's points are the landmarker's (on the
+    flowed box); an empty answer marks the face lost and asks for a detection."""
+    box = np.array([180, 80, 330, 260], np.float32)
+    five = np.array([[220, 150], [290, 150], [255, 190], [230, 225], [280, 225]],
+                    np.float32)
+    seen: list[np.ndarray] = []
+    answer = {"shift": 2.0, "empty": False}
+
+    def landmarker(image: np.ndarray, dets: list[Detection]) -> list[Detection]:
+        assert image is astronaut_bgr and len(dets) == 1
+        seen.append(dets[0].box.copy())
+        if answer["empty"]:
+            return []
+        return [Detection(dets[0].box, dets[0].score, dets[0].landmarks + answer["shift"])]
+
+    tracker = FaceTracker(detect_every=5, landmarker=landmarker, smooth=False)
+    tracker.update(astronaut_bgr, 0.0, [Detection(box, 0.9, five)])
+    assert seen == []  # a detection frame keeps the detector's points
+    faces = tracker.update(astronaut_bgr, 1 / 30)
+    assert len(seen) == 1 and np.allclose(seen[0], box, atol=1.0)  # still frame: box holds
+    assert np.allclose(faces[0].detection.landmarks, five + 2.0, atol=0.5)
+    answer["empty"] = True
+    assert tracker.update(astronaut_bgr, 2 / 30) == []
+    assert tracker.needs_detection()
