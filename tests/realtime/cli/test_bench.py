@@ -176,9 +176,9 @@ def test_bench_detectors_side_by_side(tmp_path: Path, face_landmark_tflite: Path
     _installed_mesh(models_dir, face_landmark_tflite)
     own = tmp_path / "own"
     own.mkdir()
-    from realtime.faces.detect_eval import package_photos
-
     import cv2
+
+    from realtime.faces.detect_eval import package_photos
 
     cv2.imwrite(str(own / "hanks.png"), package_photos()["tom_hanks"])
     shutil.copyfile(own / "hanks.png", own / "notes.txt")  # not a photo suffix: ignored
