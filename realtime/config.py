@@ -27,6 +27,8 @@ PreviewMode = Literal["swapped", "original", "side-by-side"]
 # inside it; auto: parsing when the face-parsing model is installed, else box
 MaskMode = Literal["auto", "box", "parsing"]
 MASK_MODES: tuple[str, ...] = ("auto", "box", "parsing")
+# Settings whose value must be one of a fixed set (checked by ``Settings.from_dict``).
+CHOICES: dict[str, tuple[str, ...]] = {"mask": MASK_MODES}
 
 MODEL_NAMES: tuple[str, ...] = ("simswap-224", "simswap-512", "inswapper-128")
 
@@ -144,5 +146,9 @@ class Settings:
                 value = float(value)
             elif isinstance(default, str) and not isinstance(value, str):
                 raise ValueError(f"setting {f.name!r}: expected a string, got {value!r}")
+            choices = CHOICES.get(f.name)
+            if choices is not None and value not in choices:
+                raise ValueError(f"setting {f.name!r}: expected one of {', '.join(choices)}, "
+                                 f"got {value!r}")
             kwargs[f.name] = value
         return cls(**kwargs)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
     from realtime.faces.mapping import FaceMap
     from realtime.faces.quality import QualityMeter
+    from realtime.frame.parsing import FaceParser
     from realtime.frame.process import FaceProcessor, FrameProcessor
     from realtime.frame.process_torch import TorchFrameProcessor
     from realtime.frame.swap import FaceSwapper
@@ -42,7 +43,8 @@ LIVE_DLIB_UPSAMPLE = 0
 
 
 def choose_processor(
-    swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings
+    swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings,
+    parser: FaceParser | None = None,
 ) -> FrameProcessor | TorchFrameProcessor:
     """The device-resident processor when the swapper's engine takes torch tensors on a
     CUDA device (TensorRT, a CUDA TorchEngine), else the numpy/OpenCV one.
@@ -64,12 +66,12 @@ def choose_processor(
 
         log.info("frame processing on the GPU (%s): one upload and one download per frame",
                  backend)
-        return TorchFrameProcessor(swapper, encoder, settings)
+        return TorchFrameProcessor(swapper, encoder, settings, parser=parser)
     from realtime.frame.process import FrameProcessor
 
     why = "its engine has no run_torch" if not has_run_torch else f"device {device_type}"
     log.info("frame processing on the host with numpy/OpenCV (%s: %s)", backend, why)
-    return FrameProcessor(swapper, encoder, settings)
+    return FrameProcessor(swapper, encoder, settings, parser=parser)
 
 
 class PassthroughSwapper:
@@ -181,10 +183,13 @@ def build_parts(settings: Settings, models_dir: Path, *,
                          "passthrough (crops pasted back unchanged)")
     from realtime.faces.identity import load_encoder
     from realtime.faces.sources import SourceBank
+    from realtime.frame.parsing import load_mask_parser
     from realtime.frame.swap import load_swapper
 
     swapper_real = load_swapper(settings.model, models_dir, engine=settings.engine,
                                 threads=threads)
+    parser = load_mask_parser(settings.mask, models_dir, engine=settings.engine,
+                              threads=threads)
     encoder = load_encoder(settings.model, models_dir, engine=settings.engine, threads=threads)
     bank = SourceBank(lambda _family: encoder, make_photo_detector(settings, models_dir, detector),
                       (cache_dir or default_cache_dir()) / "sources",
@@ -194,8 +199,9 @@ def build_parts(settings: Settings, models_dir: Path, *,
                              make_photo_detector(settings, models_dir, detector))
     meter = make_meter(settings, models_dir)
     # on a GPU (TensorRT) the frame stays on the device from upload to download
-    return LiveParts(choose_processor(swapper_real, encoder, settings), detector, bank,
-                     f"{settings.model} on {swapper_real.backend}", meter, face_map)
+    mask = "box mask" if parser is None else f"parsing mask on {parser.backend}"
+    return LiveParts(choose_processor(swapper_real, encoder, settings, parser), detector, bank,
+                     f"{settings.model} on {swapper_real.backend}, {mask}", meter, face_map)
 
 
 def make_meter(settings: Settings, models_dir: Path) -> QualityMeter | None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from realtime.config import MODEL_NAMES, EngineChoice, Settings
+from realtime.config import MASK_MODES, MODEL_NAMES, EngineChoice, Settings
 from realtime.session import PASSTHROUGH, build_pipeline
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_detect_width_argument(parser, default=None)
     parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
                         help="which faces to swap")
+    add_mask_argument(parser, default=None)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
                         help="sync: swap every frame; async: paste the newest swapped face on "
                         "every frame while the swapper catches up; auto: measure and pick")
@@ -91,6 +92,17 @@ def add_map_arguments(parser: argparse.ArgumentParser, *, live: bool = True) -> 
     parser.add_argument("--unassigned", choices=("source", "leave"), default=None,
                         help="faces no --map entry matches: wear the "
                         f"{'active ' if live else ''}source (default) or are left alone")
+
+
+def add_mask_argument(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    """``--mask box|parsing|auto`` (shared by ``live``, ``swap`` and ``bench``)."""
+    saved = "the saved setting, " if default is None else ""
+    parser.add_argument("--mask", choices=MASK_MODES, default=default,
+                        help="which part of the face is swapped: box = the aligned crop's "
+                        "rounded rectangle; parsing = only skin, brows, eyes, glasses, nose, "
+                        "lips and mouth as SimSwap's face parser labels them (hair, ears, "
+                        "hands stay real; needs the face-parsing model); auto = parsing when "
+                        f"face-parsing is installed, else box (default: {saved}auto)")
 
 
 def add_detect_width_argument(parser: argparse.ArgumentParser, *,
@@ -132,7 +144,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
     changes: dict[str, Any] = {"models_dir": str(args.models_dir)}
     for arg, field in (("camera", "camera"), ("model", "model"), ("engine", "engine"),
                        ("detector", "detector"), ("detect_every", "detect_every"),
-                       ("detect_width", "detect_width"),
+                       ("detect_width", "detect_width"), ("mask", "mask"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
                        ("max_faces", "max_faces")):
         value = getattr(args, arg, None)

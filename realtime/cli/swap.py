@@ -58,8 +58,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="detection confidence (default: %(default)s)")  # fmt: skip
     parser.add_argument("--feather", type=float, default=0.08, metavar="F",
                         help="mask feather as a fraction of the face size (default: %(default)s)")
-    parser.add_argument("--no-color-match", action="store_true",
-                        help="do not match the swapped face's colours to the target")
+    parser.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=False,
+                        help="match the swapped face's colour statistics to the target's "
+                        "(default: off; SimSwap's own paste has none)")
+    from realtime.cli.live import add_mask_argument
+
+    add_mask_argument(parser, default="auto")
     parser.add_argument("--map", action="append", default=[], metavar="REF.jpg=SOURCE.jpg",
                         help="the person in REF.jpg wears the identity in SOURCE.jpg (repeat "
                         "for several people; matched by face with --match-threshold)")
@@ -223,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     from realtime.faces.identity import load_encoder
     from realtime.faces.select import parse_mode
     from realtime.faces.sources import SourceBank
+    from realtime.frame.parsing import load_mask_parser
     from realtime.frame.swap import load_swapper
     from realtime.session import choose_processor
 
@@ -233,8 +238,9 @@ def run(args: argparse.Namespace) -> int:
         models_dir=str(models_dir), model=args.model, engine=args.engine,
         detector=args.detector, faces=args.faces, match_threshold=args.match_threshold,
         det_threshold=args.det_threshold, feather=args.feather,
-        color_match=not args.no_color_match,
+        color_match=args.color_match, mask=args.mask,
     )  # fmt: skip
+    parser = load_mask_parser(args.mask, models_dir, engine=args.engine)  # fails early
     swapper = load_swapper(args.model, models_dir, engine=args.engine)
     encoder = load_encoder(args.model, models_dir, engine=args.engine)
     detect_width = file_detect_width(getattr(args, "detect_width", None),
@@ -258,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     reference = None
     if mode.kind == "match" and mode.reference is not None:
         reference = _reference_vector(Path(mode.reference), detector, encoder.identify)
-    processor = choose_processor(swapper, encoder, settings)
+    processor = choose_processor(swapper, encoder, settings, parser)
     default = source.embeddings[args.model] if source is not None else None
     swap_frame = make_frame_swapper(
         processor, detector, default if args.unassigned == "source" else None, args.faces,
@@ -277,8 +283,9 @@ def run(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"swapcam: warning: {note}")
         _write_image(args.output, out)
+        mask = "box" if parser is None else "parsing"
         print(f"swapped {count} face(s) with {name!r} ({args.model} on "
-              f"{swapper.backend}) → {args.output}")  # fmt: skip
+              f"{swapper.backend}, {mask} mask) → {args.output}")  # fmt: skip
         return 0
     return _run_video(args, swap_frame, name, swapper.backend)
 

@@ -5,6 +5,11 @@ template, swap all of them in one engine call, paste each back inside its own fa
 region. Detection and face selection stay with the caller (the live pipeline tracks
 faces between detections; the CLI detects every frame).
 
+With a face parser and ``Settings.mask`` not ``box``, ``swap_crops`` also parses the
+target crops and returns ``MaskedCrop``s (the swapped crop with its soft face mask), so
+the mask is made with the swap (on the swap worker in async mode) and travels with the
+texture: a later frame pastes it with that frame's own transform.
+
 ``realtime.frame.process_torch.TorchFrameProcessor`` is the same on one torch device (the GPU
 path: one upload, one download per frame); ``choose_processor`` picks between them.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -23,6 +29,7 @@ from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_
 
 if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
+    from realtime.frame.parsing import FaceParser
     from realtime.frame.swap import FaceSwapper
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,24 @@ def identity_vector(family: str, source: SourceFace | np.ndarray) -> np.ndarray:
             f"(has {sorted(source.embeddings)}); add it to the SourceBank for this model"
         )
     return vector
+
+
+@dataclass(frozen=True, eq=False)  # may hold tensors: compare by identity
+class MaskedCrop:
+    """A swapped crop with the parsing mask of the target crop it was swapped from:
+    ``crop`` BGR uint8 (S, S, 3), ``mask`` float32 (S, S) in [0, 1] or ``None`` (the
+    parser found no face: the box mask alone, as the official code does). numpy on the
+    host processor, tensors on the device one."""
+
+    crop: Any
+    mask: Any
+
+
+def split_masked(swapped: Sequence[Any], use_masks: bool) -> tuple[list[Any], list[Any]]:
+    """(crops, masks) from ``swap_crops`` results; masks are None unless ``use_masks``."""
+    crops = [s.crop if isinstance(s, MaskedCrop) else s for s in swapped]
+    masks = [s.mask if use_masks and isinstance(s, MaskedCrop) else None for s in swapped]
+    return crops, masks
 
 
 class FaceProcessor(Protocol):
@@ -84,7 +109,8 @@ class FrameProcessor:
     """Align → swap → composite for one frame. Holds no per-frame state."""
 
     def __init__(
-        self, swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings
+        self, swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings,
+        *, parser: FaceParser | None = None,
     ) -> None:
         if encoder is not None and encoder.family != swapper.family:
             raise ValueTypeError(
@@ -93,6 +119,13 @@ class FrameProcessor:
         self.swapper = swapper
         self.encoder = encoder
         self.settings = settings
+        self.parser = parser
+        self.parse_ms: float | None = None  # the last parser call (crops → masks)
+
+    @property
+    def uses_parser(self) -> bool:
+        """Whether faces get the parsing mask now (a parser, and the setting not box)."""
+        return self.parser is not None and self.settings.mask != "box"
 
     @property
     def family(self) -> str:
@@ -113,13 +146,22 @@ class FrameProcessor:
 
     def swap_crops(
         self, aligned: Sequence[AlignedFace], source: SourceFace | np.ndarray
-    ) -> list[np.ndarray]:
-        return self.swapper.swap(aligned, self.identity_vector(source))
+    ) -> list[Any]:
+        """Swapped crops (numpy); ``MaskedCrop``s when the parsing mask is on."""
+        crops = self.swapper.swap(aligned, self.identity_vector(source))
+        if not self.uses_parser or not aligned:
+            return crops
+        assert self.parser is not None
+        t0 = time.perf_counter()
+        masks = self.parser.masks([face.crop for face in aligned])
+        self.parse_ms = (time.perf_counter() - t0) * 1000.0
+        return [MaskedCrop(c, m) for c, m in zip(crops, masks, strict=True)]
 
     def composite(
-        self, image: np.ndarray, aligned: Sequence[AlignedFace], swapped: Sequence[np.ndarray]
+        self, image: np.ndarray, aligned: Sequence[AlignedFace], swapped: Sequence[Any]
     ) -> np.ndarray:
-        """A copy of ``image`` with each swapped crop pasted inside its face region."""
+        """A copy of ``image`` with each swapped crop (or ``MaskedCrop``) pasted inside
+        its face region (and its parsed face, unless the mask setting is box)."""
         from realtime.frame.composite import paste_face
 
         if len(aligned) != len(swapped):
@@ -127,14 +169,16 @@ class FrameProcessor:
                 f"composite: expected one swapped crop per face, got {len(swapped)} for "
                 f"{len(aligned)} faces"
             )
+        crops, masks = split_masked(swapped, self.settings.mask != "box")
         out = image.copy()
-        for face, crop in zip(aligned, swapped, strict=True):
+        for face, crop, mask in zip(aligned, crops, masks, strict=True):
             paste_face(
                 out,
                 crop,
                 face.matrix,
                 feather=self.settings.feather,
                 color_match=self.settings.color_match,
+                face_mask=mask,
             )
         return out
 
@@ -149,7 +193,7 @@ class FrameProcessor:
         t0 = time.perf_counter()
         aligned = self.align(image, faces)
         t1 = time.perf_counter()
-        swapped = self.swapper.swap(aligned, vector)
+        swapped = self.swap_crops(aligned, vector)
         t2 = time.perf_counter()
         out = self.composite(image, aligned, swapped)
         t3 = time.perf_counter()
@@ -158,4 +202,6 @@ class FrameProcessor:
             "swap": (t2 - t1) * 1000.0,
             "composite": (t3 - t2) * 1000.0,
         }
+        if self.uses_parser and self.parse_ms is not None:
+            timings["parse"] = self.parse_ms  # part of "swap"
         return out, timings

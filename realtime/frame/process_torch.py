@@ -9,7 +9,9 @@ Between the pipeline's calls the data stays on the device: ``align`` returns
 ``DeviceAlignedFace`` (crop as a device tensor, matrix as numpy, which the tracker and the
 region maths need on the host) and ``swap_crops`` returns device crops, which the async
 path keeps as textures and pastes later with a newer frame's matrices. ``composite``
-reuses the tensor that ``align`` uploaded for the same numpy frame.
+reuses the tensor that ``align`` uploaded for the same numpy frame. With a face parser
+(and the mask setting not box), ``swap_crops`` returns ``MaskedCrop``s whose parsing
+masks were made on the device too (``FaceParser.masks_torch``).
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.process import identity_vector
+from realtime.frame.process import MaskedCrop, identity_vector, split_masked
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
+    from realtime.frame.parsing import FaceParser
     from realtime.frame.swap import FaceSwapper
 
 # Distinct identities whose device vectors are kept (a live session switches between a
@@ -69,7 +72,8 @@ class TorchFrameProcessor:
     uploaded frame that ``align`` hands to ``composite``."""
 
     def __init__(self, swapper: FaceSwapper, encoder: IdentityEncoder | None,
-                 settings: Settings, *, device: str | torch.device | None = None) -> None:
+                 settings: Settings, *, device: str | torch.device | None = None,
+                 parser: FaceParser | None = None) -> None:
         engine = swapper.engine
         if not isinstance(engine, TorchRunnable):
             raise TypeError(
@@ -91,6 +95,8 @@ class TorchFrameProcessor:
         self.swapper = swapper
         self.encoder = encoder
         self.settings = settings
+        self.parser = parser
+        self.parse_ms: float | None = None  # launch time of the last parse on CUDA
         self._engine = engine
         self._target_dtype = getattr(torch, swapper.target_spec.dtype)
         self._source_dtype = getattr(torch, swapper.source_spec.dtype)
@@ -110,6 +116,11 @@ class TorchFrameProcessor:
     def update_settings(self, settings: Settings) -> None:
         """Composite options take effect from the next frame (one reference swap)."""
         self.settings = settings
+
+    @property
+    def uses_parser(self) -> bool:
+        """Whether faces get the parsing mask now (a parser, and the setting not box)."""
+        return self.parser is not None and self.settings.mask != "box"
 
     def identity_vector(self, source: SourceFace | np.ndarray) -> np.ndarray:
         return identity_vector(self.family, source)
@@ -218,9 +229,10 @@ class TorchFrameProcessor:
         return self.decode_outputs(result[swapper.output_name])
 
     def swap_crops(self, aligned: Sequence[DeviceAlignedFace | AlignedFace],
-                   source: SourceFace | np.ndarray) -> list[torch.Tensor]:
+                   source: SourceFace | np.ndarray) -> list[Any]:
         """All faces against one identity in one engine call when the model allows it;
-        the swapped crops stay on the device."""
+        the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
+        the parsing mask is on."""
         vector_t = self._source_vector(self.identity_vector(source))
         if not aligned:
             return []
@@ -230,30 +242,44 @@ class TorchFrameProcessor:
         n = int(target.shape[0])
         vectors = vector_t.expand(n, -1).contiguous()
         if self.swapper.batched:
-            return self._run(target, vectors)
-        out: list[torch.Tensor] = []
-        for i in range(n):
-            out.extend(self._run(target[i : i + 1], vectors[i : i + 1]))
-        return out
+            out = self._run(target, vectors)
+        else:
+            out = []
+            for i in range(n):
+                out.extend(self._run(target[i : i + 1], vectors[i : i + 1]))
+        if not self.uses_parser:
+            return out
+        assert self.parser is not None
+        t0 = time.perf_counter()
+        masks, found = self.parser.masks_torch(crops)
+        # No face parsed: the box mask alone (as the official code), chosen on the device.
+        masks = torch.where(found[:, None, None], masks, torch.ones_like(masks))
+        self.parse_ms = (time.perf_counter() - t0) * 1000.0
+        return [MaskedCrop(c, masks[i]) for i, c in enumerate(out)]
 
     def composite_tensor(self, frame_t: torch.Tensor,
                          aligned: Sequence[DeviceAlignedFace | AlignedFace],
-                         swapped: Sequence[torch.Tensor | np.ndarray]) -> torch.Tensor:
-        """A device copy of ``frame_t`` with each crop pasted inside its face region."""
+                         swapped: Sequence[torch.Tensor | np.ndarray | MaskedCrop]
+                         ) -> torch.Tensor:
+        """A device copy of ``frame_t`` with each crop pasted inside its face region
+        (and its parsed face, for ``MaskedCrop``s unless the mask setting is box)."""
         if len(aligned) != len(swapped):
             raise ValueTypeError(
                 f"composite: expected one swapped crop per face, got {len(swapped)} for "
                 f"{len(aligned)} faces"
             )
+        crops, masks = split_masked(swapped, self.settings.mask != "box")
         out_t = frame_t.clone()
-        for face, crop in zip(aligned, swapped, strict=True):
+        for face, crop, mask in zip(aligned, crops, masks, strict=True):
+            if isinstance(mask, np.ndarray):
+                mask = torch.from_numpy(mask).to(self.device)
             paste_face_torch(out_t, self._crop_tensor(crop), face.matrix,
                              feather=self.settings.feather,
-                             color_match=self.settings.color_match)
+                             color_match=self.settings.color_match, face_mask=mask)
         return out_t
 
     def composite(self, image: np.ndarray, aligned: Sequence[DeviceAlignedFace | AlignedFace],
-                  swapped: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
+                  swapped: Sequence[torch.Tensor | np.ndarray | MaskedCrop]) -> np.ndarray:
         """A copy of ``image`` with each swapped crop pasted inside its face region."""
         check_image("image", image)
         out_t = self.composite_tensor(self._frame_tensor(image), aligned, swapped)
@@ -283,4 +309,6 @@ class TorchFrameProcessor:
             "swap": (t2 - t1) * 1000.0,
             "composite": (t3 - t2) * 1000.0,
         }
+        if self.uses_parser and self.parse_ms is not None:
+            timings["parse"] = self.parse_ms  # part of "swap"
         return out, timings

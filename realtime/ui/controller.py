@@ -537,6 +537,35 @@ class Controller:
             return {}
         return {tid: f"ID {meter_score(q.identity)}" for tid, q in quality().items()}
 
+    def assign_face(self, track_id: int, choice: str | None) -> bool:
+        """The person on ``track_id`` wears ``choice``: a source name, ``ACTIVE_SOURCE`` or
+        ``LEAVE_ALONE`` (None: forget the assignment). False when nothing runs that maps
+        faces (the camera alone)."""
+        runtime = self._runtime
+        assign = getattr(runtime.pipeline, "assign_face", None) if runtime else None
+        if assign is None or (runtime is not None and runtime.preview_only):
+            return False
+        assign(track_id, choice)
+        return True
+
+    def face_assignments(self) -> dict[int, str]:
+        """Track id → what the face wears by assignment (only assigned faces)."""
+        runtime = self._runtime
+        assigned = getattr(runtime.pipeline, "face_assignments", None) if runtime else None
+        return dict(assigned()) if assigned is not None else {}
+
+    def face_badges(self) -> dict[int, str]:
+        """Track id → the preview's badge: the meter's score and the face's assignment,
+        e.g. ``"ID 63 · Alice"`` (the preview only: frames never carry it)."""
+        from realtime.faces.mapping import ACTIVE_SOURCE, LEAVE_ALONE
+
+        labels = {ACTIVE_SOURCE: "active source", LEAVE_ALONE: "left alone"}
+        badges = self.face_scores()
+        for tid, name in self.face_assignments().items():
+            label = labels.get(name, name)
+            badges[tid] = f"{badges[tid]} · {label}" if tid in badges else label
+        return badges
+
     def take_errors(self) -> list[str]:
         """New errors from the pipeline's workers and from the outputs, as readable text."""
         errors = self._switch.take_errors()

@@ -57,6 +57,14 @@ def list_cameras() -> list[tuple[str, str]]:
     return [(str(i), f"Camera {i}") for i in range(3)]
 
 
+# the Blend group's mask choice: (label, Settings.mask)
+MASK_LABELS: tuple[tuple[str, str], ...] = (
+    ("Auto (face parsing when installed)", "auto"),
+    ("Face parsing", "parsing"),
+    ("Box", "box"),
+)
+
+
 def _combo_data_index(combo: QComboBox, data: Any) -> int:
     for i in range(combo.count()):
         if combo.itemData(i) == data:
@@ -161,7 +169,16 @@ class ControlsPanel(QWidget):
             "Swap at most this many faces per frame, the largest first: each face costs a "
             "model call (on a CPU about a second each)")
         self.max_faces.valueChanged.connect(lambda v: self._emit(max_faces=int(v)))
+        self.unassigned = QComboBox()
+        self.unassigned.addItem("Wear the active source", "source")
+        self.unassigned.addItem("Are left alone", "leave")
+        self.unassigned.setToolTip(
+            "Once you give a face its own identity (click it in the preview, or C then A), "
+            "the faces nobody assigned wear the active source or stay as they are")
+        self.unassigned.activated.connect(
+            lambda i: self._emit(unassigned_faces=str(self.unassigned.itemData(i))))
         form.addRow("Swap", self.faces)
+        form.addRow("Unassigned faces", self.unassigned)
         form.addRow("Faces at most", self.max_faces)
         form.addRow("Detection threshold", self.det_threshold)
         form.addRow("Detect every N frames", self.detect_every)
@@ -176,6 +193,15 @@ class ControlsPanel(QWidget):
         self.feather.valueChanged.connect(lambda v: self._emit(feather=v / 100.0))
         self.color_match = QCheckBox("Match skin colour")
         self.color_match.toggled.connect(lambda on: self._emit(color_match=bool(on)))
+        self.mask_mode = QComboBox()
+        for label, mode in MASK_LABELS:
+            self.mask_mode.addItem(label, mode)
+        self.mask_mode.setToolTip(
+            "Face parsing (SimSwap's mask): only skin, brows, eyes, glasses, nose, lips and "
+            "mouth are swapped; hair, ears and hands in front of the face stay real. Needs "
+            "the face-parsing model. Box: the whole aligned face region.")
+        self.mask_mode.activated.connect(lambda i: self._emit(mask=str(self.mask_mode.itemData(i))))
+        form.addRow("Mask", self.mask_mode)
         form.addRow("Edge feather", self.feather)
         form.addRow(self.color_match)
         return box
@@ -261,12 +287,14 @@ class ControlsPanel(QWidget):
             self._select(self.faces, mode)
             if mode == "match":
                 self.faces.setItemText(2, f"Match {Path(settings.faces[6:]).name}")
+            self._select(self.unassigned, settings.unassigned_faces)
             self.det_threshold.setValue(settings.det_threshold)
             self.detect_every.setValue(settings.detect_every)
             self.detect_width.setValue(settings.detect_width)
             self.max_faces.setValue(settings.max_faces)
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
+            self._select(self.mask_mode, settings.mask)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))
             if index >= 0:
                 self.vcam_size.setCurrentIndex(index)

@@ -21,7 +21,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "cfg" / "settings.toml")
     changed = Settings().with_changes(
         camera="clip.mp4", sources=("a.jpg", "b.jpg"), active_source=1, feather=0.2,
-        color_match=False, virtual_cam=True, window_geometry="AAAA", detect_every=3,
+        color_match=True, mask="parsing", virtual_cam=True, window_geometry="AAAA", detect_every=3,
         removed_sources=("gone.jpg",), engine="onnxruntime-cpu",
     )
     store.save(changed)
