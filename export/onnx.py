@@ -194,8 +194,14 @@ def _max_abs_diff(path: Path, module: torch.nn.Module, inputs: dict[str, torch.T
     got = session.run([output], {k: v.numpy() for k, v in inputs.items()})[0]
     if got.shape != expected.shape:
         raise ExportMismatch(f"{path}: ONNX output shape {got.shape}, torch {expected.shape}")
-    diff = np.abs(np.asarray(got, dtype=np.float64) - expected.astype(np.float64))
-    return float(np.nanmax(diff)) if np.isfinite(diff).all() else float("inf")
+    # NaN or inf anywhere (in either output) fails the check: a NaN-skipping maximum
+    # would pass a graph that produces NaN pixels.
+    for who, values in (("ONNX Runtime", got), ("torch", expected)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ExportMismatch(f"{path}: the {who} output holds {bad} NaN/inf values")
+    return float(np.max(np.abs(np.asarray(got, dtype=np.float64)
+                               - expected.astype(np.float64))))
 
 
 class _Stages:

@@ -233,10 +233,14 @@ def test_unsafe_archives_are_refused_and_write_nothing(
     archive = tmp_path / "in" / "checkpoints.zip"
     archive.parent.mkdir()
     archive.write_bytes(make_zip(entries, symlink=symlink))
+    before = {p for p in tmp_path.rglob("*")}
     with pytest.raises(UnsafeArchive, match="refusing archive"):
         models.import_model(archive, models_dir)
-    assert not (tmp_path / "evil.pth").exists()
-    assert not models_dir.exists() or not any(models_dir.rglob("*.pth"))
+    # refused before anything was extracted: not even the wanted member, not a staging
+    # file, anywhere under the test's folder
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == {p for p in before
+                                                               if p.is_file()}
+    assert not models_dir.exists() or not any(p.is_file() for p in models_dir.rglob("*"))
 
 
 def test_import_official_archives_and_files(tmp_path: Path, models_dir: Path) -> None:

@@ -236,6 +236,26 @@ def test_a_mismatch_is_refused_and_nothing_written(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
+class _PartlyNaN(torch.nn.Module):
+    """Agrees with its export everywhere, but one output value is NaN in both: what
+    NaN weights in a checkpoint look like to the check."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.flatten(x, 1)[:, :512]
+        first = torch.arange(512).unsqueeze(0) == 0
+        return torch.where(first, torch.full_like(y, float("nan")), y)
+
+
+def test_nan_in_the_output_is_refused_and_nothing_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export_onnx_module, "load_torch_model",
+                        lambda model, weights: _PartlyNaN())
+    output = tmp_path / "arc.onnx"
+    with pytest.raises(ExportMismatch, match=r"ONNX Runtime output holds 1 NaN/inf values"):
+        export_onnx("arcface-simswap", tmp_path / "unused.tar", output, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected one of simswap-224, simswap-512"):
         export_onnx("inswapper-128", tmp_path / "x", tmp_path / "y.onnx")
