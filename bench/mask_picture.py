@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     grey = lambda m: cv2.cvtColor((m * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)  # noqa: E731
     row = np.hstack([_panel(crop, "target crop"), _panel(colour, "class map"),
                      _panel(grey(cv2.resize(kept.astype(np.float32), (224, 224))), "kept classes"),
-                     _panel(grey(soft), "soft-eroded mask"), _panel(grey(box * soft), "x box mask")])
+                     _panel(grey(soft), "soft-eroded mask"),
+                     _panel(grey(box * soft), "x box mask")])
     foot = np.full((30, row.shape[1], 3), 255, np.uint8)
     cv2.putText(foot, note, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 200), 1, cv2.LINE_AA)
     opts.output.parent.mkdir(parents=True, exist_ok=True)
