@@ -211,8 +211,16 @@ def make_meter(settings: Settings, models_dir: Path) -> QualityMeter | None:
         return None
     from realtime.faces.quality import QualityMeter, load_meter_encoder
 
-    encoder, name, independent = load_meter_encoder(settings.model, models_dir,
-                                                    engine=settings.engine, threads=1)
+    from engines.base import EngineError
+    from engines.models import ModelMissing
+
+    try:
+        encoder, name, independent = load_meter_encoder(settings.model, models_dir,
+                                                        engine=settings.engine, threads=1)
+    except (ModelMissing, EngineError, OSError, ValueError) as exc:
+        # the meter is an extra: a session without it is still a working session
+        log.warning("identity meter off: its encoder cannot be opened (%s)", exc)
+        return None
     log.info("identity meter: %s (%s)", name,
              "independent of the swap" if independent else "the swap's own encoder")
     return QualityMeter(encoder, name, independent)

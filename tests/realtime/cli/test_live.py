@@ -161,7 +161,7 @@ def test_ctrl_c_stops_cleanly(clip_video: Path, tmp_path: Path) -> None:
     import sys
     import time
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c"),
            "XDG_CACHE_HOME": str(tmp_path / "k")}
     proc = subprocess.Popen(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from engines.base import TensorSpec
 from engines.torch import TorchEngine
 from realtime.config import Settings
@@ -256,7 +257,7 @@ def test_choose_processor(onnx_echo: Path, caplog: pytest.LogCaptureFixture) -> 
 
     from engines.onnxruntime import OnnxRuntimeEngine
 
-    caplog.set_level(logging.INFO, logger="realtime.frame.process")
+    caplog.set_level(logging.INFO, logger="realtime.session")
     ort = FaceSwapper("simswap-224", OnnxRuntimeEngine(onnx_echo))
     assert type(choose_processor(ort, None, Settings())) is FrameProcessor
     assert "host with numpy/OpenCV (onnxruntime-cpu: its engine has no run_torch)" in caplog.text
@@ -295,6 +296,7 @@ def test_pipeline_runs_the_device_processor(astronaut_bgr: np.ndarray, mode: str
     import time
 
     import cv2
+
     from realtime.pipeline import Pipeline
     from tests.realtime.test_pipeline import (
         COLOURS,

@@ -41,7 +41,7 @@ from realtime.io.sinks import (
 )
 from realtime.types import ValueTypeError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COLOUR = (40, 80, 200)  # BGR
 MODPROBE = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=swapcam"
 

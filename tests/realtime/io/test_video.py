@@ -156,7 +156,7 @@ def test_terminal_ctrl_c_to_the_whole_group_keeps_a_valid_file(tmp_path: Path) -
     out = tmp_path / "live.mp4"
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(out)], stdout=subprocess.PIPE, text=True,
-        cwd=Path(__file__).resolve().parents[2], start_new_session=True,
+        cwd=Path(__file__).resolve().parents[3], start_new_session=True,
     )  # fmt: skip
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"

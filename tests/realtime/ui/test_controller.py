@@ -92,6 +92,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
     from realtime import pipeline, session
     from realtime.faces import sources
     from realtime.faces.detect import DlibDetector
+    from realtime.faces import identity
     from realtime.frame import swap
     from realtime.io import capture
 
@@ -116,7 +117,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
 
     made: dict[str, object] = {}
 
-    def fake_pipeline(source, processor, detector, bank, sinks, settings):  # type: ignore[no-untyped-def]
+    def fake_pipeline(source, processor, detector, bank, sinks, settings, **extras):  # type: ignore[no-untyped-def]
         made["frames"] = detector
         return object()
 
@@ -126,7 +127,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(ctl, "missing_models", lambda models_dir, model: [])
     monkeypatch.setattr(swap, "load_swapper", loader("swapper"))
-    monkeypatch.setattr(swap, "load_encoder", loader("encoder"))
+    monkeypatch.setattr(identity, "load_encoder", loader("encoder"))
     monkeypatch.setattr(capture, "open_source", lambda *a, **k: FakeSource())
     monkeypatch.setattr(pipeline, "Pipeline", fake_pipeline)
     monkeypatch.setattr(sources, "SourceBank", fake_bank)
