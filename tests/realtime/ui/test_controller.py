@@ -90,9 +90,8 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
     """Frames get the live dlib tuning and the live thread cap; photos keep the defaults."""
     require_dlib()
     from realtime import pipeline, session
-    from realtime.faces import sources
+    from realtime.faces import identity, sources
     from realtime.faces.detect import DlibDetector
-    from realtime.faces import identity
     from realtime.frame import swap
     from realtime.io import capture
 
