@@ -381,7 +381,8 @@ class Pipeline:
             self._controls = _Controls(c.source_index, c.swap_enabled, track_id)
 
     def assign_face(self, track_id: int, source_name: str | None) -> None:
-        """The person on ``track_id`` wears ``source_name`` (None: the assignment ends);
+        """The person on ``track_id`` wears ``source_name`` (None: the assignment ends;
+        ``mapping.ACTIVE_SOURCE`` / ``LEAVE_ALONE``: the active source / never swapped);
         followed through tracking and re-identified after a loss (``FaceMap``)."""
         if self.face_map is None:
             from realtime.faces.mapping import FaceMap
@@ -636,9 +637,13 @@ class Pipeline:
         face_map = self.face_map
         if face_map is None or not face_map.active:
             return fallback
-        from realtime.faces.mapping import PENDING, UNASSIGNED
+        from realtime.faces.mapping import ACTIVE_SOURCE, LEAVE_ALONE, PENDING, UNASSIGNED
 
         name = face_map.resolve(track_id)
+        if name == ACTIVE_SOURCE:
+            return fallback
+        if name == LEAVE_ALONE:
+            return None
         if name not in (PENDING, UNASSIGNED):
             for src in self._source_faces():
                 if src.name == name:

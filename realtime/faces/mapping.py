@@ -24,6 +24,10 @@ from realtime.faces.identity import l2_normalize
 UNASSIGNED_POLICIES: tuple[str, ...] = ("source", "leave")
 PENDING = "pending"
 UNASSIGNED = "unassigned"
+# Assignments a click can make besides a gallery name: the person wears whichever source
+# is active, or is never swapped (whatever ``unassigned`` says). Not valid file names.
+ACTIVE_SOURCE = "<active source>"
+LEAVE_ALONE = "<leave alone>"
 # How many of a person's own vectors are kept (the first ones, plus the newest).
 MAX_REFERENCES = 8
 

@@ -252,7 +252,8 @@ class ControlsPanel(QWidget):
         box = QGroupBox("Hotkeys")
         form = QVBoxLayout(box)
         keys = QLabel("1–9 source · ] / [ next/prev · Space swap · O original · "
-                      "R record · V virtual cam · F fullscreen · F1 help")
+                      "R record · V virtual cam · F fullscreen · C / A pick a face and "
+                      "give it an identity · F1 help")
         keys.setWordWrap(True)
         keys.setStyleSheet("font-size: 11px;")
         self.global_hotkeys = QCheckBox("System-wide (Ctrl+Alt+1…9, works in other apps)")

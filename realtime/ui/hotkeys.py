@@ -31,6 +31,8 @@ HOTKEYS: tuple[Hotkey, ...] = (
     Hotkey(("R",), "record", "R", "record start / stop"),
     Hotkey(("V",), "vcam", "V", "virtual camera on / off"),
     Hotkey(("F",), "fullscreen", "F", "fullscreen preview"),
+    Hotkey(("C",), "next-face", "C", "select the next face in the preview"),
+    Hotkey(("A",), "assign-face", "A", "give the selected face an identity (or click it)"),
     Hotkey(("F1", "?"), "help", "F1 or ?", "this help"),
 )
 

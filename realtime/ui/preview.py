@@ -7,8 +7,8 @@ pipeline's preview slot and calls ``set_result`` only when its version changed.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from realtime.types import SwapResult
@@ -33,7 +33,13 @@ def fit_rect(width: int, height: int, box: QRectF) -> QRectF:
 
 
 class PreviewWidget(QWidget):
-    """Draws the latest result as swapped, original or both side by side, with badges."""
+    """Draws the latest result as swapped, original or both side by side, with badges.
+
+    A left click on a face emits ``face_clicked(track id, global position)`` (the window
+    offers its identities there); ``selected_face`` is outlined (the face hotkeys).
+    """
+
+    face_clicked = Signal(int, QPoint)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +53,7 @@ class PreviewWidget(QWidget):
         # the identity meter per track id: drawn over the face here, never into frames
         self.face_badges: dict[int, str] = {}
         self.hint = ""  # what to do next, drawn over the picture (add a photo, get models)
+        self.selected_face: int | None = None  # outlined: the face hotkeys act on it
         self._result: SwapResult | None = None
         self.frames_drawn = 0
 
@@ -90,15 +97,8 @@ class PreviewWidget(QWidget):
         box = QRectF(self.rect())
         result = self._result
         if result is not None:
-            original, swapped = result.frame.image, result.image
-            if self.mode == "side-by-side":
-                half = QRectF(box.x(), box.y(), box.width() / 2, box.height())
-                self._draw(painter, original, half, "original")
-                half.moveLeft(box.x() + box.width() / 2)
-                self._draw(painter, swapped, half, "swapped")
-            else:
-                self._draw(painter, original if self.mode == "original" else swapped, box,
-                           "original" if self.mode == "original" else "")
+            for image, area, label in self._views(result, box):
+                self._draw(painter, image, area, label)
             self.frames_drawn += 1
         if self.message:
             painter.setPen(QColor(230, 230, 230))
@@ -126,6 +126,54 @@ class PreviewWidget(QWidget):
         self.face_badges = dict(badges)
         self.update()
 
+    def select_face(self, track_id: int | None) -> None:
+        self.selected_face = track_id
+        self.update()
+
+    def _views(self, result: SwapResult, box: QRectF) -> list[tuple[np.ndarray, QRectF, str]]:
+        """(image, area, label) per picture shown: one, or two side by side."""
+        original, swapped = result.frame.image, result.image
+        if self.mode == "side-by-side":
+            left = QRectF(box.x(), box.y(), box.width() / 2, box.height())
+            right = QRectF(left)
+            right.moveLeft(box.x() + box.width() / 2)
+            return [(original, left, "original"), (swapped, right, "swapped")]
+        if self.mode == "original":
+            return [(original, box, "original")]
+        return [(swapped, box, "")]
+
+    def face_rects(self) -> list[tuple[int, QRectF]]:
+        """(track id, the face's box in widget coordinates) for every face on show; in
+        side by side each face appears twice."""
+        result = self._result
+        if result is None:
+            return []
+        rects = []
+        for image, area, _label in self._views(result, QRectF(self.rect())):
+            target = fit_rect(image.shape[1], image.shape[0], area)
+            scale = target.width() / max(image.shape[1], 1)
+            for face in result.faces:
+                x1, y1, x2, y2 = (float(v) for v in face.box[:4])
+                rects.append((face.track_id, QRectF(target.x() + x1 * scale,
+                                                    target.y() + y1 * scale,
+                                                    (x2 - x1) * scale, (y2 - y1) * scale)))
+        return rects
+
+    def face_at(self, pos: QPointF) -> int | None:
+        """The track id of the face under ``pos`` (the smallest box when boxes overlap)."""
+        hits = [(r.width() * r.height(), tid) for tid, r in self.face_rects() if r.contains(pos)]
+        return min(hits)[1] if hits else None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        track_id = self.face_at(event.position()) \
+            if event.button() == Qt.MouseButton.LeftButton else None
+        if track_id is None:
+            super().mousePressEvent(event)
+            return
+        self.select_face(track_id)
+        self.face_clicked.emit(track_id, event.globalPosition().toPoint())
+        event.accept()
+
     def _draw(self, painter: QPainter, image: np.ndarray, box: QRectF, label: str) -> None:
         target = fit_rect(image.shape[1], image.shape[0], box)
         painter.drawImage(target, to_qimage(image))
@@ -138,6 +186,15 @@ class PreviewWidget(QWidget):
                     self._pill(painter, target.x() + x1 * scale,
                                max(target.y(), target.y() + y1 * scale - 26), text,
                                QColor(0, 105, 92, 220))
+        if self._result is not None and self.selected_face is not None:
+            scale = target.width() / max(image.shape[1], 1)
+            for face in self._result.faces:
+                if face.track_id == self.selected_face:
+                    x1, y1, x2, y2 = (float(v) for v in face.box[:4])
+                    painter.setPen(QPen(QColor(255, 179, 0), 2))
+                    painter.setBrush(Qt.BrushStyle.NoBrush)
+                    painter.drawRect(QRectF(target.x() + x1 * scale, target.y() + y1 * scale,
+                                            (x2 - x1) * scale, (y2 - y1) * scale))
         if label:
             self._pill(painter, target.x() + 8, target.bottom() - 30, label.upper(),
                        QColor(0, 0, 0, 160))
