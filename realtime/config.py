@@ -7,9 +7,12 @@ folder, atomic write, backup of an invalid file) lives in ``realtime/settings_st
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
 
@@ -115,40 +118,185 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        """Build from a mapping, ignoring unknown keys and checking value types.
-
-        Raises ``ValueError`` naming the key when a value has the wrong type.
-        """
-        defaults = cls()
+        """Build from a mapping, ignoring unknown keys; every value is checked against
+        its rule in ``RULES``. Raises ``SettingError`` (a ``ValueError``) naming the key
+        of the first unusable value."""
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            default = getattr(defaults, f.name)
-            if isinstance(default, tuple):
-                if not isinstance(value, list | tuple) or not all(
-                    isinstance(v, str) for v in value
-                ):
-                    raise ValueError(
-                        f"setting {f.name!r}: expected a list of strings, got {value!r}"
-                    )
-                value = tuple(value)
-            elif isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f"setting {f.name!r}: expected true/false, got {value!r}")
-            elif isinstance(default, int):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ValueError(f"setting {f.name!r}: expected an integer, got {value!r}")
-            elif isinstance(default, float):
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"setting {f.name!r}: expected a number, got {value!r}")
-                value = float(value)
-            elif isinstance(default, str) and not isinstance(value, str):
-                raise ValueError(f"setting {f.name!r}: expected a string, got {value!r}")
-            choices = CHOICES.get(f.name)
-            if choices is not None and value not in choices:
-                raise ValueError(f"setting {f.name!r}: expected one of {', '.join(choices)}, "
-                                 f"got {value!r}")
-            kwargs[f.name] = value
+            if f.name in data:
+                kwargs[f.name] = validate_setting(f.name, data[f.name])
         return cls(**kwargs)
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+class SettingError(ValueError):
+    """A setting's value is unusable; ``key`` names the setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"setting {key!r}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Number:
+    """An int (``integer``) or a finite float within [low, high] (ends open when asked)."""
+
+    low: float
+    high: float
+    integer: bool = False
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        kind = "an integer" if self.integer else "a finite number"
+        return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Flag:
+    pass
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string; ``check`` returns what is wrong with it, or None."""
+
+    check: Callable[[str], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class TextList:
+    """A list of strings, each passing ``check``."""
+
+    check: Callable[[str], str | None] | None = None
+
+
+Rule = Number | Choice | Flag | Text | TextList
+
+
+def _plain_text(text: str) -> str | None:
+    return "holds a NUL character" if "\0" in text else None
+
+
+def _not_empty(text: str) -> str | None:
+    return "is empty" if not text.strip() else _plain_text(text)
+
+
+def _faces_mode(text: str) -> str | None:
+    if text in ("all", "largest"):
+        return None
+    if text.startswith("match:") and text[len("match:"):].strip():
+        return _plain_text(text)
+    return "expected all, largest or match:REF.jpg"
+
+
+def _face_map_entry(text: str) -> str | None:
+    ref, sep, source = text.partition("=")
+    if not sep or not ref.strip() or not source.strip():
+        return "expected REF.jpg=SOURCE.jpg entries"
+    return _plain_text(text)
+
+
+def _source_entry(text: str) -> str | None:
+    # one identity: a path, or several joined with os.pathsep
+    if not text.strip() or any(not p.strip() for p in text.split(os.pathsep)):
+        return "holds an empty path"
+    return _plain_text(text)
+
+
+_SIZE = Number(16, 16384, integer=True)
+# One rule per Settings field (tests/realtime/test_settings_validation.py fails for a
+# field without one).
+RULES: dict[str, Rule] = {
+    "models_dir": Text(_not_empty),
+    "camera": Text(_not_empty),
+    "camera_width": _SIZE,
+    "camera_height": _SIZE,
+    "camera_fps": Number(0, 1000, low_open=True),
+    "sources": TextList(_source_entry),
+    "sources_dir": Text(_plain_text),
+    "removed_sources": TextList(_not_empty),
+    "source_names": TextList(_plain_text),
+    "active_source": Number(0, 10_000, integer=True),
+    "model": Choice((*MODEL_NAMES, "passthrough")),
+    "engine": Choice(get_args(EngineChoice)),
+    "detector": Choice(get_args(DetectorChoice)),
+    "faces": Text(_faces_mode),
+    "match_threshold": Number(0, 1, low_open=True, high_open=True),
+    "det_threshold": Number(0, 1, low_open=True, high_open=True),
+    "detect_every": Number(1, 1000, integer=True),
+    "max_faces": Number(1, 32, integer=True),
+    "detect_width": Number(160, 3840, integer=True),
+    "feather": Number(0, 0.5),
+    "color_match": Flag(),
+    "mask": Choice(MASK_MODES),
+    "swap_mode": Choice(get_args(SwapMode)),
+    "swap_enabled": Flag(),
+    "face_map": TextList(_face_map_entry),
+    "unassigned_faces": Choice(("source", "leave")),
+    "quality_meter": Flag(),
+    "preview_mode": Choice(get_args(PreviewMode)),
+    "virtual_cam": Flag(),
+    "vcam_width": _SIZE,
+    "vcam_height": _SIZE,
+    "vcam_fps": Number(0, 1000, low_open=True),
+    "ai_label": Flag(),
+    "record_path": Text(_plain_text),
+    "global_hotkeys": Flag(),
+    "window_geometry": Text(_plain_text),
+}
+
+
+def validate_setting(key: str, value: Any) -> Any:
+    """``value`` as ``Settings`` stores it (lists become tuples, ints become floats
+    where a float is kept), or ``SettingError`` naming ``key`` and what is wrong."""
+    rule = RULES.get(key)
+    if rule is None:
+        raise SettingError(key, "not a known setting")
+    if isinstance(rule, Flag):
+        if not isinstance(value, bool):
+            raise SettingError(key, f"expected true/false, got {value!r}")
+        return value
+    if isinstance(rule, Number):
+        # bool is an int subclass: true/false is never a number here
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingError(key, f"expected {rule.describe()}, got {value!r}")
+        if rule.integer and not isinstance(value, int):
+            raise SettingError(key, f"expected {rule.describe()}, got {value!r}")
+        if not math.isfinite(value):
+            raise SettingError(key, f"expected {rule.describe()}, got {value!r}")
+        below = value <= rule.low if rule.low_open else value < rule.low
+        above = value >= rule.high if rule.high_open else value > rule.high
+        if below or above:
+            raise SettingError(key, f"expected {rule.describe()}, got {value!r}")
+        return int(value) if rule.integer else float(value)
+    if isinstance(rule, Choice):
+        if not isinstance(value, str) or value not in rule.values:
+            raise SettingError(key, f"expected one of {', '.join(rule.values)}, got {value!r}")
+        return value
+    if isinstance(rule, Text):
+        if not isinstance(value, str):
+            raise SettingError(key, f"expected a string, got {value!r}")
+        problem = rule.check(value) if rule.check else None
+        if problem:
+            raise SettingError(key, f"{value!r} {problem}" if problem.startswith(("is", "holds"))
+                               else f"{problem}, got {value!r}")
+        return value
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SettingError(key, f"expected a list of strings, got {value!r}")
+    for item in value:
+        problem = rule.check(item) if rule.check else None
+        if problem:
+            raise SettingError(key, f"entry {item!r} {problem}"
+                               if problem.startswith(("is", "holds"))
+                               else f"entry {item!r}: {problem}")
+    return tuple(value)

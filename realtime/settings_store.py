@@ -2,8 +2,11 @@
 
 Every save is atomic (a temporary file in the same folder, flushed, then renamed over
 the old one), so a crash mid-write never leaves half a file. A file that cannot be
-read or does not hold valid settings is moved aside as a backup, defaults are used,
-and ``LoadResult.warning`` carries a sentence to show the user.
+read at all is moved aside as a backup and defaults are used. A readable file with
+unusable values (wrong type, NaN, out of range, unknown choice: ``realtime.config.RULES``)
+keeps every good value; each bad one is replaced by its default, the original file is
+copied to ``settings.toml.bak-<time>``, the repaired file is written, and
+``LoadResult.reset_keys`` names the keys (``warning`` says it in a sentence).
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import get_args
 
 import tomli_w
 
 from engines.fileio import write_atomic
-from realtime.config import EngineChoice, Settings, default_config_path
+from realtime.config import SettingError, Settings, default_config_path, validate_setting
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +41,9 @@ class LoadResult:
 
     settings: Settings
     warning: str | None = None  # set when the file was unusable and defaults were used
-    backup: Path | None = None  # where the unusable file was moved
+    backup: Path | None = None  # where the unusable file was moved or copied
+    # settings whose saved value was unusable and is now the default (for a banner)
+    reset_keys: tuple[str, ...] = ()
 
 
 class SettingsStore:
@@ -49,13 +53,14 @@ class SettingsStore:
         self.path = Path(path) if path is not None else default_config_path()
 
     def load(self) -> LoadResult:
-        """Read the file; a missing file gives defaults silently, a bad one is backed up."""
+        """Read the file; a missing file gives defaults silently, an unreadable one is
+        moved aside, unusable values are reset one by one (see the module docstring)."""
         if not self.path.exists():
             return LoadResult(Settings())
         try:
-            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
-            settings = Settings.from_dict(data)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+            raw = self.path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             backup = self._backup()
             where = f"kept as {backup}" if backup else "could not be moved aside"
             warning = (
@@ -64,14 +69,29 @@ class SettingsStore:
             )
             log.warning("%s", warning)
             return LoadResult(Settings(), warning=warning, backup=backup)
-        engines = get_args(EngineChoice)
-        if settings.engine not in engines:
-            # e.g. "torch", offered by earlier versions: ONNX files cannot run on it
-            warning = (f"The saved engine {settings.engine!r} is not available (expected one "
-                       f"of {', '.join(engines)}); using auto.")
-            log.warning("%s", warning)
-            return LoadResult(settings.with_changes(engine="auto"), warning=warning)
-        return LoadResult(settings)
+        values: dict[str, object] = {}
+        problems: dict[str, str] = {}
+        for f in fields(Settings):
+            if f.name not in data:
+                continue
+            try:
+                values[f.name] = validate_setting(f.name, data[f.name])
+            except SettingError as exc:
+                problems[f.name] = str(exc)
+        settings = Settings(**values)  # type: ignore[arg-type]
+        if not problems:
+            return LoadResult(settings)
+        backup = self._copy_aside(raw)
+        kept = f"your file was kept as {backup}" if backup else "no backup could be written"
+        warning = (f"Settings reset to their defaults because the saved values were not "
+                   f"usable: {'; '.join(problems.values())} ({kept}).")
+        log.warning("%s", warning)
+        try:
+            self.save(settings)  # the next start must not reset (and back up) again
+        except SettingsSaveError as exc:
+            log.warning("%s", exc)
+        return LoadResult(settings, warning=warning, backup=backup,
+                          reset_keys=tuple(problems))
 
     def save(self, settings: Settings) -> None:
         """Write ``settings`` atomically; raises ``SettingsSaveError`` naming the file."""
@@ -80,6 +100,20 @@ class SettingsStore:
             write_atomic(self.path, text.encode("utf-8"), fsync=True)
         except OSError as exc:
             raise SettingsSaveError(f"could not save settings to {self.path}: {exc}") from exc
+
+    def _copy_aside(self, raw: bytes) -> Path | None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = self.path.with_name(f"{self.path.name}.bak-{stamp}")
+        counter = 1
+        while backup.exists():
+            backup = self.path.with_name(f"{self.path.name}.bak-{stamp}-{counter}")
+            counter += 1
+        try:
+            write_atomic(backup, raw, fsync=True)
+        except OSError as exc:
+            log.error("could not back up the settings file %s: %s", self.path, exc)
+            return None
+        return backup
 
     def _backup(self) -> Path | None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

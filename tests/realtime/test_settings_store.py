@@ -65,8 +65,8 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(
     "content",
-    [b"this is = = not toml", b'detect_every = "five"\n', b"\xff\xfe\x00garbage"],
-    ids=["syntax", "wrong-type", "not-utf8"],
+    [b"this is = = not toml", b"\xff\xfe\x00garbage"],
+    ids=["syntax", "not-utf8"],
 )
 def test_unusable_file_is_backed_up_and_defaults_used(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "settings.toml"
@@ -88,4 +88,8 @@ def test_an_engine_no_longer_offered_falls_back_to_auto(tmp_path: Path) -> None:
     result = store.load()
     assert result.settings.engine == "auto" and result.settings.detect_every == 4
     assert result.warning is not None and "'torch'" in result.warning
-    assert result.backup is None  # the rest of the file was fine: nothing moved aside
+    assert result.reset_keys == ("engine",)
+    # the original is kept; the file now holds the repaired settings (no reset next time)
+    assert result.backup is not None and 'engine = "torch"' in result.backup.read_text()
+    again = store.load()
+    assert again.reset_keys == () and again.settings == result.settings

@@ -1,0 +1,191 @@
+"""Settings validation, property-style over every field: each field has a rule, and every
+kind of bad value its rule covers (wrong type, bool for a number, NaN/inf, out of range,
+unknown choice, bad list entries) is refused with the key named; on load from
+settings.toml a bad value is reset to its default, the rest kept, the file backed up."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from realtime.config import (
+    RULES,
+    Choice,
+    Flag,
+    Number,
+    SettingError,
+    Settings,
+    Text,
+    TextList,
+    validate_setting,
+)
+from realtime.settings_store import SettingsStore
+
+FIELDS = [f.name for f in fields(Settings)]
+
+
+def test_every_field_has_a_rule() -> None:
+    """A new setting without a rule fails here (and would be refused on load)."""
+    assert set(RULES) == set(FIELDS)
+
+
+@pytest.mark.parametrize("key", FIELDS)
+def test_the_default_passes_its_own_rule(key: str) -> None:
+    default = getattr(Settings(), key)
+    value = list(default) if isinstance(default, tuple) else default
+    assert validate_setting(key, value) == default
+
+
+def _bad_values(key: str) -> list[tuple[str, Any]]:
+    """(what is wrong, value) pairs every one of which the key's rule must refuse."""
+    rule = RULES[key]
+    bad: list[tuple[str, Any]] = [("none", None), ("table", {"a": 1})]
+    if isinstance(rule, Flag):
+        bad += [("int for bool", 1), ("string for bool", "true"), ("float for bool", 0.0)]
+    elif isinstance(rule, Number):
+        bad += [("bool for number", True), ("bool for number", False),
+                ("string for number", str(rule.low)), ("list for number", [rule.low]),
+                ("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf),
+                ("below range", rule.low - 1), ("above range", rule.high + 1)]
+        if rule.integer:
+            bad += [("float for int", float(rule.low + 1)), ("fraction", rule.low + 0.5)]
+        if rule.low_open:
+            bad.append(("open low end", rule.low))
+        if rule.high_open:
+            bad.append(("open high end", rule.high))
+    elif isinstance(rule, Choice):
+        bad += [("unknown choice", "no-such-" + rule.values[0]),
+                ("choice in other case", rule.values[0].upper() + "X"),
+                ("number for choice", 1), ("bool for choice", True)]
+    elif isinstance(rule, Text):
+        bad += [("number for text", 5), ("bool for text", False), ("list for text", ["a"]),
+                ("nul", "a\0b")]
+    elif isinstance(rule, TextList):
+        bad += [("string for list", "a.jpg"), ("number entry", [1]), ("bool entry", [True]),
+                ("nested list", [["a.jpg"]]), ("nul entry", ["a\0b"])]
+        if rule.check is not None and rule.check(""):  # (display names may be empty)
+            bad.append(("empty entry", [""]))
+    else:  # pragma: no cover - a new kind of rule needs cases here
+        raise AssertionError(f"no bad values for {type(rule).__name__}")
+    return bad
+
+
+CASES = [(key, what, value) for key in FIELDS for what, value in _bad_values(key)]
+
+
+@pytest.mark.parametrize(("key", "what", "value"), CASES,
+                         ids=[f"{k}-{w}" for k, w, _ in CASES])
+def test_each_bad_value_is_refused_with_its_key(key: str, what: str, value: Any) -> None:
+    with pytest.raises(SettingError) as err:
+        validate_setting(key, value)
+    assert err.value.key == key
+    assert f"setting {key!r}" in str(err.value)
+    # the same through from_dict, the path a loaded file takes
+    with pytest.raises(ValueError, match=f"setting '{key}'"):
+        Settings.from_dict({key: value})
+
+
+@pytest.mark.parametrize("key", [k for k in FIELDS if isinstance(RULES[k], Number)])
+def test_numbers_accept_their_range_ends_and_middle(key: str) -> None:
+    rule = RULES[key]
+    assert isinstance(rule, Number)
+    inside = [(rule.low + rule.high) / 2]
+    if not rule.low_open:
+        inside.append(rule.low)
+    if not rule.high_open:
+        inside.append(rule.high)
+    for value in inside:
+        value = int(value) if rule.integer else value
+        got = validate_setting(key, value)
+        assert got == value and type(got) is (int if rule.integer else float)
+    whole = [k for k in range(math.ceil(rule.low), math.floor(rule.high) + 1)
+             if not (rule.low_open and k == rule.low) and not (rule.high_open and k == rule.high)]
+    if not rule.integer and whole:  # a TOML integer where a float is kept
+        assert type(validate_setting(key, whole[0])) is float
+
+
+def test_specific_limits_from_the_issue() -> None:
+    for value in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(SettingError, match="det_threshold"):
+            validate_setting("det_threshold", value)
+    assert validate_setting("det_threshold", 0.3) == 0.3
+    for value in (0, -30.0, math.nan, math.inf):
+        with pytest.raises(SettingError, match="camera_fps"):
+            validate_setting("camera_fps", value)
+    assert validate_setting("faces", "match:/photos/ref.jpg") == "match:/photos/ref.jpg"
+    for faces in ("match:", "match:  ", "every", "ALL"):
+        with pytest.raises(SettingError, match="faces"):
+            validate_setting("faces", faces)
+    assert validate_setting("face_map", ["a.jpg=b.jpg"]) == ("a.jpg=b.jpg",)
+    for entry in ("a.jpg", "=b.jpg", "a.jpg="):
+        with pytest.raises(SettingError, match="face_map"):
+            validate_setting("face_map", [entry])
+
+
+# -- on load ----------------------------------------------------------------------------
+
+
+def _good_changes() -> dict[str, Any]:
+    return {"detect_every": 3, "camera": "clip.mp4", "sources": ["a.jpg"], "feather": 0.2}
+
+
+@pytest.mark.parametrize(("key", "what", "value"),
+                         [c for c in CASES if c[2] is not None and not isinstance(c[2], dict)],
+                         ids=[f"{k}-{w}" for k, w, v in CASES
+                              if v is not None and not isinstance(v, dict)])
+def test_a_bad_value_in_the_file_is_reset_and_the_rest_kept(
+        tmp_path: Path, key: str, what: str, value: Any) -> None:
+    path = tmp_path / "settings.toml"
+    good = {k: v for k, v in _good_changes().items() if k != key}
+    text = tomli_w.dumps({**good, key: value}) if not _is_nonfinite(value) else \
+        tomli_w.dumps(good) + f"{key} = {_toml_float(value)}\n"
+    path.write_text(text, encoding="utf-8")
+    result = SettingsStore(path).load()
+    assert result.reset_keys == (key,)
+    assert getattr(result.settings, key) == getattr(Settings(), key)
+    for k, v in good.items():
+        expected = tuple(v) if isinstance(v, list) else v
+        assert getattr(result.settings, k) == expected, k
+    assert result.warning is not None and f"'{key}'" in result.warning
+    assert result.backup is not None and result.backup.name.startswith("settings.toml.bak-")
+    assert result.backup.read_text(encoding="utf-8") == text  # the original, unchanged
+    assert str(result.backup) in result.warning
+    # the file now holds the repaired settings: the next start resets nothing
+    again = SettingsStore(path).load()
+    assert again.reset_keys == () and again.settings == result.settings
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["settings.toml",
+                                                                 result.backup.name])
+
+
+def _is_nonfinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _toml_float(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def test_several_bad_values_are_all_reset_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("camera_fps = nan\ndet_threshold = 1.5\nengine = \"torch\"\n"
+                    "detect_every = 2\nvirtual_cam = 1\n", encoding="utf-8")
+    result = SettingsStore(path).load()
+    assert set(result.reset_keys) == {"camera_fps", "det_threshold", "engine", "virtual_cam"}
+    assert result.settings == Settings().with_changes(detect_every=2)
+    for key in result.reset_keys:
+        assert f"'{key}'" in str(result.warning)
+
+
+def test_a_file_with_only_good_values_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    text = tomli_w.dumps({**_good_changes(), "unknown_future_key": 1})
+    path.write_text(text, encoding="utf-8")
+    result = SettingsStore(path).load()
+    assert result.reset_keys == () and result.warning is None and result.backup is None
+    assert path.read_text(encoding="utf-8") == text
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
