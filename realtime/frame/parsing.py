@@ -51,7 +51,7 @@ class FaceParser:
                 f"{[s.name for s in engine.inputs]} → {[s.name for s in engine.outputs]}")
         spec = engine.inputs[0]
         fixed = [d for d in spec.shape[1:] if isinstance(d, int) and d > 0]
-        if len(spec.shape) != 4 or fixed and tuple(fixed) != (3, PARSE_SIZE, PARSE_SIZE):
+        if len(spec.shape) != 4 or (fixed and tuple(fixed) != (3, PARSE_SIZE, PARSE_SIZE)):
             raise ValueTypeError(f"face parser: expected input [N, 3, {PARSE_SIZE}, "
                                  f"{PARSE_SIZE}], got {spec.shape}")
         self.engine = engine

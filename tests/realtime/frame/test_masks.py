@@ -150,7 +150,7 @@ def test_soft_erosion_equals_the_reference_formula(seed: int) -> None:
         # a pixel within float rounding of 0.9 may land on the other side of the threshold
         # (1 instead of ~0.9/max ≈ 1): a handful at most, each off by less than 0.01
         assert (diff > 1e-5).sum() <= 3 and diff.max() < 0.01
-    assert 0.0 <= host.min() and host.max() == 1.0
+    assert host.min() >= 0.0 and host.max() == 1.0
 
 
 def test_parameters_change_the_result() -> None:
