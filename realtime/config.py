@@ -30,8 +30,6 @@ PreviewMode = Literal["swapped", "original", "side-by-side"]
 # inside it; auto: parsing when the face-parsing model is installed, else box
 MaskMode = Literal["auto", "box", "parsing"]
 MASK_MODES: tuple[str, ...] = ("auto", "box", "parsing")
-# Settings whose value must be one of a fixed set (checked by ``Settings.from_dict``).
-CHOICES: dict[str, tuple[str, ...]] = {"mask": MASK_MODES}
 
 MODEL_NAMES: tuple[str, ...] = ("simswap-224", "simswap-512", "inswapper-128")
 
