@@ -117,3 +117,9 @@ def test_local_http_and_https_are_allowed() -> None:
     check_url("https://github.com/x/y/releases/download/1.0/a.zip")
     check_url("http://127.0.0.1:8000/a.zip")
     check_url("http://localhost/a.zip")
+    # "local" is the URL's host, exactly: not a prefix, a user name, a path or a query
+    for url in ("http://127.0.0.1.evil.example/a.zip", "http://localhost.evil.example/a.zip",
+                "http://127.0.0.1@evil.example/a.zip", "http://evil.example/127.0.0.1/a.zip",
+                "http://evil.example/a.zip?host=localhost", "HTTP://evil.example/a.zip"):
+        with pytest.raises(InsecureURL):
+            check_url(url)

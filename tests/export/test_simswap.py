@@ -3,6 +3,7 @@ loading, official zip, unsafe inputs."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -168,17 +169,23 @@ def test_512_is_inferred_from_keys(checkpoint_512: Path) -> None:
         load_generator(checkpoint_512, size=224)
 
 
-def test_zip_with_escaping_entry_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("entry", "reason"), [
+    ("../escaped.txt", "'..' component"), ("checkpoints\\..\\..\\escaped.txt", "'..' component"),
+    ("C:/escaped.txt", "absolute path"), ("/tmp/escaped.txt", "absolute path"),
+])
+def test_zip_with_escaping_entry_is_refused(tmp_path: Path, entry: str, reason: str) -> None:
+    """The whole archive is refused, even though the generator itself is in it."""
     folder = tmp_path / "inside"
     folder.mkdir()
     archive = folder / "checkpoints.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("checkpoints/people/latest_net_G.pth", b"not read")
-        zf.writestr("../escaped.txt", b"should never be written")
-    with pytest.raises(CheckpointError, match=r"'\.\./escaped\.txt' is unsafe"):
+        zf.writestr(entry, b"should never be written")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(CheckpointError, match=f"{re.escape(repr(entry))} is unsafe "
+                                              f"\\({reason}\\)"):
         load_generator(archive)
-    assert not (tmp_path / "escaped.txt").exists()
-    assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("*"))
+    assert sorted(tmp_path.rglob("*")) == before  # read in place: nothing extracted
 
 
 class _Payload:

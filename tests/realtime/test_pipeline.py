@@ -202,18 +202,17 @@ def test_slow_swapper_output_is_never_older_than_the_newest_capture(scene) -> No
     processed frame is the newest captured when processing starts, and nothing queues."""
     pipe, _src, det, sink, _sw = _make(scene, delay=0.06, fps=100)
     pipe.start()
-    pending = []
-    t_end = time.monotonic() + 1.5
-    while time.monotonic() < t_end:
-        pending.append(pipe.captured.pending + pipe.output.pending)
-        time.sleep(0.01)
+    time.sleep(1.5)
     pipe.stop()
     assert len(det.seen) >= 10
     # the detector runs first thing in processing: the frame it gets is the newest
     # captured one (a newer one may have arrived in the microseconds since the get)
     assert all(newest - index <= 1 for index, newest in det.seen), det.seen
-    assert max(pending) <= 2  # two one-slot boxes, never more
     stats = pipe.stats()
+    # nothing queues on the way out either: every processed result was sent, dropped
+    # (counted) or is the one left unread at stop
+    sent = len(sink.frames)
+    assert pipe.output.version - stats.drops["output"] - pipe.output.pending - sent in (0, 1)
     assert stats.drops["capture"] > 50  # the camera's extra frames were dropped, not queued
     processed = len(det.seen)
     assert stats.frames_in - processed - stats.drops["capture"] in (0, 1)

@@ -66,6 +66,16 @@ def test_latest_does_not_consume_and_tracks_version() -> None:
     assert slot.latest() == (1, 7)  # the preview keeps showing the last item
 
 
+def test_unread_items_are_replaced_not_queued() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    for item in (1, 2, 3):
+        slot.put(item)
+    assert slot.pending == 1 and slot.drops == 2
+    assert slot.get(timeout=0) == 3
+    assert slot.get(timeout=0) is None  # 1 and 2 are gone, not waiting behind 3
+    assert slot.pending == 0 and slot.drops == 2
+
+
 def test_fast_producer_slow_consumer_never_holds_more_than_one() -> None:
     slot: LatestSlot[int] = LatestSlot()
     stop = threading.Event()
@@ -81,10 +91,13 @@ def test_fast_producer_slow_consumer_never_holds_more_than_one() -> None:
     thread.start()
     taken = []
     for _ in range(10):
+        newest = slot.version  # item k is the k-th put: newest put so far
         item = slot.get(timeout=1.0)
         assert item is not None
+        # latest wins: the item taken is at least as new as the newest put before the
+        # get (a queue would hand out an older one: ~20 puts happen between gets)
+        assert item >= newest, (item, newest)
         taken.append(item)
-        assert slot.pending <= 1
         time.sleep(0.01)
     stop.set()
     thread.join()

@@ -224,7 +224,9 @@ def test_stop_returns_within_a_second_when_backend_is_stuck(
     sink.stop()
     assert time.monotonic() - start < 1.0
     sink.stop()  # idempotent
+    drops = sink.stats().drops
     sink.send(solid(64, 48), time.monotonic_ns())  # after stop: counted, not raised
+    assert sink.stats().drops == drops + 1
 
 
 def test_unknown_backend_and_send_before_start() -> None:
@@ -261,7 +263,11 @@ def test_null_sink_counts(tmp_path: Path) -> None:
     sinks: list[FrameSink] = [  # the protocol, checked by mypy
         NullSink(), VirtualCameraSink(64, 48, 30.0), RecorderSink(tmp_path / "x.mkv", 64, 48, 30)
     ]
-    assert all("64" in s.describe() or "null" in s.describe() for s in sinks)
+    assert [s.describe() for s in sinks] == [
+        "null sink (0 frames)",
+        "virtual camera first free device (auto) 64x48 @ 30",
+        f"recorder {str(tmp_path / 'x.mkv')!r} 64x48 @ 30 (libx264)",
+    ]
     sink = NullSink()
     sink.start()
     for _ in range(5):
