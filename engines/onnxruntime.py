@@ -93,6 +93,8 @@ class OnnxRuntimeEngine:
                                     f"initialised (session got {active}): no GPU, driver or "
                                     "CUDA/cuDNN libraries", CUDA_HINT)
         self.providers = tuple(active)
+        # shared by every run; ``cancel`` sets its terminate flag to end runs in flight
+        self._run_options = ort.RunOptions()
         self.threads = threads
         self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
         self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
@@ -108,7 +110,8 @@ class OnnxRuntimeEngine:
                 raise EngineError(f"{spec.name}: expected dtype {spec.dtype}, got {got.name}")
         names = [spec.name for spec in self.outputs]
         try:
-            values = self._session.run(names, {k: np.asarray(v) for k, v in feeds.items()})
+            values = self._session.run(names, {k: np.asarray(v) for k, v in feeds.items()},
+                                       run_options=self._run_options)
         except Exception as exc:
             raise EngineError(f"{self.path.name}: inference failed ({exc})") from exc
         return dict(zip(names, values, strict=True))
@@ -122,6 +125,14 @@ class OnnxRuntimeEngine:
             return str(options.get_session_config_entry(key))
         except Exception:  # ORT raises a plain RuntimeError-like pybind error when unset
             return None
+
+    def cancel(self) -> None:
+        """End the runs in progress (they raise ``EngineError``); later runs work as
+        before. A stop must not wait for a seconds-long CPU run to finish."""
+        import onnxruntime as ort
+
+        running, self._run_options = self._run_options, ort.RunOptions()
+        running.terminate = True
 
     def close(self) -> None:
         self._session = None

@@ -109,7 +109,12 @@ class _Worker(Generic[J, R]):
             job = self.jobs.get(timeout=0.1)
             if job is None:
                 continue
-            result = self.fn(job)
+            try:
+                result = self.fn(job)
+            except Exception:
+                if stop.is_set():  # the model call was cancelled by ``stop``
+                    return
+                raise
             self.results.put(result)
             self._busy.clear()
 
@@ -212,6 +217,7 @@ class Pipeline:
         self._detector_lock = threading.Lock()
         self._controls = _Controls(settings.active_source, settings.swap_enabled)
         self._stop = threading.Event()
+        self._cancelled = False  # stop() cancelled a model call: its error is expected
         self._threads: list[threading.Thread] = []
         self._stragglers: list[threading.Thread] = []
         self.sink_errors: list[tuple[str, Exception]] = []  # outputs that failed to start
@@ -250,6 +256,7 @@ class Pipeline:
         if self._threads:
             raise RuntimeError("pipeline already started")
         self._stop.clear()
+        self._cancelled = False
         for slot in self._slots():
             slot.reopen()
         for worker in (self._detect, self._swap):
@@ -288,6 +295,14 @@ class Pipeline:
         self._stop.set()
         for slot in self._slots():
             slot.close()
+        # a model call in progress (seconds per face on a CPU) ends now, not after
+        cancel = getattr(getattr(self.processor, "swapper", None), "cancel", None)
+        if cancel is not None and self._threads:
+            self._cancelled = True
+            try:
+                cancel()
+            except Exception:  # best effort: the thread still ends after its call
+                log.exception("cancelling the model call failed")
         for thread in reversed(self._threads):
             # Keep a fifth of the time for closing the sinks and the source.
             thread.join(max(0.0, deadline - time.monotonic() - timeout * 0.2))
@@ -464,7 +479,8 @@ class Pipeline:
                 drops[getattr(sink, "name", type(sink).__name__)] = int(count)
         return self.stats_recorder.snapshot(
             drops=drops,
-            faces=self._faces,
+            # a lost or ended source shows no faces (not the last frame's count)
+            faces=0 if self._source_state in ("reconnecting", "ended") else self._faces,
             swap_mode=self._mode,
             source_name=self._last_source_name,
             # a source that reconnects by itself (camera) knows its state best
@@ -494,6 +510,9 @@ class Pipeline:
         try:
             fn()
         except BaseException as exc:  # every failure reaches the owner, none is swallowed
+            if self._stop.is_set() and isinstance(exc, Exception) and self._cancelled:
+                log.debug("%s ended by stop: %s", name, exc)
+                return
             error = WorkerError(name, exc)
             log.error("%s", error.traceback)
             with self._lock:

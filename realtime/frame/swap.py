@@ -140,6 +140,12 @@ class FaceSwapper:
             return []
         return self.decode_outputs(self.forward_swap(self.prepare_targets(crops), identity))
 
+    def cancel(self) -> None:
+        """Stop the model call in progress, when the engine can (ONNX Runtime)."""
+        cancel = getattr(self.engine, "cancel", None)
+        if cancel is not None:
+            cancel()
+
     def close(self) -> None:
         self.engine.close()
 

@@ -108,3 +108,53 @@ def test_threads_cap_intra_op_and_stop_spinning(tiny: Path) -> None:
         assert default.session_config(spin) is None  # ORT's own default (spinning)
     with pytest.raises(ValueError, match="threads: expected >= 1 or None, got 0"):
         OnnxRuntimeEngine(tiny, threads=0)
+
+
+def _slow_onnx(path: Path, steps: int = 300) -> Path:
+    """``x @ W`` applied ``steps`` times to [N, 1024]: seconds per run at N = 1024."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(
+        (np.eye(1024, dtype=np.float32) * 0.999), name="w")
+    nodes = []
+    previous = "x"
+    for i in range(steps):
+        nodes.append(helper.make_node("MatMul", [previous, "w"], [f"h{i}"]))
+        previous = f"h{i}"
+    nodes.append(helper.make_node("Identity", [previous], ["y"]))
+    graph = helper.make_graph(
+        nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1024])], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_cancel_ends_a_run_in_progress(tmp_path: Path) -> None:
+    """Issue 15 item 5: Ctrl-C waited for the swap in progress (11.6 s)."""
+    import threading
+    import time
+
+    engine = OnnxRuntimeEngine(_slow_onnx(tmp_path / "slow.onnx"), threads=1)
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(engine.run({"x": np.ones((1024, 1024), np.float32)}))
+        except EngineError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # still computing
+    start = time.monotonic()
+    engine.cancel()
+    thread.join(5.0)
+    assert not thread.is_alive() and time.monotonic() - start < 2.0
+    assert isinstance(outcome[0], EngineError)
+    # later runs work again
+    small = engine.run({"x": np.ones((1, 1024), np.float32)})["y"]
+    assert small.shape == (1, 1024) and np.isfinite(small).all()

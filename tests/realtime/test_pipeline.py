@@ -528,3 +528,60 @@ def test_async_paste_follows_head_motion() -> None:
         crop = warp_face(old, d_old.landmarks, swapper.family)
         stale.append(face_diff(processor.composite(now, [crop], [crop.crop]), now, d_now.box))
     assert np.median(live) < 0.6 * np.median(stale), (live, stale)
+
+
+def test_a_lost_source_shows_no_faces(scene) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 item 6: a lost file source showed a stale "faces 3" at 0 fps."""
+    src = FakeSource(scene[0], fps=50, fail_at=15, fail_opens=10_000)
+    pipe, *_ = _make(scene, source=src)
+    pipe.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while pipe.stats().source_state != "reconnecting" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stats = pipe.stats()
+        assert stats.source_state == "reconnecting"
+        assert stats.faces == 0
+    finally:
+        pipe.stop()
+
+
+class CancellableSwapper(FakeSwapper):
+    """A swap that takes ``delay`` seconds unless cancelled, like ONNX Runtime's
+    ``RunOptions.terminate`` (the run then fails)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.cancelled = threading.Event()
+        self.started = threading.Event()
+
+    def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
+        self.calls += 1
+        self.started.set()
+        if self.cancelled.wait(self.delay):
+            raise RuntimeError("run terminated")
+        colour = COLOURS[int(np.argmax(identity))]
+        return [np.full((128, 128, 3), colour, np.uint8) for _ in crops]
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_stop_returns_within_two_seconds_mid_swap(scene, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 item 5: stopping waited for the swap in progress (35 s with 27 faces)."""
+    image, detection = scene
+    swapper = CancellableSwapper(delay=30.0)
+    src = FakeSource(image, 50)
+    settings = SETTINGS.with_changes(swap_mode=mode)
+    processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
+    pipe = Pipeline(src, processor, FakeDetector(detection, src), SOURCES, [RecordingSink()],
+                    settings)
+    pipe.start()
+    assert swapper.started.wait(5.0)
+    t0 = time.monotonic()
+    pipe.stop(timeout=1.0)
+    assert pipe.wait_stopped(timeout=5.0)
+    took = time.monotonic() - t0
+    assert took < 2.0, f"stop took {took:.2f} s"
+    assert pipe.error is None
