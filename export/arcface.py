@@ -9,8 +9,8 @@ rebuild functions are allowed, and any other global raises ``UnsafePickleError``
 anything is called. Training-only objects the old dict may hold (the margin head,
 ``torch.optim`` optimizers, a ``DataParallel`` wrapper) resolve to inert stand-ins that
 only store their pickled state. Every callable a pickle can reach this way only builds
-containers, tensors or layers. The weights are then kept as a plain state_dict next to the file
-(loaded with ``weights_only=True`` from then on).
+containers, tensors or layers. The weights are then kept as a plain state_dict in the user
+cache folder, keyed and stamped by sha256 (loaded with ``weights_only=True`` from then on).
 
 Architecture (shared/SPEC.md §2): IR-SE ResNet [3, 4, 23, 3]; input [B,3,112,112]
 ImageNet-normalised RGB; output [B,512], not normalised. Attribute names follow the
@@ -290,46 +290,58 @@ def load_pickled_arcface(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def cache_path(path: Path) -> Path:
-    """Where the plain state_dict derived from ``path`` is kept."""
-    return path.with_name(path.stem + CACHE_SUFFIX)
+def cache_path(path: Path, cache_dir: Path | None = None, *,
+               source_sha256: str | None = None) -> Path:
+    """Where the plain state_dict derived from ``path`` is kept: under the cache folder
+    (engines.paths.default_cache_dir), named by the checkpoint's sha256, never beside
+    the checkpoint (a user's download folder may be read-only)."""
+    from engines.fileio import sha256_file
+    from engines.paths import default_cache_dir
+
+    digest = source_sha256 or sha256_file(path)
+    return Path(cache_dir or default_cache_dir()) / "arcface" / f"{digest}{CACHE_SUFFIX}"
 
 
-def _read_cache(path: Path, cache: Path) -> dict[str, torch.Tensor] | None:
-    if not cache.is_file():
+def _read_cache(cache: Path, source_sha256: str) -> dict[str, torch.Tensor] | None:
+    from engines.derived import stamp_problem
+
+    problem = stamp_problem(cache, source_sha256)
+    if problem is not None:
+        if cache.exists():
+            log.warning("rebuilding %s: %s", cache, problem)
         return None
     try:
         data = torch.load(cache, map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged cache is rebuilt from the checkpoint
         log.warning("%s: unreadable cache (%s); rebuilding it", cache, exc)
         return None
-    st = path.stat()
-    if (not isinstance(data, dict) or data.get("format") != CACHE_FORMAT
-            or data.get("source_size") != st.st_size
-            or data.get("source_mtime_ns") != st.st_mtime_ns):
-        log.info("%s is stale (the checkpoint changed); rebuilding it", cache)
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+        log.info("%s has another format; rebuilding it", cache)
         return None
     state = data.get("state_dict")
     return state if isinstance(state, dict) else None
 
 
-def _write_cache(path: Path, cache: Path, state: dict[str, torch.Tensor]) -> None:
-    st = path.stat()
-    payload = {"format": CACHE_FORMAT, "source_size": st.st_size,
-               "source_mtime_ns": st.st_mtime_ns, "state_dict": state}
-    tmp = cache.with_name(cache.name + ".tmp")
+def _write_cache(cache: Path, source_sha256: str, state: dict[str, torch.Tensor]) -> None:
+    from engines.derived import write_stamp
+
+    payload = {"format": CACHE_FORMAT, "source_sha256": source_sha256, "state_dict": state}
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, tmp)
         os.replace(tmp, cache)
-    except OSError as exc:  # a read-only models folder still works, just slower
+        write_stamp(cache, source_sha256)
+    except OSError as exc:  # an unwritable cache still works, just slower
         tmp.unlink(missing_ok=True)
         log.warning("could not write %s (%s); the checkpoint will be unpickled again "
                     "next time", cache, exc)
 
 
-def load_arcface(path: Path) -> ArcFaceResNet:
+def load_arcface(path: Path, cache_dir: Path | None = None) -> ArcFaceResNet:
     """Load SimSwap's ArcFace from ``arcface_checkpoint.tar`` (or a plain state_dict file),
-    in eval mode on the CPU."""
+    in eval mode on the CPU. The unpickled weights are kept as a plain state_dict under
+    ``cache_dir`` (default: the user cache folder), stamped with both sha256s."""
     from export.simswap import load_state_dict_strict
 
     path = Path(path)
@@ -339,11 +351,14 @@ def load_arcface(path: Path) -> ArcFaceResNet:
     if path.name.endswith(CACHE_SUFFIX):
         state = _read_cache_file(path)
     else:
-        cache = cache_path(path)
-        state = _read_cache(path, cache)
+        from engines.fileio import sha256_file
+
+        digest = sha256_file(path)
+        cache = cache_path(path, cache_dir, source_sha256=digest)
+        state = _read_cache(cache, digest)
         if state is None:
             state = load_pickled_arcface(path)
-            _write_cache(path, cache, state)
+            _write_cache(cache, digest, state)
             log.info("kept the ArcFace weights as a plain state_dict in %s", cache)
     model = ArcFaceResNet()
     load_state_dict_strict(model, state, str(path))

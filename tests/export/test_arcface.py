@@ -95,14 +95,38 @@ def test_the_plain_state_dict_is_used_once_written(
     cached = load_arcface(official_file)
     assert calls == []
     assert set(cached.state_dict()) == set(ArcFaceResNet().state_dict())
-    # a replaced checkpoint (new mtime) invalidates the cache
+    # a touched checkpoint (same bytes) keeps its cache: it is keyed by sha256
     st = official_file.stat()
     os.utime(official_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    load_arcface(official_file)
+    assert calls == []
+    # a cache whose bytes changed is rebuilt
+    cache = cache_path(official_file)
+    with open(cache, "r+b") as handle:
+        handle.seek(cache.stat().st_size // 2)
+        handle.write(b"\0" * 4096)
     load_arcface(official_file)
     assert calls == [official_file]
     # and the cache file itself is a plain state_dict torch loads with weights_only
     data = torch.load(cache_path(official_file), weights_only=True)
     assert data["state_dict"]["fc.weight"].shape == (512, 25088)
+
+
+def test_no_cache_is_written_beside_the_users_file(
+        tmp_path: Path, source_model: ArcFaceResNet) -> None:
+    """Issue 15 item 6: the loader wrote ``<name>.state_dict.pt`` beside the checkpoint
+    (a download folder, maybe read-only); the cache lives in the cache folder."""
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    path = pickle_official_arcface(source_model, folder / "arcface_checkpoint.tar")
+    folder.chmod(0o555)
+    try:
+        load_arcface(path, cache_dir=tmp_path / "cache")
+        assert sorted(p.name for p in folder.iterdir()) == ["arcface_checkpoint.tar"]
+    finally:
+        folder.chmod(0o755)
+    assert cache_path(path, tmp_path / "cache").is_file()
+    assert cache_path(path, tmp_path / "cache").parent == tmp_path / "cache" / "arcface"
 
 
 def test_old_dict_with_dataparallel_in_legacy_format(
