@@ -407,11 +407,20 @@ def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
     key = cache_key(onnx_sha256=sha256_file(Path(onnx_path)), tensorrt_version=trt.__version__,
                     gpu_name=gpu.name, compute_capability=gpu.compute_capability,
                     precision=precision, shapes=shapes, batch_range=(1, opt_batch, max_batch))
+    from engines.derived import remove_derived, stamp_problem, write_stamp
+
+    onnx_sha = sha256_file(Path(onnx_path))
     target = engine_file(cache_dir, key, f"{Path(onnx_path).stem}-{precision}")
     if target.exists():
-        log.debug("TensorRT engine cache hit: %s", target)
-        return target
-    return build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
-                        opt_batch=opt_batch,
-                        timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
-                        progress=progress)
+        problem = stamp_problem(target, onnx_sha)
+        if problem is None:
+            log.debug("TensorRT engine cache hit: %s", target)
+            return target
+        log.warning("rebuilding the TensorRT engine %s: %s", target, problem)
+        remove_derived(target)
+    built = build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
+                         opt_batch=opt_batch,
+                         timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
+                         progress=progress)
+    write_stamp(built, onnx_sha)
+    return built

@@ -294,6 +294,30 @@ def test_ensure_engine_caches_and_rebuilds_on_key_change(
     assert wider != first and rec.builds == 4
 
 
+def test_a_changed_engine_file_is_rebuilt(monkeypatch: pytest.MonkeyPatch,
+                                         generator_onnx: Path, tmp_path: Path,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15: a derived file carries the sha256 of its source and of itself; a cached
+    engine whose bytes changed (same name, same key) is rebuilt, with a log line."""
+    from engines import fileio
+    from engines.derived import read_stamp
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo("Fake GPU", (8, 9)))
+    first = trt_export.ensure_engine(generator_onnx, tmp_path, progress=False)
+    stamp = read_stamp(first)
+    assert stamp is not None and stamp["source_sha256"] == fileio.sha256_file(generator_onnx)
+    with open(first, "r+b") as handle:
+        handle.write(b"garbage!")
+    with caplog.at_level("WARNING", logger="export.tensorrt"):
+        again = trt_export.ensure_engine(generator_onnx, tmp_path, progress=False)
+    assert again == first and rec.builds == 2
+    assert "changed since it was built" in caplog.text
+
+
 def test_a_timing_cache_from_another_gpu_is_replaced_not_fatal(
         monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
     """Defect 5: set_timing_cache returns False for a foreign cache; the build must not
