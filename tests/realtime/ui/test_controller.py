@@ -142,3 +142,31 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
                                                       session.LIVE_DLIB_UPSAMPLE)
     default = DlibDetector()
     assert (photos.detect_width, photos.upsample) == (default.detect_width, default.upsample)
+
+
+def test_the_camera_runs_alone_without_models(tmp_path: Path, t1_path: Path) -> None:
+    """Issue 15 first run: the real camera-only runtime (file camera: t1.jpg) shows
+    frames with no model installed; photos wait for the real pipeline."""
+    import time
+
+    settings = Settings(camera=str(t1_path), models_dir=str(tmp_path / "models"))
+    controller = ctl.Controller(tmp_path / "models", tmp_path / "cache")
+    ctl.prepare_models(settings, tmp_path / "models", None)  # missing: nothing to convert
+    runtime = controller.show_camera(settings)
+    assert runtime is not None and runtime.preview_only
+    assert controller.running and not controller.swapping
+    assert controller.show_camera(settings) is runtime  # same camera: not restarted
+    deadline = time.monotonic() + 10
+    while controller.preview()[1] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _version, result = controller.preview()
+    assert result is not None
+    assert result.image.shape[:2] == (886, 1280)
+    np.testing.assert_array_equal(result.image, result.frame.image)  # shown as it is
+    with pytest.raises(ctl.NotRunning):
+        controller.add_source([t1_path])
+    with pytest.raises(ctl.ModelsMissing):
+        controller.build(settings)
+    assert controller.running  # a failed build leaves the camera running
+    controller.shutdown()
+    assert not controller.running
