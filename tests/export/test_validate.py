@@ -57,8 +57,7 @@ def test_checkpoint_of_other_shapes_does_not_replace_the_generator(
     bad = tmp_path / "latest_net_G.pth"
     torch.save(state, bad)
     before = _snapshot(installed, "simswap-224")
-    with pytest.raises(ModelFileError, match="installed one is kept.*size mismatch|"
-                                             "installed one is kept.*shape"):
+    with pytest.raises(ModelFileError, match=r"installed one is kept.*(size mismatch|shape)"):
         models.import_model(bad, installed, "simswap-224")
     assert _snapshot(installed, "simswap-224") == before
     assert models.verify_model(installed, "simswap-224")

@@ -221,7 +221,7 @@ def test_max_faces_setting_and_its_limits() -> None:
     assert settings_from_args(_parse("--max-faces", "2")).max_faces == 2
     assert settings_from_args(_parse(), Settings(max_faces=7)).max_faces == 7
     for bad in ("0", "33", "-1"):
-        with pytest.raises(ValueError, match="--max-faces: expected 1..32"):
+        with pytest.raises(ValueError, match=r"--max-faces: expected 1\.\.32"):
             settings_from_args(_parse("--max-faces", bad))
 
 

@@ -254,7 +254,7 @@ def test_detect_width_defaults_to_the_inputs_own_width() -> None:
     assert file_detect_width(None, 8000) == 3840  # scaled to the widest the detectors take
     assert file_detect_width(None, 100) == 160
     assert file_detect_width(1024, 1920) == 1024
-    with pytest.raises(SwapInputError, match="--detect-width: expected 160..3840"):
+    with pytest.raises(SwapInputError, match=r"--detect-width: expected 160\.\.3840"):
         file_detect_width(50, 1920)
 
 
