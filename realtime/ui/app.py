@@ -20,7 +20,7 @@ ARG_FIELDS: dict[str, str] = {
     "detector": "detector", "faces": "faces", "det_threshold": "det_threshold",
     "detect_every": "detect_every", "detect_width": "detect_width", "feather": "feather",
     "width": "camera_width", "height": "camera_height", "fps": "camera_fps",
-    "swap_mode": "swap_mode", "mask": "mask",
+    "swap_mode": "swap_mode", "mask": "mask", "max_faces": "max_faces",
 }
 
 

@@ -24,6 +24,9 @@ def test_command_line_wins_over_saved_settings(tmp_path: Path) -> None:
     assert merged.engine == saved.engine
     assert merged.sources == ("a.jpg", "b.jpg") and merged.source_names == ("Ann", "b")
     assert merged.models_dir == str(tmp_path)
+    # `live --max-faces N` reaches the window too
+    limited = app.settings_from_args(saved, argparse.Namespace(max_faces=2))
+    assert limited.max_faces == 2
 
 
 def test_run_opens_the_window_and_saves_on_close(qtbot: QtBot, tmp_path: Path,
@@ -92,3 +95,33 @@ def test_a_signal_closes_the_window_like_its_close_button(tmp_path: Path, t1_pat
     saved = SettingsStore(tmp_path / "config" / "swapcam" / "settings.toml").load().settings
     assert saved.window_geometry  # written by the close path
     assert saved.detect_every == 7 and saved.camera == str(t1_path)
+
+
+def test_reset_settings_are_named_in_the_window_banner(qtbot: QtBot, tmp_path: Path) -> None:
+    """Issue 15 item 3 (the window's part): ``camera_fps = nan`` stopped the window from
+    starting; now the store resets it and the banner names each reset key."""
+    from realtime.ui import controller as ctl
+    from realtime.ui.main_window import MainWindow
+
+    path = tmp_path / "settings.toml"
+    path.write_text("camera_fps = nan\ndet_threshold = 7.0\ndetect_every = 4\n")
+    loaded = SettingsStore(path).load()
+    assert set(loaded.reset_keys) == {"camera_fps", "det_threshold"}
+    message = app.startup_message(loaded)
+    assert message is not None and "camera_fps" in message and "det_threshold" in message
+    win = MainWindow(SettingsStore(path), loaded.settings,
+                     ctl.Controller(tmp_path, tmp_path), startup_warning=message)
+    qtbot.addWidget(win)
+    assert not win.banner.isHidden()
+    assert "camera_fps" in win.banner.label.text() and "det_threshold" in win.banner.label.text()
+    assert win.controls.camera_fps.value() == round(Settings().camera_fps)
+    win.close()
+
+
+def test_startup_message_names_keys_the_warning_does_not() -> None:
+    from realtime.settings_store import LoadResult
+
+    result = LoadResult(Settings(), warning=None, reset_keys=("max_faces",))
+    message = app.startup_message(result)
+    assert message is not None and "max_faces" in message
+    assert app.startup_message(LoadResult(Settings())) is None
