@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from pytestqt.qtbot import QtBot
 
-from realtime.types import Frame, SourceFace, StageTimings, SwapResult
+from realtime.types import Detection, Face, Frame, SourceFace, StageTimings, SwapResult
 from realtime.ui import global_hotkeys
 from realtime.ui.gallery import Gallery
 from realtime.ui.model_dialog import ModelDialog
@@ -51,6 +51,71 @@ def test_preview_modes_draw_the_right_picture(qtbot: QtBot, mode: str,
     assert got_left == left and got_right == right
     with pytest.raises(ValueError, match="preview mode"):
         widget.set_mode("upside-down")
+
+
+def _result_with_face(track_id: int) -> SwapResult:
+    original = np.full((180, 320, 3), 90, np.uint8)
+    swapped = np.full_like(original, 140)
+    landmarks = np.array([[140, 80], [180, 80], [160, 100], [145, 120], [175, 120]],
+                         np.float32)
+    face = Face(track_id, Detection(np.array([120, 50, 200, 140], np.float32), 0.9,
+                                    landmarks))
+    return SwapResult(Frame(0, 0, original), swapped, (face,), StageTimings(), True)
+
+
+def _grab(widget: PreviewWidget) -> np.ndarray:
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    data = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return data.reshape(image.height(), image.bytesPerLine())[:, :image.width() * 3] \
+        .reshape(image.height(), image.width(), 3).copy()
+
+
+@pytest.mark.parametrize("mode", ["swapped", "original", "side-by-side"])
+def test_face_badge_is_drawn_on_the_preview_only(qtbot: QtBot, mode: str) -> None:
+    widget = PreviewWidget()
+    qtbot.addWidget(widget)
+    widget.resize(640, 360)
+    widget.set_mode(mode)
+    result = _result_with_face(7)
+    frames_before = (result.frame.image.tobytes(), result.image.tobytes())
+    widget.set_result(result)
+    plain = _grab(widget)
+    widget.set_face_badges({7: "ID 63 · Alice"})
+    badged = _grab(widget)
+    changed = np.argwhere((plain != badged).any(axis=2))
+    # the frames the outputs get are untouched: the badge exists only in the widget
+    assert (result.frame.image.tobytes(), result.image.tobytes()) == frames_before
+    if mode == "original":
+        assert changed.size == 0  # the camera's own picture carries no meter
+        return
+    assert changed.size > 0
+    # drawn just above the face's top-left corner, in the swapped picture
+    rects = dict(widget.face_rects())
+    rect = [r for tid, r in widget.face_rects() if tid == 7][-1]
+    assert rects and rect.left() - 2 <= changed[:, 1].min() <= rect.left() + 2
+    assert changed[:, 0].max() <= rect.top() + 2
+    widget.set_face_badges({8: "ID 10"})  # another track: nothing over this face
+    assert (_grab(widget) == plain).all()
+
+
+def test_clicking_a_face_on_the_preview_names_its_track(qtbot: QtBot) -> None:
+    widget = PreviewWidget()
+    qtbot.addWidget(widget)
+    widget.resize(640, 360)
+    widget.set_mode("side-by-side")
+    widget.set_result(_result_with_face(7))
+    rects = [r for _tid, r in widget.face_rects()]
+    assert len(rects) == 2  # the face on both sides
+    for rect in rects:
+        with qtbot.waitSignal(widget.face_clicked) as signal:
+            qtbot.mouseClick(widget, Qt.MouseButton.LeftButton,
+                             pos=rect.center().toPoint())
+        assert signal.args[0] == 7
+    assert widget.selected_face == 7
+    with qtbot.assertNotEmitted(widget.face_clicked):
+        qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPointF(5, 5).toPoint())
+    with qtbot.assertNotEmitted(widget.face_clicked):
+        qtbot.mouseClick(widget, Qt.MouseButton.RightButton, pos=rects[0].center().toPoint())
 
 
 def test_stage_chart_keeps_latest(qtbot: QtBot) -> None:
