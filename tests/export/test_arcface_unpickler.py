@@ -295,7 +295,9 @@ def test_a_torchscript_archive_is_refused(tmp_path: Path) -> None:
         torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
     # control: torch.load would hand this file to the TorchScript loader, past any
     # pickle_module
-    loaded = torch.load(path, weights_only=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that it is loading TorchScript
+        loaded = torch.load(path, weights_only=False)
     assert isinstance(loaded, torch.jit.ScriptModule)
     with pytest.raises(UnsafePickleError, match="TorchScript archive"):
         load_pickled_arcface(path)

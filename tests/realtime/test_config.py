@@ -134,32 +134,35 @@ def _good_changes() -> dict[str, Any]:
     return {"detect_every": 3, "camera": "clip.mp4", "sources": ["a.jpg"], "feather": 0.2}
 
 
-@pytest.mark.parametrize(("key", "what", "value"),
-                         [c for c in CASES if c[2] is not None and not isinstance(c[2], dict)],
-                         ids=[f"{k}-{w}" for k, w, v in CASES
-                              if v is not None and not isinstance(v, dict)])
-def test_a_bad_value_in_the_file_is_reset_and_the_rest_kept(
-        tmp_path: Path, key: str, what: str, value: Any) -> None:
-    path = tmp_path / "settings.toml"
-    good = {k: v for k, v in _good_changes().items() if k != key}
-    text = tomli_w.dumps({**good, key: value}) if not _is_nonfinite(value) else \
-        tomli_w.dumps(good) + f"{key} = {_toml_float(value)}\n"
-    path.write_text(text, encoding="utf-8")
-    result = SettingsStore(path).load()
-    assert result.reset_keys == (key,)
-    assert getattr(result.settings, key) == getattr(Settings(), key)
-    for k, v in good.items():
-        expected = tuple(v) if isinstance(v, list) else v
-        assert getattr(result.settings, k) == expected, k
-    assert result.warning is not None and f"'{key}'" in result.warning
-    assert result.backup is not None and result.backup.name.startswith("settings.toml.bak-")
-    assert result.backup.read_text(encoding="utf-8") == text  # the original, unchanged
-    assert str(result.backup) in result.warning
-    # the file now holds the repaired settings: the next start resets nothing
-    again = SettingsStore(path).load()
-    assert again.reset_keys == () and again.settings == result.settings
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["settings.toml",
-                                                                 result.backup.name])
+@pytest.mark.parametrize("key", FIELDS)
+def test_a_bad_value_in_the_file_is_reset_and_the_rest_kept(tmp_path: Path, key: str) -> None:
+    # every bad value TOML can hold (it has no null, and a table is a section)
+    cases = [(w, v) for w, v in _bad_values(key) if v is not None and not isinstance(v, dict)]
+    assert cases
+    for n, (what, value) in enumerate(cases):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        path = folder / "settings.toml"
+        good = {k: v for k, v in _good_changes().items() if k != key}
+        text = tomli_w.dumps({**good, key: value}) if not _is_nonfinite(value) else \
+            tomli_w.dumps(good) + f"{key} = {_toml_float(value)}\n"
+        path.write_text(text, encoding="utf-8")
+        result = SettingsStore(path).load()
+        assert result.reset_keys == (key,), what
+        assert getattr(result.settings, key) == getattr(Settings(), key), what
+        for k, v in good.items():
+            expected = tuple(v) if isinstance(v, list) else v
+            assert getattr(result.settings, k) == expected, (what, k)
+        assert result.warning is not None and f"'{key}'" in result.warning, what
+        assert result.backup is not None and result.backup.name.startswith(
+            "settings.toml.bak-"), what
+        assert result.backup.read_text(encoding="utf-8") == text, what  # the original
+        assert str(result.backup) in result.warning, what
+        # the file now holds the repaired settings: the next start resets nothing
+        again = SettingsStore(path).load()
+        assert again.reset_keys == () and again.settings == result.settings, what
+        assert sorted(p.name for p in folder.iterdir()) == sorted(["settings.toml",
+                                                                   result.backup.name]), what
 
 
 def _is_nonfinite(value: Any) -> bool:
