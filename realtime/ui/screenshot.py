@@ -1,6 +1,9 @@
 """Make docs/screenshot.png: the real window on the real pipeline, offscreen.
 
 ``python -m realtime.ui.screenshot docs/screenshot.png [--models-dir DIR]``
+``python -m realtime.ui.screenshot docs/meter.png --meter --view swapped``: waits for
+the identity meter's badges and gives the leftmost face the first source by a click's
+path (``MainWindow.assign_face``), so its badge names it.
 
 The camera is insightface's ``t1.jpg`` (six people) played as a looping file; the
 sources are package portraits (scikit-image's astronaut, matplotlib's Grace Hopper,
@@ -18,6 +21,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def _package_faces(folder: Path) -> tuple[Path, list[Path]]:
@@ -49,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--size", default="1440x900")
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of running first")
+    parser.add_argument("--view", choices=("swapped", "side-by-side"), default="side-by-side")
+    parser.add_argument("--meter", action="store_true",
+                        help="shoot once the meter's per-face badges show (up to a minute "
+                        "more), with the leftmost face assigned to the first source")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         # a group photo as the camera: its six ~100 px faces need a 960-wide search copy
         # (the default 640 finds only faces over ~160 px, 3 of the 6)
         detect_width=960,
-        preview_mode="side-by-side", record_path=str(work / "recordings"),
+        preview_mode=args.view, record_path=str(work / "recordings"),
         # random weights only tint a face, and colour matching would undo the tint:
         # off, so the picture shows which faces were swapped
         color_match=False,
@@ -98,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             done["waited"] = True  # one more chance on a slow machine
             QTimer.singleShot(5000, shoot)
             return
+        if args.meter and not _meter_ready(window, done):
+            QTimer.singleShot(2000, shoot)
+            return
         args.output.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(args.output))
         done["saved"] = True
@@ -111,6 +122,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"saved {args.output}")
     return 0
+
+
+def _meter_ready(window: Any, done: dict[str, Any]) -> bool:
+    """True once badges show the meter (or after about a minute of trying); assigns the
+    leftmost face the first source on the way."""
+    done["tries"] = done.get("tries", 0) + 1
+    result = window.preview.result
+    if result is not None and result.faces and not done.get("assigned"):
+        leftmost = min(result.faces, key=lambda f: float(f.box[0]))
+        names = [s.name for s in window.controller.sources()]
+        if names:
+            window.assign_face(leftmost.track_id, names[0])
+            done["assigned"] = True
+    scored = any(t.startswith("ID ") for t in window.preview.face_badges.values())
+    return (scored and done.get("assigned", False)) or done["tries"] > 30
 
 
 if __name__ == "__main__":
