@@ -1,7 +1,7 @@
 """Make docs/screenshot.png: the real window on the real pipeline, offscreen.
 
 ``python -m realtime.ui.screenshot docs/screenshot.png [--models-dir DIR]``
-``python -m realtime.ui.screenshot docs/meter.png --meter --view swapped``: waits for
+``python -m realtime.ui.screenshot docs/meter.jpg --meter --view swapped``: waits for
 the identity meter's badges and gives the leftmost face the first source by a click's
 path (``MainWindow.assign_face``), so its badge names it.
 
