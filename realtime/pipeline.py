@@ -612,7 +612,7 @@ class Pipeline:
         crops: list[Any | None]
         if job.crops is None:
             t0 = time.perf_counter()
-            crops = self._swap_grouped(job.aligned, sources)
+            crops = self._swap_grouped(job.aligned, sources, job.track_ids)
             if any(c is not None for c in crops):
                 self._note_swap(_ms(t0))
             with self._lock:
@@ -623,10 +623,11 @@ class Pipeline:
             crops = list(job.crops)
         self._measure(job, crops, sources)
 
-    def _swap_grouped(self, aligned: Sequence[Any],
-                      sources: Sequence[SourceFace | None]) -> list[Any | None]:
+    def _swap_grouped(self, aligned: Sequence[Any], sources: Sequence[SourceFace | None],
+                      track_ids: Sequence[int]) -> list[Any | None]:
         """One swapper call per distinct source (one call in all when faces are not
-        mapped); crops come back in face order, None where the source is None."""
+        mapped); crops come back in face order, None where the source is None. The
+        track ids let the processor reuse each face's own parsing mask."""
         out: list[Any | None] = [None] * len(aligned)
         groups: dict[str, list[int]] = {}
         for i, src in enumerate(sources):
@@ -635,7 +636,8 @@ class Pipeline:
         for indices in groups.values():
             source = sources[indices[0]]
             assert source is not None
-            crops = self.processor.swap_crops([aligned[i] for i in indices], source)
+            crops = self.processor.swap_crops([aligned[i] for i in indices], source,
+                                              tracks=[track_ids[i] for i in indices])
             for i, crop in zip(indices, crops, strict=True):
                 out[i] = crop
         return out
@@ -799,7 +801,7 @@ class Pipeline:
             names = {s.name for s in face_sources}
             if self._mode == "sync":
                 t0 = time.perf_counter()
-                crops = self._swap_grouped(aligned, face_sources)
+                crops = self._swap_grouped(aligned, face_sources, ids)
                 swap_ms = _ms(t0)
                 timings["swap"] = swap_ms
                 self._note_swap(swap_ms)

@@ -29,13 +29,13 @@ from realtime.cli.live import (
     DETECTORS,
     ENGINES,
     add_detect_width_argument,
-    add_mask_argument,
     check_detect_width,
     check_threads,
     parse_size,
 )
 from realtime.config import MODEL_NAMES, Settings
 from realtime.faces.detect_eval import VARIANTS
+from realtime.frame.parsing import MASK_MODES
 from realtime.session import PASSTHROUGH
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detect-every", type=int, default=5)
     add_detect_width_argument(parser, default=Settings().detect_width)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default="auto")
-    add_mask_argument(parser, default="auto")
+    parser.add_argument("--mask", choices=(*MASK_MODES, "both"), default="auto",
+                        help="the mask to measure with (as on live; default auto); both = a "
+                        "box row and a parsing row per size in one run (needs face-parsing, "
+                        "random weights otherwise), to compare on a noisy machine")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads per model for ONNX Runtime (default: cores - 1, "
                         "as in live)")
@@ -118,7 +121,7 @@ def ensure_models(model: str, models_dir: Path, cache_dir: Path,
     from engines.models import model_status
 
     needed: tuple[str, ...] = (model, ENCODERS[model])
-    if mask == "parsing":
+    if mask in ("parsing", "both"):
         needed += ("face-parsing",)
     if all(model_status(models_dir, name) in ("present", "verified") for name in needed):
         return models_dir, None
@@ -157,6 +160,9 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
     from realtime.pipeline import Pipeline
 
     source = ClipSource(width, height, fps=fps, paced=paced, faces=clip_faces)
+    reuse = getattr(parts.processor, "mask_reuse", None)
+    if reuse is not None:
+        reuse.clear()  # every row starts with new tracks: their first swaps parse
     settings = settings.with_changes(quality_meter=meter and parts.meter is not None)
     pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, [NullSink()],
                         settings, tracker=FaceTracker(detect_every=settings.detect_every),
@@ -169,6 +175,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.check()
         drops0 = pipeline.stats().drops
         pipeline.stats_recorder.reset()
+        if reuse is not None:
+            reuse.reset_counts()
         t0 = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
@@ -180,6 +188,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.wait_stopped()
     return {
         "size": f"{width}x{height}",
+        "mask": settings.mask,
+        **_parse_figures(reuse if getattr(parts.processor, "uses_parser", False) else None),
         "meter": "on" if settings.quality_meter else "off",
         "meter_reading": stats.format_meter(),
         "seconds": round(elapsed, 2),
@@ -195,10 +205,21 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
     }
 
 
+def _parse_figures(reuse: Any) -> dict[str, Any]:
+    """The face parser's share of a run: faces parsed, masks reused, ms per parsed face."""
+    if reuse is None:
+        return {"parses": 0, "mask_reuses": 0, "parse_ms_per_face": None}
+    times = sorted(reuse.recent_ms())
+    return {"parses": reuse.parses, "mask_reuses": reuse.reuses,
+            "parse_ms_per_face": times[len(times) // 2] if times else None,
+            "mask_keep_s": round(reuse.keep_seconds, 2)}
+
+
 def format_table(results: list[dict[str, Any]]) -> str:
     stages = [s for s in TABLE_STAGES if any(s in r["stages_ms"] for r in results)]
-    head = (f"{'size':>10} {'fps in':>6} {'out':>6} {'swap/s':>6} {'lat p50':>7} {'p95':>6} "
-            f"{'drops cap/out':>13} | " + " ".join(f"{s + ' p50/p95/p99':>22}" for s in stages))
+    head = (f"{'size':>18} {'fps in':>6} {'out':>6} {'swap/s':>6} {'lat p50':>7} {'p95':>6} "
+            f"{'drops cap/out':>13} {'parse ms/n':>11} | "
+            + " ".join(f"{s + ' p50/p95/p99':>22}" for s in stages))
     lines = [head, "-" * len(head)]
     for r in results:
         cells = []
@@ -208,9 +229,14 @@ def format_table(results: list[dict[str, Any]]) -> str:
                          f"{st['p50']:>8.1f}/{st['p95']:>6.1f}/{st['p99']:>6.1f}")
         drops = f"{r['drops'].get('capture', 0)}/{r['drops'].get('output', 0)}"
         size = r["size"] + ("" if r.get("meter", "on") == "on" else " nm")
+        if r.get("mask") is not None:
+            size += f" {r['mask']}"
+        parse = "-" if r.get("parse_ms_per_face") is None else \
+            f"{r['parse_ms_per_face']:.0f}/{r['parses']}"
         lines.append(
-            f"{size:>10} {r['fps_in']:>6.1f} {r['fps_out']:>6.1f} {r['swaps_per_s']:>6.2f} "
-            f"{r['latency_ms']['p50']:>7.1f} {r['latency_ms']['p95']:>6.1f} {drops:>13} | "
+            f"{size:>18} {r['fps_in']:>6.1f} {r['fps_out']:>6.1f} {r['swaps_per_s']:>6.2f} "
+            f"{r['latency_ms']['p50']:>7.1f} {r['latency_ms']['p95']:>6.1f} {drops:>13} "
+            f"{parse:>11} | "
             + " ".join(cells))
     return "\n".join(lines)
 
@@ -248,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                         detector=args.detector, faces=args.faces,
                         detect_every=args.detect_every, swap_mode=args.swap_mode,
                         detect_width=detect_width, quality_meter=args.meter != "off",
-                        mask=args.mask)
+                        mask="parsing" if args.mask == "both" else args.mask)
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)
@@ -263,9 +289,11 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         meters = {"on": (True,), "off": (False,), "both": (True, False)}[args.meter]
-        runs = [(size, m) for size in sizes for m in meters]
-        for (width, height), meter in tqdm(runs, desc="bench", unit="run", leave=False):
-            results.append(bench_size(parts, settings, width, height, seconds=args.seconds,
+        masks = ("box", "parsing") if args.mask == "both" else (settings.mask,)
+        runs = [(size, mask, m) for size in sizes for mask in masks for m in meters]
+        for (width, height), mask, meter in tqdm(runs, desc="bench", unit="run", leave=False):
+            results.append(bench_size(parts, settings.with_changes(mask=mask), width, height,
+                                      seconds=args.seconds,
                                       warmup=args.warmup, fps=args.fps,
                                       paced=not args.unpaced, clip_faces=args.clip_faces,
                                       meter=meter))

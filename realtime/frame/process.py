@@ -8,7 +8,9 @@ faces between detections; the CLI detects every frame).
 With a face parser and ``Settings.mask`` not ``box``, ``swap_crops`` also parses the
 target crops and returns ``MaskedCrop``s (the swapped crop with its soft face mask), so
 the mask is made with the swap (on the swap worker in async mode) and travels with the
-texture: a later frame pastes it with that frame's own transform.
+texture: a later frame pastes it with that frame's own transform. Given the faces' track
+ids, the host processor re-parses a track only as often as ``realtime.frame.mask_reuse``
+allows and reuses that track's newest mask in between (the mask is in crop space).
 
 ``realtime.frame.process_torch.TorchFrameProcessor`` is the same on one torch device (the GPU
 path: one upload, one download per frame); ``choose_processor`` picks between them.
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from realtime.config import Settings
+from realtime.frame.mask_reuse import MaskReuse
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -94,7 +97,8 @@ class FaceProcessor(Protocol):
 
     def align(self, image: np.ndarray, faces: Sequence[Face]) -> list[Any]: ...
 
-    def swap_crops(self, aligned: Sequence[Any], source: SourceFace | np.ndarray) -> list[Any]: ...
+    def swap_crops(self, aligned: Sequence[Any], source: SourceFace | np.ndarray,
+                   tracks: Sequence[int] | None = None) -> list[Any]: ...
 
     def composite(
         self, image: np.ndarray, aligned: Sequence[Any], swapped: Sequence[Any]
@@ -121,6 +125,7 @@ class FrameProcessor:
         self.settings = settings
         self.parser = parser
         self.parse_ms: float | None = None  # the last parser call (crops → masks)
+        self.mask_reuse = MaskReuse()
 
     @property
     def uses_parser(self) -> bool:
@@ -145,16 +150,31 @@ class FrameProcessor:
         return [warp_face(image, face.landmarks, self.family) for face in faces]
 
     def swap_crops(
-        self, aligned: Sequence[AlignedFace], source: SourceFace | np.ndarray
+        self, aligned: Sequence[AlignedFace], source: SourceFace | np.ndarray,
+        tracks: Sequence[int] | None = None,
     ) -> list[Any]:
-        """Swapped crops (numpy); ``MaskedCrop``s when the parsing mask is on."""
+        """Swapped crops (numpy); ``MaskedCrop``s when the parsing mask is on. With
+        ``tracks`` (one id per face) a track whose mask is recent enough reuses it
+        (``mask_reuse``); without, every face is parsed."""
+        if tracks is not None and len(tracks) != len(aligned):
+            raise ValueTypeError(f"swap_crops: expected one track id per face, got "
+                                 f"{len(tracks)} for {len(aligned)} faces")
         crops = self.swapper.swap(aligned, self.identity_vector(source))
         if not self.uses_parser or not aligned:
             return crops
         assert self.parser is not None
-        t0 = time.perf_counter()
-        masks = self.parser.masks([face.crop for face in aligned])
-        self.parse_ms = (time.perf_counter() - t0) * 1000.0
+        ids: list[int | None] = list(tracks) if tracks is not None else [None] * len(aligned)
+        plan = self.mask_reuse.plan(ids)
+        masks = [kept for _, kept in plan]
+        due = [i for i, (parse, _) in enumerate(plan) if parse]
+        if due:
+            t0 = time.perf_counter()
+            parsed = self.parser.masks([aligned[i].crop for i in due])
+            seconds = time.perf_counter() - t0
+            self.parse_ms = seconds * 1000.0
+            self.mask_reuse.store([ids[i] for i in due], parsed, seconds)
+            for i, mask in zip(due, parsed, strict=True):
+                masks[i] = mask
         return [MaskedCrop(c, m) for c, m in zip(crops, masks, strict=True)]
 
     def composite(

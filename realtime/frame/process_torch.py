@@ -229,10 +229,12 @@ class TorchFrameProcessor:
         return self.decode_outputs(result[swapper.output_name])
 
     def swap_crops(self, aligned: Sequence[DeviceAlignedFace | AlignedFace],
-                   source: SourceFace | np.ndarray) -> list[Any]:
+                   source: SourceFace | np.ndarray,
+                   tracks: Sequence[int] | None = None) -> list[Any]:
         """All faces against one identity in one engine call when the model allows it;
         the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
-        the parsing mask is on."""
+        the parsing mask is on. ``tracks`` is accepted for the protocol and unused: on
+        the device the parse costs milliseconds, so every swap parses its crops."""
         vector_t = self._source_vector(self.identity_vector(source))
         if not aligned:
             return []
