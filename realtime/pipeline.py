@@ -768,8 +768,7 @@ class Pipeline:
         source = None
         if source_faces:
             source = source_faces[min(controls.source_index, len(source_faces) - 1)]
-        chosen = largest_faces(self._choose_faces(frame, faces, settings, controls),
-                               settings.max_faces)
+        chosen = self._choose_faces(frame, faces, settings, controls)
         # Mapping on the frame path is dictionary lookups only: new tracks are embedded
         # by the swap worker (``identify``), meanwhile they count as unassigned.
         pending: tuple[tuple[int, np.ndarray], ...] = ()
@@ -780,11 +779,18 @@ class Pipeline:
             face_map.forget_tracks(live_ids)
             need = set(face_map.needs_vector(f.track_id for f in chosen))
             pending = tuple((f.track_id, f.landmarks) for f in chosen if f.track_id in need)
-            planned = [(f, self._source_for(f.track_id, source)) for f in chosen]
-            chosen = [f for f, s in planned if s is not None]
-            face_sources = [s for _, s in planned if s is not None]
-        elif source is not None:
-            face_sources = [source] * len(chosen)
+            planned: list[tuple[Face, SourceFace]] = []
+            for f in chosen:
+                worn = self._source_for(f.track_id, source)
+                if worn is not None:
+                    planned.append((f, worn))
+            planned = self._cap_mapped(planned, settings.max_faces)
+            chosen = [f for f, _ in planned]
+            face_sources = [s for _, s in planned]
+        else:
+            chosen = largest_faces(chosen, settings.max_faces)
+            if source is not None:
+                face_sources = [source] * len(chosen)
         image = frame.image
         swapped = False
         submitted = False
@@ -839,6 +845,23 @@ class Pipeline:
         self.stats_recorder.add_stages(timings)
         return SwapResult(frame, image, tuple(faces), StageTimings(timings), swapped,
                           source_name if swapped else None)
+
+    def _cap_mapped(self, planned: list[tuple[Face, SourceFace]],
+                    limit: int) -> list[tuple[Face, SourceFace]]:
+        """At most ``limit`` faces, counting only those swapped (a face left alone takes
+        no place): people given an identity of their own first, then the largest."""
+        if len(planned) <= limit:
+            return planned
+        from realtime.faces.mapping import PENDING, UNASSIGNED
+
+        face_map = self.face_map
+        own = set() if face_map is None else {
+            f.track_id for f, _ in planned
+            if face_map.resolve(f.track_id) not in (PENDING, UNASSIGNED)}
+        ranked = sorted(planned, key=lambda p: (p[0].track_id not in own,
+                                                -p[0].detection.area))
+        keep = {id(f) for f, _ in ranked[:limit]}
+        return [(f, s) for f, s in planned if id(f) in keep]
 
     def _meter_due(self, settings: Settings) -> bool:
         return self.meter is not None and settings.quality_meter and self.meter.due()

@@ -105,7 +105,10 @@ def build(t1_path: Path, tmp_path: Path) -> Build:
 def window(qtbot: QtBot, build: Build, tmp_path: Path,
            face_photos: dict[str, Path]) -> Iterator[MainWindow]:
     settings = Settings(camera=str(build.camera), model=FAMILY, swap_mode="sync",
-                        max_faces=6, detect_every=4, detect_width=960, color_match=False,
+                        # pixel signatures of different faces are far closer than
+                        # ArcFace's: only the same face may re-identify as a person
+                        match_threshold=0.95, max_faces=6, detect_every=4,
+                        detect_width=960, color_match=False,
                         quality_meter=False, record_path=str(tmp_path / "rec"))
     controller = ctl.Controller(tmp_path / "models", tmp_path / "cache", build=build,
                                 prepare=None)
@@ -254,3 +257,28 @@ def test_the_unassigned_faces_setting_reaches_the_pipeline(
     assert {people.who(s) for _, s in build.swapper.calls} == {first.track_id}
     # saved with the other settings
     assert SettingsStore(window.store.path).load().settings.unassigned_faces == "leave"
+
+
+def test_an_assigned_face_keeps_its_place_under_faces_at_most(
+    qtbot: QtBot, window: MainWindow, build: Build, t1_bgr: np.ndarray,
+) -> None:  # fmt: skip
+    result = window.preview.result
+    assert result is not None
+    people = People(t1_bgr, result.faces)
+    smallest = min(result.faces, key=lambda f: f.detection.area)
+    window.apply_changes({"max_faces": 1})
+    qtbot.wait(600)
+    build.swapper.calls.clear()
+    qtbot.waitUntil(lambda: len(build.swapper.calls) >= 3, timeout=30000)
+    before = {people.who(s) for _, s in build.swapper.calls}
+    # one of the largest (two of t1's faces are within 1 % of each other)
+    assert len(before) == 1 and smallest.track_id not in before
+
+    # given an identity, the smallest face is the one swapped: people first, then size
+    window.assign_face(smallest.track_id, "grace_hopper")
+    grace = next(s for s in window.controller.sources() if s.name == "grace_hopper")
+    _wait_worn(qtbot, build, people, smallest.track_id, grace.embeddings[FAMILY])
+    qtbot.wait(600)
+    build.swapper.calls.clear()
+    qtbot.waitUntil(lambda: len(build.swapper.calls) >= 3, timeout=30000)
+    assert {people.who(s) for _, s in build.swapper.calls} == {smallest.track_id}
