@@ -209,10 +209,9 @@ def make_meter(settings: Settings, models_dir: Path) -> QualityMeter | None:
     One ONNX Runtime thread: it runs beside the swap, never instead of it."""
     if not settings.quality_meter or settings.model == PASSTHROUGH:
         return None
-    from realtime.faces.quality import QualityMeter, load_meter_encoder
-
     from engines.base import EngineError
     from engines.models import ModelMissing
+    from realtime.faces.quality import QualityMeter, load_meter_encoder
 
     try:
         encoder, name, independent = load_meter_encoder(settings.model, models_dir,
