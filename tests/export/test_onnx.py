@@ -145,7 +145,8 @@ def _count_exports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def counting(model: str, weights: Path, output: Path, **kwargs: object) -> ExportReport:
         calls.append(model)
-        return real(model, weights, output, progress=False)
+        return real(model, weights, output, progress=False,
+                    on_stage=kwargs.get("on_stage"))  # type: ignore[arg-type]
 
     monkeypatch.setattr(export_onnx_module, "export_onnx", counting)
     return calls
@@ -166,9 +167,14 @@ def test_ensure_onnx_rebuilds_an_onnx_whose_bytes_changed(
         handle.write(np.random.default_rng(1).bytes(64 * 1024))
     os.utime(onnx_file, ns=(st.st_atime_ns, st.st_mtime_ns))
     calls = _count_exports(monkeypatch)
+    stages: list[tuple[int, int, str]] = []
     with caplog.at_level("WARNING", logger="export.onnx"):
-        assert ensure_onnx(arcface_models_dir, "arcface-simswap") == onnx_file
+        assert ensure_onnx(arcface_models_dir, "arcface-simswap",
+                           on_stage=lambda *stage: stages.append(stage)) == onnx_file
     assert calls == ["arcface-simswap"]
+    # the window's progress bar: every stage, in order, ending at 4 of 4
+    assert stages[0][:2] == (0, 4) and stages[-1][:2] == (4, 4)
+    assert [done for done, _total, _what in stages] == sorted(done for done, _, _ in stages)
     assert "changed since it was built" in caplog.text
     session_out = _session(onnx_file).run(
         ["output"], {"input": np.zeros((1, 3, 112, 112), np.float32)})[0]
