@@ -12,7 +12,6 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import onnx
 import pytest
