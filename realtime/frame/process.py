@@ -109,6 +109,27 @@ class FaceProcessor(Protocol):
     ) -> tuple[np.ndarray, dict[str, float]]: ...
 
 
+def timed_stages(processor: Any, image: np.ndarray, faces: Sequence[Face],
+                 identity: Any) -> tuple[np.ndarray, dict[str, float]]:
+    """align → swap → composite on ``processor`` (host or device), with each stage's wall
+    time in ms; ``identity`` is whatever the processor's ``swap_crops`` takes."""
+    t0 = time.perf_counter()
+    aligned = processor.align(image, faces)
+    t1 = time.perf_counter()
+    swapped = processor.swap_crops(aligned, identity)
+    t2 = time.perf_counter()
+    out = processor.composite(image, aligned, swapped)
+    t3 = time.perf_counter()
+    timings = {
+        "align": (t1 - t0) * 1000.0,
+        "swap": (t2 - t1) * 1000.0,
+        "composite": (t3 - t2) * 1000.0,
+    }
+    if processor.uses_parser and processor.parse_ms is not None:
+        timings["parse"] = processor.parse_ms  # part of "swap"
+    return out, timings
+
+
 class FrameProcessor:
     """Align → swap → composite for one frame. Holds no per-frame state."""
 
@@ -209,19 +230,4 @@ class FrameProcessor:
         check_image("image", image)
         if not faces:
             return image.copy(), {}
-        vector = self.identity_vector(source)
-        t0 = time.perf_counter()
-        aligned = self.align(image, faces)
-        t1 = time.perf_counter()
-        swapped = self.swap_crops(aligned, vector)
-        t2 = time.perf_counter()
-        out = self.composite(image, aligned, swapped)
-        t3 = time.perf_counter()
-        timings = {
-            "align": (t1 - t0) * 1000.0,
-            "swap": (t2 - t1) * 1000.0,
-            "composite": (t3 - t2) * 1000.0,
-        }
-        if self.uses_parser and self.parse_ms is not None:
-            timings["parse"] = self.parse_ms  # part of "swap"
-        return out, timings
+        return timed_stages(self, image, faces, self.identity_vector(source))

@@ -27,7 +27,7 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.process import MaskedCrop, identity_vector, split_masked
+from realtime.frame.process import MaskedCrop, identity_vector, split_masked, timed_stages
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -299,18 +299,4 @@ class TorchFrameProcessor:
         if not faces:
             return image.copy(), {}
         self.identity_vector(source)  # a missing identity fails before any device work
-        t0 = time.perf_counter()
-        aligned = self.align(image, faces)
-        t1 = time.perf_counter()
-        swapped = self.swap_crops(aligned, source)
-        t2 = time.perf_counter()
-        out = self.composite(image, aligned, swapped)
-        t3 = time.perf_counter()
-        timings = {
-            "align": (t1 - t0) * 1000.0,
-            "swap": (t2 - t1) * 1000.0,
-            "composite": (t3 - t2) * 1000.0,
-        }
-        if self.uses_parser and self.parse_ms is not None:
-            timings["parse"] = self.parse_ms  # part of "swap"
-        return out, timings
+        return timed_stages(self, image, faces, source)
