@@ -243,18 +243,26 @@ class QualityMeter:
     """Measures swapped faces at most ``rate`` times a second; thread-safe reads.
 
     ``measure`` runs on the swap worker (never the frame path). Source vectors come from
-    the source's own photos through the meter's encoder, once per source.
+    the source's own photos through the meter's encoder, once per source. On a slow
+    machine the meter also takes at most ``share`` of the worker's time: after a
+    measurement that took ``c`` seconds the next one waits ``c·(1−share)/share``, so the
+    texture refresh rate loses at most about that share.
     """
 
     def __init__(self, encoder: IdentityEncoder, encoder_name: str, independent: bool, *,
                  rate: float = 3.0, detect: Callable[[np.ndarray], list[Detection]] | None = None,
-                 mesh: object | None = None, max_age_s: float = 3.0) -> None:
+                 mesh: object | None = None, max_age_s: float = 3.0,
+                 share: float = 0.1) -> None:
         if rate <= 0:
             raise ValueError(f"meter rate: expected > 0 per second, got {rate}")
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"meter share: expected in (0, 1], got {share}")
         self.encoder = encoder
         self.encoder_name = encoder_name
         self.independent = independent
         self.interval = 1.0 / rate
+        self.share = share
+        self._gap = self.interval  # the wait before the next measurement
         self.detect = detect
         self.mesh = mesh
         self.max_age_s = max_age_s
@@ -266,7 +274,7 @@ class QualityMeter:
     def due(self, now: float | None = None) -> bool:
         """True when the rate limit allows a measurement now (a cheap clock check)."""
         now = time.monotonic() if now is None else now
-        return now - self._last >= self.interval
+        return now - self._last >= self._gap
 
     def source_vector(self, source: SourceFace) -> np.ndarray | None:
         """The source's recognition vector in the meter encoder's space (photos averaged);
@@ -296,7 +304,7 @@ class QualityMeter:
         """Measure one face: ``target_crop`` and ``output_crop`` are the aligned target
         and its swapped crop (BGR, same size), ``crop_points`` the five landmarks in crop
         pixels. Stores and returns the result (None when the source has no vector)."""
-        self._last = time.monotonic()
+        started = self._last = time.monotonic()
         reference = self.source_vector(source)
         if reference is None:
             return None
@@ -311,6 +319,8 @@ class QualityMeter:
         result = FaceQuality(after, before, keep, self.encoder_name, self.independent,
                              time.monotonic())
         self._last = result.measured_at  # the interval counts from the end of the work
+        cost = result.measured_at - started
+        self._gap = max(self.interval, cost * (1.0 - self.share) / self.share)
         with self._lock:
             self._results[track_id] = result
         return result

@@ -113,3 +113,44 @@ def test_meter_measures_real_crops_rate_limited(random_models_dir: Path,
     assert "by arcface-w600k" in format_quality(meter.summary())
     missing = SourceFace("nobody", (str(face_photos["astronaut"]) + ".missing",))
     assert meter.measure(8, aligned.crop, aligned.crop, points, missing) is None
+
+
+class _SlowEncoder:
+    """An encoder whose identify costs ``cost`` seconds of the (patched) clock."""
+
+    def __init__(self, clock: list[float], cost: float) -> None:
+        self.clock, self.cost = clock, cost
+
+    def identify(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        self.clock[0] += self.cost
+        vector = np.zeros(512, np.float32)
+        vector[int(image.mean()) % 512] = 1.0
+        return vector
+
+
+def test_a_slow_meter_takes_at_most_its_share_of_the_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two identify calls of 0.3 s each: with share 0.1 the next measurement waits
+    0.6·0.9/0.1 = 5.4 s, not the rate's 1/3 s; a fast meter keeps the rate."""
+    import realtime.faces.quality as quality
+    from realtime.types import SourceFace
+
+    clock = [100.0]
+    monkeypatch.setattr(quality.time, "monotonic", lambda: clock[0])
+    meter = QualityMeter(_SlowEncoder(clock, 0.3), "slow", True, rate=3.0, share=0.1)
+    source = SourceFace("s", ())
+    meter._sources[(source.name, source.paths)] = np.eye(512, dtype=np.float32)[0]
+    crop = np.zeros((224, 224, 3), np.uint8)
+    points = np.zeros((5, 2), np.float32)
+    assert meter.measure(1, crop, crop, points, source) is not None
+    clock[0] += 5.3
+    assert not meter.due()
+    clock[0] += 0.2
+    assert meter.due()
+    fast = QualityMeter(_SlowEncoder(clock, 0.001), "fast", True, rate=3.0, share=0.1)
+    fast._sources[(source.name, source.paths)] = np.eye(512, dtype=np.float32)[0]
+    fast.measure(1, crop, crop, points, source)
+    clock[0] += 1 / 3 + 1e-6
+    assert fast.due()
+    with pytest.raises(ValueError, match="share"):
+        QualityMeter(_SlowEncoder(clock, 0.0), "x", True, share=0.0)
