@@ -172,8 +172,14 @@ class RetinaFaceDetector:
             interpolation=cv2.INTER_AREA)
         h, w = small.shape[:2]
         padded_h, padded_w = -(-h // 32) * 32, -(-w // 32) * 32
-        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
-        blob[0, :, :h, :w] = (small.astype(np.float32) - BGR_MEAN).transpose(2, 0, 1)
+        # Pad with the mean colour so the padding is exactly 0 after the subtraction;
+        # OpenCV's blob maker does the subtract and HWC→NCHW in one pass (a numpy
+        # transpose copy cost ~5 ms of a ~20 ms detection at 640×360).
+        if (padded_h, padded_w) != (h, w):
+            small = cv2.copyMakeBorder(small, 0, padded_h - h, 0, padded_w - w,
+                                       cv2.BORDER_CONSTANT, value=BGR_MEAN.tolist())
+        blob = cv2.dnn.blobFromImage(small, 1.0, None, BGR_MEAN.tolist(), swapRB=False,
+                                     crop=False, ddepth=cv2.CV_32F)
         return blob, scale
 
     def detect(self, image: np.ndarray) -> list[Detection]:
