@@ -104,8 +104,12 @@ class Settings:
     window_geometry: str = ""
 
     def with_changes(self, **changes: Any) -> Settings:
-        """A copy with ``changes`` applied; unknown names raise ``TypeError``."""
-        return replace(self, **changes)
+        """A copy with ``changes`` applied, each checked against its rule in ``RULES``
+        (``SettingError`` names the key); unknown names raise ``TypeError``."""
+        names = {f.name for f in fields(self)}
+        checked = {key: validate_setting(key, value) if key in names else value
+                   for key, value in changes.items()}
+        return replace(self, **checked)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from realtime.config import Settings
+from realtime.config import SettingError, Settings
 from realtime.settings_store import SettingsSaveError, SettingsStore
 from realtime.types import SourceFace
 from realtime.ui import controller as ctl
@@ -830,7 +830,12 @@ class MainWindow(QMainWindow):
                 and "(not installed)" not in combo.itemText(i)]
 
     def _change(self, **changes: Any) -> None:
-        new = self.settings.with_changes(**changes)
+        try:
+            new = self.settings.with_changes(**changes)
+        except SettingError as exc:  # a control offered a value the rules refuse
+            log.error("%s", exc)
+            self.statusBar().showMessage(f"Not applied: {exc}", 8000)
+            return
         if new != self.settings:
             self.settings = new
             self._save()

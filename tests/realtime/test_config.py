@@ -191,3 +191,16 @@ def test_a_file_with_only_good_values_is_left_alone(tmp_path: Path) -> None:
     assert result.reset_keys == () and result.warning is None and result.backup is None
     assert path.read_text(encoding="utf-8") == text
     assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+
+
+def test_with_changes_checks_each_changed_value() -> None:
+    """The command line and the window build settings with ``with_changes``: a bad value
+    is refused there too, with its key, and unknown names stay a TypeError."""
+    base = Settings()
+    assert base.with_changes(det_threshold=0.7).det_threshold == 0.7
+    with pytest.raises(SettingError, match="det_threshold"):
+        base.with_changes(det_threshold=7.0)
+    with pytest.raises(SettingError, match="camera_fps"):
+        base.with_changes(camera_fps=float("nan"))
+    with pytest.raises(TypeError):
+        base.with_changes(no_such_setting=1)

@@ -571,3 +571,12 @@ def test_max_faces_box_goes_live_and_is_saved(qtbot: QtBot, harness: Harness,
     assert len(harness.pipelines) == 1  # no rebuild
     win.close()
     assert SettingsStore(tmp_path / "config" / "settings.toml").load().settings.max_faces == 3
+
+
+def test_a_refused_value_from_a_control_keeps_the_settings(qtbot: QtBot,
+                                                          window: MainWindow) -> None:
+    """A value the settings rules refuse is not applied and says why in the status bar."""
+    before = window.settings
+    window._change(det_threshold=7.0)
+    assert window.settings == before
+    assert "det_threshold" in window.statusBar().currentMessage()
