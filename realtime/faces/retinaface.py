@@ -178,9 +178,9 @@ class RetinaFaceDetector:
         if (padded_h, padded_w) != (h, w):
             small = cv2.copyMakeBorder(small, 0, padded_h - h, 0, padded_w - w,
                                        cv2.BORDER_CONSTANT, value=BGR_MEAN.tolist())
-        blob = cv2.dnn.blobFromImage(small, 1.0, None, BGR_MEAN.tolist(), swapRB=False,
-                                     crop=False, ddepth=cv2.CV_32F)
-        return blob, scale
+        blob = cv2.dnn.blobFromImage(small, 1.0, (padded_w, padded_h), BGR_MEAN.tolist(),
+                                     swapRB=False, crop=False, ddepth=cv2.CV_32F)
+        return np.asarray(blob, dtype=np.float32), scale
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         check_image("image", image)

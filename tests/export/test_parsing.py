@@ -264,11 +264,11 @@ def test_export_check_fails_on_nan(exported: Path, weights: Path) -> None:
     assert check(exported, model, x, "logits") <= TOLERANCE
     with torch.no_grad():
         model.conv_out.conv_out.weight[3, 0] = float("nan")  # torch side NaN only
-    with pytest.raises(ExportMismatch, match="torch output holds .* NaN/inf"):
+    with pytest.raises(ExportMismatch, match=r"torch output holds .* NaN/inf"):
         check(exported, model, x, "logits")
     poisoned = {"input": x["input"].clone()}
     poisoned["input"][0, 0, 100, 100] = float("nan")  # NaN on both sides
-    with pytest.raises(ExportMismatch, match="output holds .* NaN/inf"):
+    with pytest.raises(ExportMismatch, match=r"output holds .* NaN/inf"):
         check(exported, load_parser(weights), poisoned, "logits")
 
 
@@ -280,7 +280,7 @@ def test_nan_weights_refuse_the_export(tmp_path: Path, state: dict[str, torch.Te
     poisoned["ffm.convblk.bn.weight"][7] = float("nan")
     weights = _save(tmp_path / "79999_iter.pth", poisoned)
     output = tmp_path / "parsing.onnx"
-    with pytest.raises(ExportMismatch, match="output holds .* NaN/inf values"):
+    with pytest.raises(ExportMismatch, match=r"output holds .* NaN/inf values"):
         export_onnx("face-parsing", weights, output, progress=False)
     assert not output.exists() and not list(tmp_path.glob(".*.tmp"))
 

