@@ -23,7 +23,6 @@ output ``logits`` [N,19,H,W], unnormalised class scores (argmax over dim 1 = cla
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engines.base import TensorSpec
-from export.simswap import CheckpointError, load_state_dict_strict
+from export.simswap import CheckpointError, load_state_dict_strict, read_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -207,28 +206,12 @@ def normalise(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((pixels - mean) / std).transpose(0, 3, 1, 2))
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        # weights_only: a .pth is a pickle; refuse anything but tensors and containers.
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(f"{path}: not a readable torch state_dict "
-                              f"({type(exc).__name__}: {exc})") from exc
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: expected a BiSeNet state_dict (a mapping of tensors), "
-                              f"got {type(obj).__name__}")
-    keys = [str(k) for k in obj]
-    if keys and all(k.startswith("module.") for k in keys):  # saved from DataParallel
-        return {str(k)[len("module."):]: v for k, v in obj.items()}
-    return {str(k): v for k, v in obj.items()}
-
-
 def load_parser(path: Path) -> BiSeNet:
     """Load ``79999_iter.pth`` (a plain BiSeNet state_dict) strictly; eval mode, CPU."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    state = _read_state_dict(path)
+    state = read_state_dict(path, str(path), what="a BiSeNet state_dict")
     model = BiSeNet(N_CLASSES)
     if not set(state) & set(model.state_dict()):
         # Another model's checkpoint: hundreds of names would bury the point.

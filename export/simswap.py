@@ -186,7 +186,10 @@ def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor],
     model.load_state_dict(full, strict=True)
 
 
-def _read_state_dict(data: io.BytesIO | Path, source: str) -> dict[str, torch.Tensor]:
+def read_state_dict(data: io.BytesIO | Path, source: str, *,
+                    what: str = "a state_dict") -> dict[str, torch.Tensor]:
+    """A plain ``state_dict`` read with ``weights_only`` (no code runs), ``module.``
+    prefixes of a DataParallel save removed; ``CheckpointError`` naming ``source``."""
     try:
         # weights_only: a .pth is a pickle; refuse anything but tensors and containers.
         obj = torch.load(data, map_location="cpu", weights_only=True)
@@ -194,7 +197,7 @@ def _read_state_dict(data: io.BytesIO | Path, source: str) -> dict[str, torch.Te
         raise CheckpointError(f"{source}: not a readable torch state_dict "
                               f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{source}: expected a state_dict (a mapping of tensors), "
+        raise CheckpointError(f"{source}: expected {what} (a mapping of tensors), "
                               f"got {type(obj).__name__}")
     # DataParallel training saves keys as module.xxx; the released files do not, but a
     # user's own fine-tune might.
@@ -264,10 +267,10 @@ def load_generator(path: Path, size: int | None = None) -> SimSwapGenerator:
         raise CheckpointError(f"{path}: no such file")
     if _is_archive(path):
         data, source, size = _member_from_zip(path, size)
-        state = _read_state_dict(data, source)
+        state = read_state_dict(data, source)
     else:
         source = str(path)
-        state = _read_state_dict(path, source)
+        state = read_state_dict(path, source)
         if size is None:
             # The keys say which architecture it is (down0 exists only in 512); a renamed
             # file is still recognised.

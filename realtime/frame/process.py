@@ -71,8 +71,15 @@ class MaskedCrop:
     mask: Any
 
 
-def split_masked(swapped: Sequence[Any], use_masks: bool) -> tuple[list[Any], list[Any]]:
-    """(crops, masks) from ``swap_crops`` results; masks are None unless ``use_masks``."""
+def split_masked(aligned: Sequence[Any], swapped: Sequence[Any],
+                 use_masks: bool) -> tuple[list[Any], list[Any]]:
+    """(crops, masks) from ``swap_crops`` results, one per aligned face (else
+    ``ValueTypeError``); masks are None unless ``use_masks``."""
+    if len(aligned) != len(swapped):
+        raise ValueTypeError(
+            f"composite: expected one swapped crop per face, got {len(swapped)} for "
+            f"{len(aligned)} faces"
+        )
     crops = [s.crop if isinstance(s, MaskedCrop) else s for s in swapped]
     masks = [s.mask if use_masks and isinstance(s, MaskedCrop) else None for s in swapped]
     return crops, masks
@@ -205,12 +212,7 @@ class FrameProcessor:
         its face region (and its parsed face, unless the mask setting is box)."""
         from realtime.frame.composite import paste_face
 
-        if len(aligned) != len(swapped):
-            raise ValueTypeError(
-                f"composite: expected one swapped crop per face, got {len(swapped)} for "
-                f"{len(aligned)} faces"
-            )
-        crops, masks = split_masked(swapped, self.settings.mask != "box")
+        crops, masks = split_masked(aligned, swapped, self.settings.mask != "box")
         out = image.copy()
         for face, crop, mask in zip(aligned, crops, masks, strict=True):
             paste_face(

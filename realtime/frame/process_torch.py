@@ -265,12 +265,7 @@ class TorchFrameProcessor:
                          ) -> torch.Tensor:
         """A device copy of ``frame_t`` with each crop pasted inside its face region
         (and its parsed face, for ``MaskedCrop``s unless the mask setting is box)."""
-        if len(aligned) != len(swapped):
-            raise ValueTypeError(
-                f"composite: expected one swapped crop per face, got {len(swapped)} for "
-                f"{len(aligned)} faces"
-            )
-        crops, masks = split_masked(swapped, self.settings.mask != "box")
+        crops, masks = split_masked(aligned, swapped, self.settings.mask != "box")
         out_t = frame_t.clone()
         for face, crop, mask in zip(aligned, crops, masks, strict=True):
             if isinstance(mask, np.ndarray):
