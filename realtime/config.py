@@ -84,6 +84,10 @@ class Settings:
     mask: str = "auto"  # MaskMode
     swap_mode: str = "auto"
     swap_enabled: bool = True
+    # between two swaps (async): "static" re-pastes the newest texture, "flow" warps it
+    # with the face's own motion since it was swapped, "auto" is flow when async
+    texture: str = "auto"
+    live_mouth: bool = False  # take the current frame's inner mouth over the texture
     # identity per person: "REF.jpg=SOURCE.jpg" entries (``--map``), and what faces no
     # entry or click assigns wear: "source" (the active one) or "leave" (not swapped)
     face_map: tuple[str, ...] = ()
@@ -243,6 +247,8 @@ RULES: dict[str, Rule] = {
     "mask": Choice(MASK_MODES),
     "swap_mode": Choice(get_args(SwapMode)),
     "swap_enabled": Flag(),
+    "texture": Choice(("auto", "static", "flow")),
+    "live_mouth": Flag(),
     "face_map": TextList(_face_map_entry),
     "unassigned_faces": Choice(("source", "leave")),
     "quality_meter": Flag(),

@@ -27,22 +27,25 @@ raised by :meth:`Pipeline.check` and :meth:`Pipeline.stop`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from realtime.config import Settings
-from realtime.faces.select import largest_faces
+from realtime.faces.mapping import NO_MAP, photo_vector
+from realtime.faces.plan import FacePlan, plan_faces
 from realtime.faces.track import FaceTracker
+from realtime.frame.motion import TextureMotion, texture_mode_in_effect
+from realtime.frame.textures import Texture, TextureStore
 from realtime.slot import LatestSlot
 from realtime.stats import PipelineStats, StatsRecorder
-from realtime.types import Detection, Face, Frame, SourceFace, StageTimings, SwapResult
+from realtime.types import Detection, Frame, SourceFace, StageTimings, SwapResult
+from realtime.worker import Worker
 
 if TYPE_CHECKING:
     from realtime.faces.detect import FaceDetector
@@ -53,9 +56,6 @@ if TYPE_CHECKING:
     from realtime.io.sinks import FrameSink
 
 log = logging.getLogger(__name__)
-
-J = TypeVar("J")
-R = TypeVar("R")
 
 SWAP_MODES = ("auto", "sync", "async")
 # auto mode: go async when a swap takes more than this share of a frame interval, back
@@ -79,56 +79,6 @@ class _SourceList(Protocol):
     def sources(self) -> tuple[SourceFace, ...]: ...
 
 
-class _Worker(Generic[J, R]):
-    """Runs ``fn`` on the newest submitted job, on its own thread."""
-
-    def __init__(self, name: str, fn: Callable[[J], R], nice: int = 0) -> None:
-        self.name = name
-        self.fn = fn
-        self.nice = nice
-        self.jobs: LatestSlot[J] = LatestSlot(f"{name}-in")
-        self.results: LatestSlot[R] = LatestSlot(f"{name}-out")
-        self._busy = threading.Event()
-
-    @property
-    def busy(self) -> bool:
-        return self._busy.is_set()
-
-    def reset(self) -> None:
-        """Forget a job left unfinished by a previous run."""
-        self._busy.clear()
-
-    def submit(self, job: J) -> None:
-        self._busy.set()
-        self.jobs.put(job)
-
-    def loop(self, stop: threading.Event) -> None:
-        if self.nice:
-            _lower_priority(self.nice)
-        while not stop.is_set():
-            job = self.jobs.get(timeout=0.1)
-            if job is None:
-                continue
-            try:
-                result = self.fn(job)
-            except Exception:
-                if stop.is_set():  # the model call was cancelled by ``stop``
-                    return
-                raise
-            self.results.put(result)
-            self._busy.clear()
-
-
-def _lower_priority(step: int) -> None:
-    """Raise this thread's nice value by ``step`` (Linux: nice is per thread), so on a
-    small CPU the frame path wins over a background worker. Best effort elsewhere."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
-    except (AttributeError, OSError) as exc:  # not Linux/macOS, or not permitted
-        log.debug("could not lower the worker's priority: %s", exc)
-
-
 @dataclass(frozen=True)
 class _Controls:
     """What the user chose; replaced as a whole so the process thread sees one state."""
@@ -143,20 +93,11 @@ class _SwapJob:
     frame_index: int
     track_ids: tuple[int, ...]
     aligned: tuple[Any, ...]  # the processor's own aligned faces (device ones on the GPU path)
-    source: SourceFace | None
-    # one source per face when faces are mapped to identities (empty: ``source`` for all)
-    sources: tuple[SourceFace | None, ...] = ()
+    sources: tuple[SourceFace, ...] = ()  # one per face
     image: np.ndarray | None = None
     landmarks: tuple[np.ndarray, ...] = ()  # per face, frame pixels (for the meter)
     crops: tuple[Any, ...] | None = None  # swapped already (sync mode): only measure
     identify: tuple[tuple[int, np.ndarray], ...] = ()  # (track, landmarks) the map must embed
-
-
-@dataclass(frozen=True)
-class _Texture:
-    crop: Any  # a swapped crop as the processor made it: numpy, or a tensor left on the GPU
-    source_name: str
-    frame_index: int
 
 
 @dataclass(frozen=True)
@@ -227,24 +168,24 @@ class Pipeline:
         self.captured: LatestSlot[Frame] = LatestSlot("capture")
         self.output: LatestSlot[SwapResult] = LatestSlot("output")
         self.preview_slot: LatestSlot[SwapResult] = LatestSlot("preview")
-        self._detect: _Worker[_DetectJob, tuple[list[Detection], np.ndarray]] = _Worker(
+        self._detect: Worker[_DetectJob, tuple[list[Detection], np.ndarray]] = Worker(
             "detect", self._run_detect
         )
         # The swap worker yields the CPU to the frame path: on a small CPU a fluid
         # stream matters more than a slightly faster texture refresh.
-        self._swap: _Worker[_SwapJob, None] = _Worker("swap", self._run_swap,
-                                                      nice=swap_worker_nice)
-        self._textures: dict[int, _Texture] = {}
+        self._swap: Worker[_SwapJob, None] = Worker("swap", self._run_swap,
+                                                    nice=swap_worker_nice)
+        self.textures = TextureStore()
+        self.motion = TextureMotion()
         self._swap_ms: float | None = None  # EMA of one swap call
         self._mode = "async" if settings.swap_mode == "auto" else settings.swap_mode
         self._faces = 0
         self._source_state = "stopped"
         self._reconnects = 0
         self._last_source_name: str | None = None
-        self._match_cache: dict[int, bool] = {}
-        self._match_ref: tuple[str, np.ndarray] | None = None
         # Both run on the swap worker only: the frame path reads their results.
         self.face_map = face_map
+        self._follow_faces_mode(settings)
         self.meter = meter
         if meter is not None and meter.detect is None:
             meter.detect = self._locked_detect
@@ -262,7 +203,8 @@ class Pipeline:
         for worker in (self._detect, self._swap):
             worker.reset()
         self.tracker.reset()
-        self._textures.clear()
+        self.textures.clear()
+        self.motion.reset()
         self.source.open()
         self._source_state = "running"
         self.sink_errors = []
@@ -399,15 +341,11 @@ class Pipeline:
         """The person on ``track_id`` wears ``source_name`` (None: the assignment ends;
         ``mapping.ACTIVE_SOURCE`` / ``LEAVE_ALONE``: the active source / never swapped);
         followed through tracking and re-identified after a loss (``FaceMap``)."""
-        if self.face_map is None:
-            from realtime.faces.mapping import FaceMap
-
-            self.face_map = FaceMap(threshold=self._settings.match_threshold,
-                                    unassigned=self._settings.unassigned_faces)
+        face_map = self._ensure_map()
         if source_name is None:
-            self.face_map.unassign_track(track_id)
+            face_map.unassign_track(track_id)
         else:
-            self.face_map.assign_track(track_id, source_name)
+            face_map.assign_track(track_id, source_name)
 
     def face_assignments(self) -> dict[int, str]:
         """Track id → the source name it wears, for the faces a map assigns."""
@@ -449,6 +387,26 @@ class Pipeline:
             from realtime.faces.mapping import check_policy
 
             self.face_map.unassigned = check_policy(settings.unassigned_faces)
+        if settings.faces != old.faces:
+            self._follow_faces_mode(settings)
+
+    def _ensure_map(self) -> FaceMap:
+        if self.face_map is None:
+            from realtime.faces.mapping import FaceMap
+
+            self.face_map = FaceMap(threshold=self._settings.match_threshold,
+                                    unassigned=self._settings.unassigned_faces)
+        return self.face_map
+
+    def _follow_faces_mode(self, settings: Settings) -> None:
+        """``faces = match:REF`` is the face map's match entry (embedded on the worker)."""
+        from realtime.faces.select import parse_mode
+
+        mode = parse_mode(settings.faces)
+        if mode.kind == "match":
+            self._ensure_map().set_match_photo(mode.reference)
+        elif self.face_map is not None:
+            self.face_map.set_match_photo(None)
 
     @property
     def settings(self) -> Settings:
@@ -601,46 +559,63 @@ class Pipeline:
             return list(self.detector.detect(image))
 
     def _run_swap(self, job: _SwapJob) -> None:
-        """The swap worker: identify new tracks for the face map, swap (unless the job
-        brings swapped crops), then measure for the meter when it is due."""
-        sources: list[SourceFace | None] = list(job.sources) or [job.source] * len(
-            job.track_ids)
+        """The swap worker: embed the face map's photos and new tracks, swap (unless the
+        job brings swapped crops), then measure for the meter when it is due."""
+        self._embed_map_photos()
         if job.identify and job.image is not None:
             self._identify_tracks(job.image, job.identify)
-            sources = [self._source_for(tid, s) for tid, s in zip(job.track_ids, sources,
-                                                                   strict=True)]
-        crops: list[Any | None]
         if job.crops is None:
             t0 = time.perf_counter()
-            crops = self._swap_grouped(job.aligned, sources, job.track_ids)
-            if any(c is not None for c in crops):
+            crops = self._swap_grouped(job.aligned, job.sources, job.track_ids)
+            if crops:
                 self._note_swap(_ms(t0))
-            with self._lock:
-                for track_id, crop, src in zip(job.track_ids, crops, sources, strict=True):
-                    if crop is not None and src is not None:
-                        self._textures[track_id] = _Texture(crop, src.name, job.frame_index)
+            self._store_textures(job.frame_index, job.track_ids, job.aligned, crops,
+                                 job.sources)
         else:
             crops = list(job.crops)
-        self._measure(job, crops, sources)
+        self._measure(job, crops, job.sources)
 
-    def _swap_grouped(self, aligned: Sequence[Any], sources: Sequence[SourceFace | None],
-                      track_ids: Sequence[int]) -> list[Any | None]:
+    def _store_textures(self, frame_index: int, ids: Sequence[int], aligned: Sequence[Any],
+                        crops: Sequence[Any], sources: Sequence[SourceFace]) -> None:
+        for tid, face, crop, src in zip(ids, aligned, crops, sources, strict=True):
+            target = getattr(face, "crop", None)
+            self.textures.put(tid, Texture(crop, src.name, frame_index, tid,
+                                           target if isinstance(target, np.ndarray) else None))
+
+    def _swap_grouped(self, aligned: Sequence[Any], sources: Sequence[SourceFace],
+                      track_ids: Sequence[int]) -> list[Any]:
         """One swapper call per distinct source (one call in all when faces are not
-        mapped); crops come back in face order, None where the source is None. The
-        track ids let the processor reuse each face's own parsing mask."""
-        out: list[Any | None] = [None] * len(aligned)
+        mapped); crops come back in face order. The track ids let the processor reuse
+        each face's own parsing mask."""
+        out: list[Any] = [None] * len(aligned)
         groups: dict[str, list[int]] = {}
         for i, src in enumerate(sources):
-            if src is not None:
-                groups.setdefault(src.name, []).append(i)
+            groups.setdefault(src.name, []).append(i)
         for indices in groups.values():
-            source = sources[indices[0]]
-            assert source is not None
-            crops = self.processor.swap_crops([aligned[i] for i in indices], source,
+            crops = self.processor.swap_crops([aligned[i] for i in indices],
+                                              sources[indices[0]],
                                               tracks=[track_ids[i] for i in indices])
             for i, crop in zip(indices, crops, strict=True):
                 out[i] = crop
         return out
+
+    def _embed_map_photos(self) -> None:
+        """The map's entry photos (``match:REF``) not embedded yet; a photo without a
+        usable face is reported once and matches nobody (the stream goes on)."""
+        encoder = self.processor.encoder
+        face_map = self.face_map
+        if face_map is None:
+            return
+        for photo in face_map.photos_to_embed():
+            if encoder is None:
+                face_map.photo_failed(photo, "needs an identity encoder; the model has none")
+                continue
+            try:
+                face_map.add_photo_vector(photo, photo_vector(photo, self._locked_detect,
+                                                              encoder.identify))
+            except (OSError, ValueError) as exc:
+                log.error("faces match: %s", exc)
+                face_map.photo_failed(photo, str(exc))
 
     def _identify_tracks(self, image: np.ndarray,
                          faces: Sequence[tuple[int, np.ndarray]]) -> None:
@@ -652,35 +627,15 @@ class Pipeline:
         for track_id, landmarks in faces:
             face_map.observe(track_id, encoder.identify(image, landmarks))
 
-    def _source_for(self, track_id: int, fallback: SourceFace | None) -> SourceFace | None:
-        """The source the face map gives ``track_id``, or ``fallback`` as the unassigned
-        setting says (None: leave the face alone)."""
-        face_map = self.face_map
-        if face_map is None or not face_map.active:
-            return fallback
-        from realtime.faces.mapping import ACTIVE_SOURCE, LEAVE_ALONE, PENDING, UNASSIGNED
-
-        name = face_map.resolve(track_id)
-        if name == ACTIVE_SOURCE:
-            return fallback
-        if name == LEAVE_ALONE:
-            return None
-        if name not in (PENDING, UNASSIGNED):
-            for src in self._source_faces():
-                if src.name == name:
-                    return src
-            log.debug("face map: no source named %r; the face is unassigned", name)
-        return fallback if face_map.unassigned == "source" else None
-
-    def _measure(self, job: _SwapJob, crops: Sequence[Any | None],
-                 sources: Sequence[SourceFace | None]) -> None:
+    def _measure(self, job: _SwapJob, crops: Sequence[Any],
+                 sources: Sequence[SourceFace]) -> None:
         meter = self.meter
         if meter is None or not self._settings.quality_meter or not meter.due():
             return
         meter.mark()
         for i, (track_id, crop, src) in enumerate(zip(job.track_ids, crops, sources,
                                                       strict=True)):
-            if crop is None or src is None or i >= len(job.landmarks):
+            if i >= len(job.landmarks):
                 continue
             aligned = job.aligned[i]
             matrix = np.asarray(aligned.matrix, dtype=np.float64)
@@ -758,79 +713,41 @@ class Pipeline:
                                     grey=grey, detected_grey=detected_grey)
         timings["track"] = track_ms + _ms(t0)
         self._faces = len(faces)
-        # Textures live as long as their track (a briefly lost track keeps its own).
         live_ids = {t.track_id for t in self.tracker.tracks}
-        with self._lock:
-            for stale in [tid for tid in self._textures if tid not in live_ids]:
-                del self._textures[stale]
+        self.textures.retain(live_ids)
+        self.motion.retain(live_ids)
 
         source_faces = self._source_faces()
-        source = None
+        active = None
         if source_faces:
-            source = source_faces[min(controls.source_index, len(source_faces) - 1)]
-        chosen = self._choose_faces(frame, faces, settings, controls)
-        # Mapping on the frame path is dictionary lookups only: new tracks are embedded
-        # by the swap worker (``identify``), meanwhile they count as unassigned.
-        pending: tuple[tuple[int, np.ndarray], ...] = ()
-        face_map = self.face_map
-        mapped = face_map is not None and face_map.active
-        face_sources: list[SourceFace] = []
-        if face_map is not None and mapped:
-            face_map.forget_tracks(live_ids)
-            need = set(face_map.needs_vector(f.track_id for f in chosen))
-            pending = tuple((f.track_id, f.landmarks) for f in chosen if f.track_id in need)
-            planned: list[tuple[Face, SourceFace]] = []
-            for f in chosen:
-                worn = self._source_for(f.track_id, source)
-                if worn is not None:
-                    planned.append((f, worn))
-            planned = self._cap_mapped(planned, settings.max_faces)
-            chosen = [f for f, _ in planned]
-            face_sources = [s for _, s in planned]
-        else:
-            chosen = largest_faces(chosen, settings.max_faces)
-            if source is not None:
-                face_sources = [source] * len(chosen)
-        image = frame.image
-        swapped = False
-        submitted = False
-        source_name = None
-        if controls.swap_enabled and source is not None and chosen:
+            active = source_faces[min(controls.source_index, len(source_faces) - 1)]
+        view = NO_MAP
+        if self.face_map is not None:
+            self.face_map.forget_tracks(live_ids)
+            view = self.face_map.view(f.track_id for f in faces)
+        plan = plan_faces(faces, mode=settings.faces, max_faces=settings.max_faces,
+                          active=active, sources=source_faces, face_map=view,
+                          only_track=controls.track_id)
+        pending = tuple((f.track_id, f.landmarks) for f in plan.identify)
+        image, swapped, source_name, submitted = frame.image, False, None, False
+        if controls.swap_enabled and plan.faces:
             t0 = time.perf_counter()
-            aligned = self.processor.align(frame.image, chosen)
+            aligned = self.processor.align(frame.image, plan.faces)
             timings["align"] = _ms(t0)
             self._mode = self._choose_mode(settings)
-            ids = tuple(f.track_id for f in chosen)
-            job = _SwapJob(frame.index, ids, tuple(aligned), source,
-                           sources=tuple(face_sources), image=frame.image,
-                           landmarks=tuple(f.landmarks for f in chosen), identify=pending)
-            names = {s.name for s in face_sources}
+            job = _SwapJob(frame.index, plan.track_ids, tuple(aligned), plan.sources,
+                           image=frame.image, landmarks=tuple(f.landmarks for f in plan.faces),
+                           identify=pending)
             if self._mode == "sync":
-                t0 = time.perf_counter()
-                crops = self._swap_grouped(aligned, face_sources, ids)
-                swap_ms = _ms(t0)
-                timings["swap"] = swap_ms
-                self._note_swap(swap_ms)
-                with self._lock:
-                    for tid, crop, src in zip(ids, crops, face_sources, strict=True):
-                        self._textures[tid] = _Texture(crop, src.name, frame.index)
-                pairs = list(zip(aligned, crops, strict=True))
-                source_name = next(iter(names)) if len(names) == 1 else None
-                if (pending or self._meter_due(settings)) and not self._swap.busy:
-                    # measured (and new tracks identified) on the idle swap worker
-                    self._swap.submit(replace(job, crops=tuple(crops)))
-                    submitted = True
+                pairs, submitted = self._swap_now(job, timings, settings)
+                names = {s.name for s in plan.sources}
             else:
                 if not self._swap.busy:
-                    self._swap.submit(job)
+                    self._swap.submit(self._next_refresh(job))
                     submitted = True
-                with self._lock:
-                    textures = [self._texture_for(tid, src.name, mapped)
-                                for tid, src in zip(ids, face_sources, strict=True)]
-                pairs = [(a, t.crop) for a, t in zip(aligned, textures, strict=True)
-                         if t is not None]
-                names = {t.source_name for t in textures if t is not None}
-                source_name = next(iter(names)) if len(names) == 1 else None
+                pairs, names = self._newest_textures(plan, aligned, view.active, settings,
+                                                     timings)
+            source_name = next(iter(names)) if len(names) == 1 else None
             if pairs:
                 t0 = time.perf_counter()
                 image = self.processor.composite(
@@ -839,94 +756,62 @@ class Pipeline:
                 timings["composite"] = _ms(t0)
                 swapped = True
         if pending and not submitted and not self._swap.busy:
-            self._swap.submit(_SwapJob(frame.index, (), (), None, image=frame.image,
-                                       crops=(), identify=pending))
+            self._swap.submit(_SwapJob(frame.index, (), (), image=frame.image, crops=(),
+                                       identify=pending))
         self._last_source_name = source_name if swapped else None
         self.stats_recorder.add_stages(timings)
         return SwapResult(frame, image, tuple(faces), StageTimings(timings), swapped,
                           source_name if swapped else None)
 
-    def _cap_mapped(self, planned: list[tuple[Face, SourceFace]],
-                    limit: int) -> list[tuple[Face, SourceFace]]:
-        """At most ``limit`` faces, counting only those swapped (a face left alone takes
-        no place): people given an identity of their own first, then the largest."""
-        if len(planned) <= limit:
-            return planned
-        from realtime.faces.mapping import PENDING, UNASSIGNED
+    def _swap_now(self, job: _SwapJob, timings: dict[str, float],
+                  settings: Settings) -> tuple[list[tuple[Any, Any]], bool]:
+        """Sync mode: swap every planned face on this thread; the idle worker measures
+        them (and embeds new tracks) when due. Returns the (aligned, crop) pairs."""
+        t0 = time.perf_counter()
+        crops = self._swap_grouped(job.aligned, job.sources, job.track_ids)
+        timings["swap"] = _ms(t0)
+        self._note_swap(timings["swap"])
+        self._store_textures(job.frame_index, job.track_ids, job.aligned, crops, job.sources)
+        submitted = False
+        if (job.identify or self._meter_due(settings)) and not self._swap.busy:
+            self._swap.submit(replace(job, crops=tuple(crops)))
+            submitted = True
+        return list(zip(job.aligned, crops, strict=True)), submitted
 
-        face_map = self.face_map
-        own = set() if face_map is None else {
-            f.track_id for f, _ in planned
-            if face_map.resolve(f.track_id) not in (PENDING, UNASSIGNED)}
-        ranked = sorted(planned, key=lambda p: (p[0].track_id not in own,
-                                                -p[0].detection.area))
-        keep = {id(f) for f, _ in ranked[:limit]}
-        return [(f, s) for f, s in planned if id(f) in keep]
+    def _next_refresh(self, job: _SwapJob) -> _SwapJob:
+        """Async mode: the worker swaps the face that most needs it (no texture yet, then
+        the stalest), so N faces share a slow swapper fairly. A processor that swaps a
+        batch for the price of one face (``batch_swaps``) takes them all."""
+        if getattr(self.processor, "batch_swaps", False) or len(job.track_ids) <= 1:
+            return job
+        first = self.textures.refresh_order(job.track_ids, [s.name for s in job.sources])[0]
+        return replace(job, track_ids=(job.track_ids[first],),
+                       aligned=(job.aligned[first],), sources=(job.sources[first],),
+                       landmarks=job.landmarks[first:first + 1])
+
+    def _newest_textures(self, plan: FacePlan, aligned: Sequence[Any], mapped: bool,
+                         settings: Settings, timings: dict[str, float],
+                         ) -> tuple[list[tuple[Any, Any]], set[str]]:
+        """Async mode: each planned face's newest texture, following the face's own
+        motion since it was swapped when the texture mode says so."""
+        mode = texture_mode_in_effect(settings.texture, asynchronous=True)
+        pairs: list[tuple[Any, Any]] = []
+        names: set[str] = set()
+        t0 = time.perf_counter()
+        for face, now, src in zip(plan.faces, aligned, plan.sources, strict=True):
+            texture = self.textures.for_face(face.track_id, src.name, mapped)
+            if texture is None:
+                continue
+            crop = self.motion.follow(face.track_id, texture, now, mode=mode,
+                                      live_mouth=settings.live_mouth, landmarks=face.landmarks)
+            pairs.append((now, crop))
+            names.add(texture.source_name)
+        if (mode != "static" or settings.live_mouth) and pairs:
+            timings["texture"] = _ms(t0)
+        return pairs, names
 
     def _meter_due(self, settings: Settings) -> bool:
         return self.meter is not None and settings.quality_meter and self.meter.due()
-
-    def _texture_for(self, track_id: int, source_name: str, mapped: bool) -> _Texture | None:
-        """The track's own texture; else (a face new to the tracker, often the same person
-        re-found after a loss) the newest texture of the same source, so the real face
-        does not show for a whole swap interval. Unmapped, any newest texture will do.
-        Call with ``self._lock`` held."""
-        own = self._textures.get(track_id)
-        if own is not None and (own.source_name == source_name or not mapped):
-            return own
-        same = [t for t in self._textures.values() if t.source_name == source_name]
-        newest = max(same or ([] if mapped else list(self._textures.values())),
-                     key=lambda t: t.frame_index, default=None)
-        return newest or own
-
-    def _choose_faces(
-        self, frame: Frame, faces: list[Face], settings: Settings, controls: _Controls
-    ) -> list[Face]:
-        if controls.track_id is not None:
-            return [f for f in faces if f.track_id == controls.track_id]
-        from realtime.faces.select import parse_mode, select_faces
-
-        mode = parse_mode(settings.faces)
-        if mode.kind != "match":
-            return select_faces(faces, settings.faces)
-        reference = self._reference_vector(mode.reference or "")
-        chosen = []
-        for face in faces:
-            keep = self._match_cache.get(face.track_id)
-            if keep is None:
-                # Embedded once per track: identity is kept by the tracker afterwards.
-                keep = select_faces([face], settings.faces, reference=reference,
-                                    embed=lambda f: self._embed(frame.image, f),
-                                    threshold=settings.match_threshold) != []
-                self._match_cache[face.track_id] = keep
-            if keep:
-                chosen.append(face)
-        return chosen
-
-    def _embed(self, image: np.ndarray, face: Face) -> np.ndarray:
-        encoder = self.processor.encoder
-        if encoder is None:
-            raise ValueError("faces mode 'match:' needs an identity encoder; got none")
-        return np.asarray(encoder.embed(image, face.landmarks))
-
-    def _reference_vector(self, path: str) -> np.ndarray:
-        """The reference face's vector for ``match:PATH``, computed once per path."""
-        if self._match_ref is not None and self._match_ref[0] == path:
-            return self._match_ref[1]
-        import cv2
-
-        image = cv2.imread(path)
-        if image is None:
-            raise FileNotFoundError(f"match reference {path!r}: expected a readable image")
-        with self._detector_lock:
-            found = list(self.detector.detect(image))
-        if not found:
-            raise ValueError(f"match reference {path!r}: expected a face, found none")
-        best = max(found, key=lambda d: d.area)
-        vector = self._embed(image, Face(0, best))
-        self._match_ref = (path, vector)
-        self._match_cache.clear()
-        return vector
 
     # ----------------------------------------------------------------- output
     def _output_loop(self) -> None:

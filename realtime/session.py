@@ -227,13 +227,17 @@ def make_meter(settings: Settings, models_dir: Path) -> QualityMeter | None:
 
 def make_face_map(settings: Settings, bank: Any, encoder: IdentityEncoder,
                   photo_detector: FaceDetector) -> FaceMap | None:
-    """A ``FaceMap`` from ``settings.face_map`` (``REF.jpg=SOURCE.jpg`` entries): each
-    SOURCE joins the bank, each REF's face becomes its person's reference vector."""
-    if not settings.face_map:
-        return None
-    from realtime.faces.mapping import FaceMap, parse_map
+    """A ``FaceMap`` from ``settings.face_map`` (``REF.jpg=SOURCE.jpg`` entries: each
+    SOURCE joins the bank, each REF's face becomes its person's reference vector) and
+    ``faces = match:REF`` (the person in REF wears the active source, others are left
+    alone). Photos are embedded now, so a bad one fails before the stream starts."""
+    from realtime.faces.mapping import FaceMap, parse_map, photo_vector
+    from realtime.faces.select import parse_mode
     from realtime.faces.sources import NoFaceError, read_image
 
+    match = parse_mode(settings.faces).reference
+    if not settings.face_map and match is None:
+        return None
     face_map = FaceMap(threshold=settings.match_threshold, unassigned=settings.unassigned_faces)
     for ref, source_entry in parse_map(settings.face_map):
         image = read_image(Path(ref), "--map reference photo")
@@ -243,6 +247,13 @@ def make_face_map(settings: Settings, bank: Any, encoder: IdentityEncoder,
         best = max(found, key=lambda d: d.area)
         source = bank.add(split_source(source_entry))
         face_map.add_reference(encoder.identify(image, best.landmarks), source.name)
+    if match is not None:
+        face_map.set_match_photo(match)
+        try:
+            vector = photo_vector(match, photo_detector.detect, encoder.identify)
+        except ValueError as exc:
+            raise NoFaceError(f"--faces match: {exc}") from exc
+        face_map.add_photo_vector(match, vector)
     return face_map
 
 

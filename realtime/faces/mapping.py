@@ -14,12 +14,13 @@ Faces with no assignment follow ``unassigned``: ``"source"`` (wear the active so
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from realtime.faces.identity import l2_normalize
+from realtime.types import Detection
 
 UNASSIGNED_POLICIES: tuple[str, ...] = ("source", "leave")
 PENDING = "pending"
@@ -32,10 +33,30 @@ LEAVE_ALONE = "<leave alone>"
 MAX_REFERENCES = 8
 
 
+@dataclass(frozen=True)
+class MapView:
+    """What the face plan needs of a map, read once per frame.
+
+    ``resolved``: track id → the source name it wears, or ``PENDING`` / ``UNASSIGNED``
+    (a track missing here is ``PENDING``); ``needs``: tracks the map wants recognised.
+    An inactive map (nothing assigned) makes the plan ignore the rest."""
+
+    active: bool = False
+    unassigned: str = "source"
+    resolved: Mapping[int, str] = field(default_factory=dict)
+    needs: frozenset[int] = frozenset()
+
+
+NO_MAP = MapView()
+
+
 @dataclass
 class Assignment:
     source_name: str
     references: list[np.ndarray] = field(default_factory=list)
+    # ``match:REF``'s person: known by the photo at ``photo`` once its face is embedded
+    photo: str | None = None
+    failed: str | None = None  # why the photo gave no vector (no face, unreadable)
 
 
 def parse_map(entries: Iterable[str]) -> list[tuple[str, str]]:
@@ -48,6 +69,22 @@ def parse_map(entries: Iterable[str]) -> list[tuple[str, str]]:
             raise ValueError(f"--map: expected REF.jpg=SOURCE.jpg, got {entry!r}")
         pairs.append((ref.strip(), source.strip()))
     return pairs
+
+
+def photo_vector(photo: str, detect: Callable[[np.ndarray], Sequence[Detection]],
+                 identify: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The recognition vector of the largest face in ``photo``; ``OSError`` when it
+    cannot be read, ``ValueError`` when it shows no face."""
+    import cv2
+
+    image = cv2.imread(photo)
+    if image is None:
+        raise FileNotFoundError(f"reference photo {photo!r}: expected a readable image")
+    found = list(detect(image))
+    if not found:
+        raise ValueError(f"reference photo {photo!r}: expected a face, found none")
+    best = max(found, key=lambda d: d.area)
+    return np.asarray(identify(image, best.landmarks))
 
 
 def check_policy(policy: str) -> str:
@@ -105,13 +142,72 @@ class FaceMap:
         """Forget the assignment the person on ``track_id`` has."""
         with self._lock:
             index = self._tracks.get(track_id)
-            if index is None:
+            if index is not None:
+                self._remove(index)
+
+    def set_match_photo(self, photo: str | None) -> None:
+        """``faces = match:PHOTO``: the person in ``photo`` wears the active source (one
+        such entry at a time; None removes it). Their vector comes from
+        ``add_photo_vector``; until then nobody matches. Setting the same photo again
+        keeps what is known."""
+        with self._lock:
+            current = [i for i, a in enumerate(self._assignments) if a.photo is not None]
+            if current and self._assignments[current[0]].photo == photo:
                 return
-            del self._assignments[index]
-            self._tracks = {k: (None if v == index else v if v is None or v < index else v - 1)
-                            for k, v in self._tracks.items()}
-            self._waiting = {k: v if v < index else v - 1 for k, v in self._waiting.items()
-                             if v != index}
+            for index in reversed(current):
+                self._remove(index)
+            if photo is not None:
+                self._assignments.append(Assignment(ACTIVE_SOURCE, photo=photo))
+
+    @property
+    def match_photo(self) -> str | None:
+        with self._lock:
+            return next((a.photo for a in self._assignments if a.photo is not None), None)
+
+    def photos_to_embed(self) -> list[str]:
+        """Entry photos whose vector is not known yet (and did not fail)."""
+        with self._lock:
+            return [a.photo for a in self._assignments
+                    if a.photo is not None and not a.references and a.failed is None]
+
+    def add_photo_vector(self, photo: str, vector: np.ndarray) -> None:
+        """The recognition vector of the face in an entry's photo: tracks seen so far
+        are recognised again against it."""
+        with self._lock:
+            for a in self._assignments:
+                if a.photo == photo:
+                    a.references = [l2_normalize(vector)]
+                    a.failed = None
+            self._tracks = {k: v for k, v in self._tracks.items() if v is not None}
+
+    def photo_failed(self, photo: str, reason: str) -> None:
+        """The photo gave no vector: not tried again, nobody matches it."""
+        with self._lock:
+            for a in self._assignments:
+                if a.photo == photo:
+                    a.failed = reason
+
+    def failures(self) -> list[str]:
+        with self._lock:
+            return [f"{a.photo}: {a.failed}" for a in self._assignments if a.failed]
+
+    def view(self, track_ids: Iterable[int]) -> MapView:
+        """A consistent snapshot of the map for these tracks (for the face plan)."""
+        ids = list(track_ids)
+        with self._lock:
+            if not self._assignments:
+                return MapView(False, self.unassigned)
+            resolved = {t: self._resolve(t) for t in ids}
+            needs = frozenset(t for t in ids if t not in self._tracks or t in self._waiting)
+            return MapView(True, self.unassigned, resolved, needs)
+
+    def _remove(self, index: int) -> None:
+        """Drop assignment ``index``; its tracks become unassigned. Hold the lock."""
+        del self._assignments[index]
+        self._tracks = {k: (None if v == index else v if v is None or v < index else v - 1)
+                        for k, v in self._tracks.items()}
+        self._waiting = {k: v if v < index else v - 1 for k, v in self._waiting.items()
+                         if v != index}
 
     def clear(self) -> None:
         with self._lock:
@@ -122,10 +218,13 @@ class FaceMap:
     def resolve(self, track_id: int) -> str:
         """The source name ``track_id`` wears, or ``PENDING`` / ``UNASSIGNED``."""
         with self._lock:
-            if track_id not in self._tracks:
-                return PENDING
-            index = self._tracks[track_id]
-            return UNASSIGNED if index is None else self._assignments[index].source_name
+            return self._resolve(track_id)
+
+    def _resolve(self, track_id: int) -> str:
+        if track_id not in self._tracks:
+            return PENDING
+        index = self._tracks[track_id]
+        return UNASSIGNED if index is None else self._assignments[index].source_name
 
     def needs_vector(self, track_ids: Iterable[int]) -> list[int]:
         """Tracks to embed: unseen ones, and clicked ones whose vector is not known yet."""

@@ -456,7 +456,7 @@ def test_match_mode_swaps_only_the_reference_person(
 
         family = FAMILY
 
-        def embed(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        def identify(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
             return _onehot(0 if float(landmarks[:, 0].mean()) < 320 else 1)
 
     settings = SETTINGS.with_changes(faces=f"match:{ref}", match_threshold=0.5)

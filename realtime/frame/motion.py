@@ -1,0 +1,234 @@
+"""Expression at frame rate: a swapped texture that follows the target's own motion.
+
+When the swapper is slower than the camera, each frame pastes the newest swapped crop
+(the texture) with the frame's own transform. The transform follows the head; it cannot
+follow the mouth, the eyes or the brows, so between two swaps the face would be a still
+picture. Here, for each face, dense optical flow in aligned-crop space runs from the
+target crop the texture was swapped from to the face's current aligned crop, and the
+texture is warped with it before the paste.
+
+The flow is computed on small grey crops (``FLOW_SIZE``) with OpenCV's DIS optical flow,
+in both directions: where the two disagree (forward-backward check), where the warped
+reference does not look like the current crop (photometric residual: new content, such
+as teeth when the mouth opens), and near the crop's edges, the warp blends smoothly back
+to the plain texture. The flow is per track: a texture is only warped with the motion of
+the face it was swapped from, and a new texture resets it.
+
+``live_mouth`` takes the current frame's inner mouth (a soft ellipse from the mouth
+corners) over the texture: a warp cannot create what was hidden.
+
+Conventions: a flow ``f`` is (H, W, 2) float32 in crop pixels with
+``current(x) ≈ reference(x + f(x))``; warping samples the texture at ``x + f(x)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from realtime.frame.textures import Texture
+
+TEXTURE_MODES: tuple[str, ...] = ("auto", "static", "flow")
+# Side of the grey crops the flow runs on: ~0.3 ms per DIS call at 96 px, and a talking
+# face's motion (a few crop pixels per frame at 224) is still resolved.
+FLOW_SIZE = 96
+# Forward-backward disagreement (flow px at FLOW_SIZE) and photometric residual (grey
+# levels) at which the warp's weight has fallen to exp(-1).
+FB_SCALE = 1.5
+RESIDUAL_SCALE = 28.0
+# Share of the crop side over which the weight ramps up from the crop's edges.
+EDGE_RAMP = 0.08
+
+
+def texture_mode_in_effect(setting: str, *, asynchronous: bool) -> str:
+    """``"static"`` or ``"flow"`` for a ``Settings.texture`` value: ``auto`` is flow when
+    the swap runs asynchronously (slower than the camera), static otherwise."""
+    if setting not in TEXTURE_MODES:
+        raise ValueError(f"texture: expected one of {TEXTURE_MODES}, got {setting!r}")
+    if setting == "auto":
+        return "flow" if asynchronous else "static"
+    return setting
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A flow at crop size (H, W, 2) float32 and the warp's weight (H, W) float32 in
+    [0, 1] (0: keep the plain texture there)."""
+
+    flow: np.ndarray
+    weight: np.ndarray
+
+
+_local = threading.local()
+
+
+def _dis() -> Any:
+    """One DIS instance per thread (OpenCV's algorithms keep state between calls)."""
+    dis = getattr(_local, "dis", None)
+    if dis is None:
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        _local.dis = dis
+    return dis
+
+
+def flow_grey(bgr: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
+    """The small grey crop the flow runs on."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def sample_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return xs, ys
+
+
+def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) -> Motion | None:
+    """The motion from ``reference`` to ``current`` (small grey crops of equal size),
+    scaled to a ``crop_size`` crop; None when the flow is not finite."""
+    if reference.shape != current.shape or reference.ndim != 2 or reference.size == 0:
+        return None
+    dis = _dis()
+    forward = dis.calc(current, reference, None)  # current(x) ≈ reference(x + forward)
+    backward = dis.calc(reference, current, None)
+    if forward is None or backward is None or not (
+            np.isfinite(forward).all() and np.isfinite(backward).all()):
+        return None
+    h, w = current.shape
+    xs, ys = sample_grid(h, w)
+    map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
+    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    disagreement = np.sum((forward + back) ** 2, axis=2)
+    warped_ref = cv2.remap(reference, map_x, map_y, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+    residual = cv2.GaussianBlur(cv2.absdiff(warped_ref, current).astype(np.float32), (5, 5), 0)
+    reliable = np.exp(-disagreement / FB_SCALE**2 - (residual / RESIDUAL_SCALE) ** 2)
+    weight = cv2.GaussianBlur((reliable * edge_ramp(h)).astype(np.float32), (5, 5), 0)
+    scale = crop_size / float(w)
+    flow = cv2.resize(forward, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR) * scale
+    weight = cv2.resize(weight, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
+    return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32))
+
+
+def edge_ramp(size: int, ramp: float = EDGE_RAMP) -> np.ndarray:
+    """(size, size) float32: 0 at the crop's border, 1 from ``ramp`` × size inwards."""
+    d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32) + 0.5
+    r = np.clip(d / max(ramp * size, 1.0), 0.0, 1.0)
+    return np.minimum.outer(r, r)
+
+
+def warp_texture(texture: np.ndarray, motion: Motion) -> np.ndarray:
+    """``texture`` sampled at ``x + flow(x)`` where the motion is reliable, the plain
+    texture elsewhere (blended by ``motion.weight``). uint8 in, uint8 out; float32
+    (H, W) masks are warped the same way and stay float32."""
+    h, w = texture.shape[:2]
+    if motion.flow.shape[:2] != (h, w):
+        raise ValueError(f"warp_texture: flow {motion.flow.shape[:2]} does not match the "
+                         f"texture {(h, w)}")
+    xs, ys = sample_grid(h, w)
+    warped = cv2.remap(texture, xs + motion.flow[..., 0], ys + motion.flow[..., 1],
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    weight = motion.weight if texture.ndim == 2 else motion.weight[..., None]
+    out = texture.astype(np.float32) + weight * (warped.astype(np.float32) - texture)
+    if texture.dtype == np.uint8:
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return out.astype(texture.dtype)
+
+
+def mouth_weight(size: int, mouth_corners: np.ndarray) -> np.ndarray:
+    """(size, size) float32 in [0, 1]: a soft ellipse over the inner mouth between the two
+    mouth corners (crop pixels), reaching below them where an open jaw takes the mouth."""
+    left, right = np.asarray(mouth_corners, np.float64).reshape(2, 2)
+    width = float(np.hypot(*(right - left)))
+    weight = np.zeros((size, size), np.float32)
+    if not np.isfinite(width) or width < 2.0:
+        return weight
+    angle = float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+    centre = (left + right) / 2.0 + np.array([0.0, 0.12 * width])
+    axes = (max(1, round(0.42 * width)), max(1, round(0.32 * width)))
+    cv2.ellipse(weight, (round(centre[0]), round(centre[1])), axes, angle, 0, 360, 1.0, -1)
+    blur = int(0.25 * width) | 1
+    return cv2.GaussianBlur(weight, (blur, blur), 0)
+
+
+def take_live_mouth(texture: np.ndarray, current: np.ndarray,
+                    mouth_corners: np.ndarray) -> np.ndarray:
+    """``texture`` with the current crop's inner mouth blended in (soft edge)."""
+    w = mouth_weight(texture.shape[0], mouth_corners)[..., None]
+    out = texture.astype(np.float32) + w * (current.astype(np.float32) - texture)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+class TextureMotion:
+    """Per track: the small grey reference of the texture it shows, and the warp.
+
+    Used by the process thread only. ``fallbacks`` counts frames whose flow could not be
+    used (not finite, or no crops to run it on): they show the plain texture."""
+
+    def __init__(self, size: int = FLOW_SIZE) -> None:
+        self.size = size
+        self._refs: dict[int, tuple[Texture, np.ndarray]] = {}
+        self.fallbacks = 0
+
+    def reset(self) -> None:
+        self._refs.clear()
+
+    def retain(self, live: Iterable[int]) -> None:
+        keep = set(live)
+        for track in [t for t in self._refs if t not in keep]:
+            del self._refs[track]
+
+    def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
+               live_mouth: bool = False, landmarks: np.ndarray | None = None) -> Any:
+        """What to paste for ``track_id`` this frame: ``texture.crop`` as it is (static),
+        or warped with the face's motion since the texture was swapped (flow), with the
+        live mouth when asked. Same kind as ``texture.crop`` (array or ``MaskedCrop``)."""
+        if mode == "static" and not live_mouth:
+            return texture.crop
+        current = getattr(aligned_now, "crop", None)
+        crop, mask, masked = _split(texture.crop)
+        own = texture.track_id == track_id and texture.target is not None
+        if not isinstance(current, np.ndarray) or not isinstance(crop, np.ndarray) or not own:
+            # device crops, or another person's texture (a face new to the tracker): never
+            # warp one person's texture with another person's motion
+            return texture.crop
+        if crop.shape[:2] != current.shape[:2]:
+            return texture.crop
+        if mode == "flow":
+            motion = self._motion(track_id, texture, current)
+            if motion is None:
+                self.fallbacks += 1
+            else:
+                crop = warp_texture(crop, motion)
+                if isinstance(mask, np.ndarray):
+                    mask = warp_texture(mask, motion)
+        if live_mouth and landmarks is not None:
+            matrix = np.asarray(aligned_now.matrix, np.float64)
+            points = np.asarray(landmarks, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+            crop = take_live_mouth(crop, current, points[3:5])
+        return _join(texture.crop, crop, mask) if masked else crop
+
+    def _motion(self, track_id: int, texture: Texture, current: np.ndarray) -> Motion | None:
+        cached = self._refs.get(track_id)
+        if cached is None or cached[0] is not texture:
+            assert texture.target is not None
+            cached = (texture, flow_grey(texture.target, self.size))
+            self._refs[track_id] = cached  # a new texture resets the track's flow
+        return estimate_motion(cached[1], flow_grey(current, self.size), current.shape[0])
+
+
+def _split(item: Any) -> tuple[Any, Any, bool]:
+    crop = getattr(item, "crop", None)
+    if crop is not None and hasattr(item, "mask"):
+        return crop, item.mask, True
+    return item, None, False
+
+
+def _join(original: Any, crop: Any, mask: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(original, crop=crop, mask=mask)

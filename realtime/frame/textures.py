@@ -1,0 +1,90 @@
+"""The texture store: the newest swapped face of each track, and which face to refresh.
+
+When the swapper is slower than the camera, each frame pastes the newest swapped crop of
+its track with the frame's own transform (head motion is followed by the transform; the
+face's own motion by :mod:`realtime.frame.motion` when the texture mode asks for it).
+A texture lives as long as its track. Thread-safe: the swap worker writes, the process
+thread reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Texture:
+    """A swapped crop as the processor made it (numpy, ``MaskedCrop``, or tensors left on
+    the GPU), the source it wears, the frame and track it was swapped from, and that
+    frame's aligned target crop (host BGR uint8, for the motion that follows it; None
+    when the processor keeps crops on the device)."""
+
+    crop: Any
+    source_name: str
+    frame_index: int
+    track_id: int | None = None
+    target: np.ndarray | None = None
+
+
+class TextureStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._textures: dict[int, Texture] = {}
+
+    def __len__(self) -> int:
+        return len(self._textures)
+
+    def __contains__(self, track_id: object) -> bool:
+        return track_id in self._textures
+
+    def get(self, track_id: int) -> Texture | None:
+        return self._textures.get(track_id)
+
+    def put(self, track_id: int, texture: Texture) -> None:
+        with self._lock:
+            self._textures[track_id] = texture
+
+    def clear(self) -> None:
+        with self._lock:
+            self._textures.clear()
+
+    def retain(self, live: Iterable[int]) -> None:
+        """Textures live as long as their track (a briefly lost track keeps its own)."""
+        keep = set(live)
+        with self._lock:
+            for stale in [t for t in self._textures if t not in keep]:
+                del self._textures[stale]
+
+    def for_face(self, track_id: int, source_name: str, mapped: bool) -> Texture | None:
+        """The track's own texture; else (a face new to the tracker, often the same person
+        re-found after a loss) the newest texture of the same source, so the real face
+        does not show for a whole swap interval. Unmapped, any newest texture will do."""
+        with self._lock:
+            own = self._textures.get(track_id)
+            if own is not None and (own.source_name == source_name or not mapped):
+                return own
+            same = [t for t in self._textures.values() if t.source_name == source_name]
+            newest = max(same or ([] if mapped else list(self._textures.values())),
+                         key=lambda t: t.frame_index, default=None)
+            return newest or own
+
+    def refresh_order(self, track_ids: Sequence[int],
+                      source_names: Sequence[str] | None = None) -> list[int]:
+        """Indices into ``track_ids``, the face that most needs a new texture first: faces
+        with no texture of their own (or one of another source), in frame order, then the
+        stalest. A slow swapper that takes faces in this order gives a new face its first
+        texture after about one swap, and refreshes each of N faces every N swaps."""
+        names = list(source_names) if source_names is not None else [None] * len(track_ids)
+        with self._lock:
+            def key(i: int) -> tuple[int, int, int]:
+                own = self._textures.get(track_ids[i])
+                if own is None or (names[i] is not None and own.source_name != names[i]):
+                    return (0, 0, i)
+                return (1, own.frame_index, i)
+
+            return sorted(range(len(track_ids)), key=key)
