@@ -14,9 +14,12 @@
 
 Every handoff is a :class:`~realtime.slot.LatestSlot`: one item, the newest wins, drops
 counted, so latency is bounded by construction. The process thread tracks faces between
-detections (:mod:`realtime.faces.track`), aligns them, and either swaps synchronously or, when
-the swapper is slower than the camera, pastes the newest swapped crop of each track with
-the current frame's own transform while the swap worker refreshes it.
+detections (:mod:`realtime.faces.track`), asks :func:`realtime.faces.plan.plan_faces` which
+face wears which identity, aligns them, and either swaps synchronously or, when the swapper
+is slower than the camera, pastes each track's newest texture
+(:mod:`realtime.frame.textures`, following the face's motion: :mod:`realtime.frame.motion`)
+with the current frame's own transform while the swap worker refreshes the stalest one.
+No face policy lives here: this module wires threads, handoffs and stats.
 
 The owner stops what it starts: :meth:`Pipeline.stop` sets an Event, closes the slots to
 wake waiters, and joins threads in reverse start order under one deadline. A worker's
@@ -29,7 +32,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,15 +39,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from realtime.config import Settings
-from realtime.faces.mapping import NO_MAP, photo_vector
-from realtime.faces.plan import FacePlan, plan_faces
+from realtime.faces.detect import retune_detector
+from realtime.faces.mapping import NO_MAP
+from realtime.faces.plan import plan_faces
 from realtime.faces.track import FaceTracker
-from realtime.frame.motion import TextureMotion, texture_mode_in_effect
-from realtime.frame.textures import Texture, TextureStore
+from realtime.frame.metering import measure_swaps
+from realtime.frame.motion import TextureMotion, texture_mode_in_effect, textures_for_frame
+from realtime.frame.process import swap_by_source
+from realtime.frame.schedule import SWAP_MODES, SwapClock
+from realtime.frame.textures import TextureStore
+from realtime.io.outputs import sink_drops, start_sinks
+from realtime.io.reading import SourceReader
 from realtime.slot import LatestSlot
-from realtime.stats import PipelineStats, StatsRecorder
+from realtime.stats import PipelineStats, StatsRecorder, meter_fields
 from realtime.types import Detection, Frame, SourceFace, StageTimings, SwapResult
-from realtime.worker import Worker
+from realtime.worker import Worker, WorkerError, cancel_model_call, close_in_parallel
 
 if TYPE_CHECKING:
     from realtime.faces.detect import FaceDetector
@@ -56,23 +64,6 @@ if TYPE_CHECKING:
     from realtime.io.sinks import FrameSink
 
 log = logging.getLogger(__name__)
-
-SWAP_MODES = ("auto", "sync", "async")
-# auto mode: go async when a swap takes more than this share of a frame interval, back
-# to sync below the lower share (hysteresis, so the mode does not flap).
-ASYNC_ABOVE = 0.6
-SYNC_BELOW = 0.35
-
-
-class WorkerError(RuntimeError):
-    """A pipeline thread failed. ``thread`` names it; ``traceback`` is the full text."""
-
-    def __init__(self, thread: str, exc: BaseException) -> None:
-        self.thread = thread
-        self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        super().__init__(f"{thread} thread failed: {type(exc).__name__}: {exc}")
-        self.__cause__ = exc
-
 
 class _SourceList(Protocol):
     @property
@@ -110,17 +101,6 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-def _host_crop(item: Any) -> np.ndarray:
-    """A BGR uint8 crop on the host from an aligned face (host or device) or a swapped
-    crop (numpy, or a torch tensor on the GPU path: downloaded here, on the worker)."""
-    crop = getattr(item, "crop", None)
-    if crop is None:
-        crop = getattr(item, "crop_t", item)
-    if not isinstance(crop, np.ndarray):
-        crop = crop.detach().cpu().numpy()
-    return np.ascontiguousarray(crop)
-
-
 class Pipeline:
     """capture → process → output threads with one-slot handoffs. See the module doc."""
 
@@ -150,11 +130,10 @@ class Pipeline:
         self._settings = settings
         self._detect_in_worker = detect_in_worker
         self.tracker = tracker or FaceTracker(detect_every=settings.detect_every)
-        self._backoff = reconnect_backoff
+        self._reader = SourceReader(source, reconnect_backoff)
 
         self._lock = threading.Lock()
-        # dlib's detector is not thread-safe: the worker and a match-reference lookup
-        # on the process thread must not run it at once.
+        # dlib's detector is not thread-safe: the workers and the meter share it.
         self._detector_lock = threading.Lock()
         self._controls = _Controls(settings.active_source, settings.swap_enabled)
         self._stop = threading.Event()
@@ -177,11 +156,8 @@ class Pipeline:
                                                     nice=swap_worker_nice)
         self.textures = TextureStore()
         self.motion = TextureMotion()
-        self._swap_ms: float | None = None  # EMA of one swap call
-        self._mode = "async" if settings.swap_mode == "auto" else settings.swap_mode
+        self._clock = SwapClock(settings.swap_mode)
         self._faces = 0
-        self._source_state = "stopped"
-        self._reconnects = 0
         self._last_source_name: str | None = None
         # Both run on the swap worker only: the frame path reads their results.
         self.face_map = face_map
@@ -206,16 +182,8 @@ class Pipeline:
         self.textures.clear()
         self.motion.reset()
         self.source.open()
-        self._source_state = "running"
-        self.sink_errors = []
-        for sink in self.sinks:
-            try:
-                sink.start()
-            except Exception as exc:
-                # An output that cannot open (no virtual camera device) must not stop
-                # the stream: the error is kept for the UI/CLI, the other outputs run.
-                log.error("%s could not start: %s", sink.describe(), exc)
-                self.sink_errors.append((sink.describe(), exc))
+        self._reader.state = "running"
+        self.sink_errors = start_sinks(self.sinks)
         plan: list[tuple[str, Callable[[], None]]] = [
             ("output", self._output_loop),
             ("swap", lambda: self._swap.loop(self._stop)),
@@ -237,14 +205,8 @@ class Pipeline:
         self._stop.set()
         for slot in self._slots():
             slot.close()
-        # a model call in progress (seconds per face on a CPU) ends now, not after
-        cancel = getattr(getattr(self.processor, "swapper", None), "cancel", None)
-        if cancel is not None and self._threads:
-            self._cancelled = True
-            try:
-                cancel()
-            except Exception:  # best effort: the thread still ends after its call
-                log.exception("cancelling the model call failed")
+        if self._threads:  # a model call in progress (seconds on a CPU) ends now
+            self._cancelled = cancel_model_call(self.processor)
         for thread in reversed(self._threads):
             # Keep a fifth of the time for closing the sinks and the source.
             thread.join(max(0.0, deadline - time.monotonic() - timeout * 0.2))
@@ -255,19 +217,10 @@ class Pipeline:
                          thread.name, timeout)
                 self._stragglers.append(thread)
         self._threads = []
-        # Sinks and the source close in parallel: one stuck output must not hold the
-        # others (nor the caller) past the deadline.
-        closers: list[Callable[[], None]] = [*(s.stop for s in reversed(self.sinks))]
-        closers.append(self.source.close)
-        threads = [threading.Thread(target=self._close_one, args=(c,), daemon=True,
-                                    name="swapcam-close") for c in closers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if any(t.is_alive() for t in threads):
+        closers = [*(s.stop for s in reversed(self.sinks)), self.source.close]
+        if not close_in_parallel(closers, deadline):
             log.warning("a sink or the source did not close within %.1f s", timeout)
-        self._source_state = "stopped"
+        self._reader.state = "stopped"
         if raise_error:
             self.check()
 
@@ -307,7 +260,7 @@ class Pipeline:
         if not 0 <= index < max(count, 1):
             raise IndexError(f"source index: expected 0..{count - 1}, got {index}")
         with self._lock:
-            self._controls = _Controls(index, self._controls.swap_enabled, self._controls.track_id)
+            self._controls = replace(self._controls, source_index=index)
 
     def next_source(self) -> int:
         return self._step_source(+1)
@@ -319,7 +272,7 @@ class Pipeline:
         count = len(self._source_faces())
         with self._lock:
             index = (self._controls.source_index + step) % max(count, 1)
-            self._controls = _Controls(index, self._controls.swap_enabled, self._controls.track_id)
+            self._controls = replace(self._controls, source_index=index)
         return index
 
     @property
@@ -328,14 +281,12 @@ class Pipeline:
 
     def set_swap_enabled(self, enabled: bool) -> None:
         with self._lock:
-            c = self._controls
-            self._controls = _Controls(c.source_index, bool(enabled), c.track_id)
+            self._controls = replace(self._controls, swap_enabled=bool(enabled))
 
     def select_track(self, track_id: int | None) -> None:
         """Swap only the face with this track id (``None``: back to ``settings.faces``)."""
         with self._lock:
-            c = self._controls
-            self._controls = _Controls(c.source_index, c.swap_enabled, track_id)
+            self._controls = replace(self._controls, track_id=track_id)
 
     def assign_face(self, track_id: int, source_name: str | None) -> None:
         """The person on ``track_id`` wears ``source_name`` (None: the assignment ends;
@@ -349,12 +300,9 @@ class Pipeline:
 
     def face_assignments(self) -> dict[int, str]:
         """Track id → the source name it wears, for the faces a map assigns."""
-        from realtime.faces.mapping import PENDING, UNASSIGNED
-
         if self.face_map is None or not self.face_map.active:
             return {}
-        names = {t.track_id: self.face_map.resolve(t.track_id) for t in self.tracker.tracks}
-        return {k: v for k, v in names.items() if v not in (PENDING, UNASSIGNED)}
+        return self.face_map.worn(t.track_id for t in self.tracker.tracks)
 
     def face_quality(self) -> dict[int, FaceQuality]:
         """The meter's newest numbers per track id (empty when it is off)."""
@@ -376,19 +324,11 @@ class Pipeline:
             enabled = settings.swap_enabled if settings.swap_enabled != old.swap_enabled \
                 else c.swap_enabled
             self._controls = _Controls(index, enabled, c.track_id)
-        if settings.detect_width != old.detect_width and hasattr(self.detector, "detect_width"):
-            # the embedded detector reads its width once per call: the next detection
-            # searches the new size (SCRFD has a fixed input and ignores it)
-            self.detector.detect_width = settings.detect_width
-        set_threshold = getattr(self.detector, "set_score_threshold", None)
-        if settings.det_threshold != old.det_threshold and set_threshold is not None:
-            set_threshold(settings.det_threshold)  # read per call: the next detection uses it
-        if self.face_map is not None and settings.unassigned_faces != old.unassigned_faces:
-            from realtime.faces.mapping import check_policy
-
-            self.face_map.unassigned = check_policy(settings.unassigned_faces)
-        if settings.faces != old.faces:
-            self._follow_faces_mode(settings)
+        if (settings.detect_width, settings.det_threshold) != (old.detect_width,
+                                                               old.det_threshold):
+            retune_detector(self.detector, settings.detect_width, settings.det_threshold)
+        if settings.faces != old.faces or settings.unassigned_faces != old.unassigned_faces:
+            self._follow_faces_mode(settings, settings.unassigned_faces)
 
     def _ensure_map(self) -> FaceMap:
         if self.face_map is None:
@@ -398,15 +338,12 @@ class Pipeline:
                                     unassigned=self._settings.unassigned_faces)
         return self.face_map
 
-    def _follow_faces_mode(self, settings: Settings) -> None:
+    def _follow_faces_mode(self, settings: Settings, unassigned: str | None = None) -> None:
         """``faces = match:REF`` is the face map's match entry (embedded on the worker)."""
-        from realtime.faces.select import parse_mode
-
-        mode = parse_mode(settings.faces)
-        if mode.kind == "match":
-            self._ensure_map().set_match_photo(mode.reference)
-        elif self.face_map is not None:
-            self.face_map.set_match_photo(None)
+        if settings.faces.startswith("match:") and self.face_map is None:
+            self._ensure_map()
+        if self.face_map is not None:
+            self.face_map.follow_settings(settings.faces, unassigned)
 
     @property
     def settings(self) -> Settings:
@@ -415,7 +352,7 @@ class Pipeline:
     @property
     def swap_mode(self) -> str:
         """The mode in effect now: ``"sync"`` or ``"async"``."""
-        return self._mode
+        return self._clock.mode
 
     # --------------------------------------------------------------- output
     def preview(self) -> tuple[int, SwapResult | None]:
@@ -426,31 +363,21 @@ class Pipeline:
         quality = None
         if self.meter is not None and self._settings.quality_meter:
             quality = self.meter.summary()
-        drops = {
-            "capture": self.captured.drops,
-            "output": self.output.drops,
-        }
-        for sink in self.sinks:  # sinks with their own thread drop too
-            sink_stats = getattr(sink, "stats", None)
-            count = getattr(sink_stats() if callable(sink_stats) else None, "drops", 0)
-            if count:
-                drops[getattr(sink, "name", type(sink).__name__)] = int(count)
+        drops = {"capture": self.captured.drops, "output": self.output.drops,
+                 **sink_drops(self.sinks)}
         return self.stats_recorder.snapshot(
             drops=drops,
             # a lost or ended source shows no faces (not the last frame's count)
-            faces=0 if self._source_state in ("reconnecting", "ended") else self._faces,
-            swap_mode=self._mode,
+            faces=0 if self._reader.state in ("reconnecting", "ended") else self._faces,
+            swap_mode=self._clock.mode,
             source_name=self._last_source_name,
             # a source that reconnects by itself (camera) knows its state best
-            source_state=str(getattr(self.source, "state", None) or self._source_state)
-            if self.running else self._source_state,
-            reconnects=self._reconnects,
+            source_state=str(getattr(self.source, "state", None) or self._reader.state)
+            if self.running else self._reader.state,
+            reconnects=self._reader.reconnects,
             error=None if self._error is None else str(self._error),
-            identity=None if quality is None else quality.identity,
-            identity_before=None if quality is None else quality.before,
-            keep=None if quality is None else quality.keep,
-            meter_encoder="" if quality is None else quality.encoder
-            + ("" if quality.independent else " (the swap's own encoder)"),
+            texture_fallbacks=self.motion.fallbacks,
+            **meter_fields(quality),
         )
 
     # ------------------------------------------------------------- internals
@@ -480,71 +407,15 @@ class Pipeline:
             for slot in self._slots():
                 slot.close()
 
-    @staticmethod
-    def _close_one(close: Callable[[], None]) -> None:
-        try:
-            close()
-        except Exception:  # closing must go on for the others; the failure is logged
-            log.exception("closing failed")
-
     # ---------------------------------------------------------------- capture
     def _capture_loop(self) -> None:
-        delay = self._backoff[0]
-        last_frame = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                frame = self.source.read()
-            except Exception as exc:  # a camera unplugged or a file gone: retried, reported
-                log.warning("source %s failed (%s); reconnecting", self.source.describe(), exc)
-                self._source_state = "reconnecting"
-                delay = self._reconnect(delay)
-                last_frame = time.monotonic()
-                continue
-            if frame is None:
-                # No frame now. Sources that report a state reconnect by themselves
-                # (camera) or have ended (file without loop); any other source that
-                # stays silent for long is reopened like a failed one.
-                state = getattr(self.source, "state", None)
-                if state in ("reconnecting", "ended"):
-                    self._source_state = str(state)
-                    last_frame = time.monotonic()
-                    self._stop.wait(0.005)
-                elif time.monotonic() - last_frame > 2.0:
-                    log.warning("source %s gave no frame for 2 s; reopening",
-                                self.source.describe())
-                    self._source_state = "reconnecting"
-                    delay = self._reconnect(delay)
-                    last_frame = time.monotonic()
-                else:
-                    self._stop.wait(0.005)
-                continue
-            last_frame = time.monotonic()
-            delay = self._backoff[0]
-            self._source_state = "running"
+        def deliver(frame: Frame) -> None:
             self.stats_recorder.add_stage(
-                "capture", max(0.0, (time.monotonic_ns() - frame.captured_ns) / 1e6)
-            )
+                "capture", max(0.0, (time.monotonic_ns() - frame.captured_ns) / 1e6))
             self.stats_recorder.tick("in")
             self.captured.put(frame)
 
-    def _reconnect(self, delay: float) -> float:
-        """Close, wait ``delay`` (interruptible), reopen; returns the next delay."""
-        try:
-            self.source.close()
-        except Exception as exc:  # the old handle may be broken already
-            log.debug("closing the failed source: %s", exc)
-        while not self._stop.wait(delay):
-            self._reconnects += 1
-            try:
-                self.source.open()
-            except Exception as exc:
-                log.warning("reopening %s failed: %s", self.source.describe(), exc)
-                delay = min(delay * 2.0, self._backoff[1])
-                continue
-            log.info("source %s reopened", self.source.describe())
-            self._source_state = "running"
-            return self._backoff[0]
-        return delay
+        self._reader.run(self._stop, deliver)
 
     # ---------------------------------------------------------------- process
     def _run_detect(self, job: _DetectJob) -> tuple[list[Detection], np.ndarray]:
@@ -561,111 +432,32 @@ class Pipeline:
     def _run_swap(self, job: _SwapJob) -> None:
         """The swap worker: embed the face map's photos and new tracks, swap (unless the
         job brings swapped crops), then measure for the meter when it is due."""
-        self._embed_map_photos()
-        if job.identify and job.image is not None:
-            self._identify_tracks(job.image, job.identify)
+        if self.face_map is not None:
+            self.face_map.embed_photos(self._locked_detect, self.processor.encoder)
+            if job.identify and job.image is not None:
+                self.face_map.identify(job.image, job.identify, self.processor.encoder)
         if job.crops is None:
             t0 = time.perf_counter()
-            crops = self._swap_grouped(job.aligned, job.sources, job.track_ids)
+            crops = swap_by_source(self.processor, job.aligned, job.sources, job.track_ids)
             if crops:
                 self._note_swap(_ms(t0))
-            self._store_textures(job.frame_index, job.track_ids, job.aligned, crops,
-                                 job.sources)
+            self.textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops,
+                                      job.sources)
         else:
             crops = list(job.crops)
-        self._measure(job, crops, job.sources)
+        self._measure(job, crops)
 
-    def _store_textures(self, frame_index: int, ids: Sequence[int], aligned: Sequence[Any],
-                        crops: Sequence[Any], sources: Sequence[SourceFace]) -> None:
-        for tid, face, crop, src in zip(ids, aligned, crops, sources, strict=True):
-            target = getattr(face, "crop", None)
-            self.textures.put(tid, Texture(crop, src.name, frame_index, tid,
-                                           target if isinstance(target, np.ndarray) else None))
-
-    def _swap_grouped(self, aligned: Sequence[Any], sources: Sequence[SourceFace],
-                      track_ids: Sequence[int]) -> list[Any]:
-        """One swapper call per distinct source (one call in all when faces are not
-        mapped); crops come back in face order. The track ids let the processor reuse
-        each face's own parsing mask."""
-        out: list[Any] = [None] * len(aligned)
-        groups: dict[str, list[int]] = {}
-        for i, src in enumerate(sources):
-            groups.setdefault(src.name, []).append(i)
-        for indices in groups.values():
-            crops = self.processor.swap_crops([aligned[i] for i in indices],
-                                              sources[indices[0]],
-                                              tracks=[track_ids[i] for i in indices])
-            for i, crop in zip(indices, crops, strict=True):
-                out[i] = crop
-        return out
-
-    def _embed_map_photos(self) -> None:
-        """The map's entry photos (``match:REF``) not embedded yet; a photo without a
-        usable face is reported once and matches nobody (the stream goes on)."""
-        encoder = self.processor.encoder
-        face_map = self.face_map
-        if face_map is None:
-            return
-        for photo in face_map.photos_to_embed():
-            if encoder is None:
-                face_map.photo_failed(photo, "needs an identity encoder; the model has none")
-                continue
-            try:
-                face_map.add_photo_vector(photo, photo_vector(photo, self._locked_detect,
-                                                              encoder.identify))
-            except (OSError, ValueError) as exc:
-                log.error("faces match: %s", exc)
-                face_map.photo_failed(photo, str(exc))
-
-    def _identify_tracks(self, image: np.ndarray,
-                         faces: Sequence[tuple[int, np.ndarray]]) -> None:
-        """Each track's own recognition vector, matched by the face map (once per track)."""
-        encoder = self.processor.encoder
-        face_map = self.face_map
-        if encoder is None or face_map is None:
-            return
-        for track_id, landmarks in faces:
-            face_map.observe(track_id, encoder.identify(image, landmarks))
-
-    def _measure(self, job: _SwapJob, crops: Sequence[Any],
-                 sources: Sequence[SourceFace]) -> None:
+    def _measure(self, job: _SwapJob, crops: Sequence[Any]) -> None:
         meter = self.meter
         if meter is None or not self._settings.quality_meter or not meter.due():
             return
         meter.mark()
-        for i, (track_id, crop, src) in enumerate(zip(job.track_ids, crops, sources,
-                                                      strict=True)):
-            if i >= len(job.landmarks):
-                continue
-            aligned = job.aligned[i]
-            matrix = np.asarray(aligned.matrix, dtype=np.float64)
-            points = job.landmarks[i].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
-            try:
-                meter.measure(track_id, _host_crop(aligned), _host_crop(crop), points, src)
-            except (ValueError, OSError) as exc:  # a bad source photo: no number, no stop
-                log.warning("identity meter: %s", exc)
+        measure_swaps(meter, job.track_ids, job.aligned, crops, job.landmarks, job.sources)
 
     def _note_swap(self, ms: float) -> None:
         self.stats_recorder.add_stage("swap", ms)
         self.stats_recorder.tick("swap")
-        self._swap_ms = ms if self._swap_ms is None else 0.7 * self._swap_ms + 0.3 * ms
-
-    def _choose_mode(self, settings: Settings) -> str:
-        if settings.swap_mode != "auto":
-            return settings.swap_mode
-        fps = self.stats_recorder.rate("in") or float(getattr(self.source, "fps", 0) or 30.0)
-        interval_ms = 1000.0 / max(fps, 1.0)
-        if self._swap_ms is None:
-            return self._mode
-        if self._mode == "sync" and self._swap_ms > ASYNC_ABOVE * interval_ms:
-            log.info("swap takes %.0f ms per frame of %.0f ms: swapping asynchronously",
-                     self._swap_ms, interval_ms)
-            return "async"
-        if self._mode == "async" and self._swap_ms < SYNC_BELOW * interval_ms:
-            log.info("swap takes %.0f ms per frame of %.0f ms: swapping every frame",
-                     self._swap_ms, interval_ms)
-            return "sync"
-        return self._mode
+        self._clock.note(ms)
 
     def _process_loop(self) -> None:
         while not self._stop.is_set():
@@ -734,19 +526,24 @@ class Pipeline:
             t0 = time.perf_counter()
             aligned = self.processor.align(frame.image, plan.faces)
             timings["align"] = _ms(t0)
-            self._mode = self._choose_mode(settings)
+            fps = self.stats_recorder.rate("in") or float(getattr(self.source, "fps", 0) or 30)
+            mode = self._clock.choose(settings.swap_mode, fps)
             job = _SwapJob(frame.index, plan.track_ids, tuple(aligned), plan.sources,
                            image=frame.image, landmarks=tuple(f.landmarks for f in plan.faces),
                            identify=pending)
-            if self._mode == "sync":
+            if mode == "sync":
                 pairs, submitted = self._swap_now(job, timings, settings)
                 names = {s.name for s in plan.sources}
             else:
                 if not self._swap.busy:
                     self._swap.submit(self._next_refresh(job))
                     submitted = True
-                pairs, names = self._newest_textures(plan, aligned, view.active, settings,
-                                                     timings)
+                t0 = time.perf_counter()
+                pairs, names = textures_for_frame(
+                    self.textures, self.motion, plan, aligned, mapped=view.active,
+                    mode=texture_mode_in_effect(settings.texture, asynchronous=True),
+                    live_mouth=settings.live_mouth)
+                timings["texture"] = _ms(t0)
             source_name = next(iter(names)) if len(names) == 1 else None
             if pairs:
                 t0 = time.perf_counter()
@@ -768,12 +565,14 @@ class Pipeline:
         """Sync mode: swap every planned face on this thread; the idle worker measures
         them (and embeds new tracks) when due. Returns the (aligned, crop) pairs."""
         t0 = time.perf_counter()
-        crops = self._swap_grouped(job.aligned, job.sources, job.track_ids)
+        crops = swap_by_source(self.processor, job.aligned, job.sources, job.track_ids)
         timings["swap"] = _ms(t0)
         self._note_swap(timings["swap"])
-        self._store_textures(job.frame_index, job.track_ids, job.aligned, crops, job.sources)
+        self.textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops,
+                                  job.sources)
         submitted = False
-        if (job.identify or self._meter_due(settings)) and not self._swap.busy:
+        meter_due = self.meter is not None and settings.quality_meter and self.meter.due()
+        if (job.identify or meter_due) and not self._swap.busy:
             self._swap.submit(replace(job, crops=tuple(crops)))
             submitted = True
         return list(zip(job.aligned, crops, strict=True)), submitted
@@ -784,34 +583,9 @@ class Pipeline:
         batch for the price of one face (``batch_swaps``) takes them all."""
         if getattr(self.processor, "batch_swaps", False) or len(job.track_ids) <= 1:
             return job
-        first = self.textures.refresh_order(job.track_ids, [s.name for s in job.sources])[0]
-        return replace(job, track_ids=(job.track_ids[first],),
-                       aligned=(job.aligned[first],), sources=(job.sources[first],),
-                       landmarks=job.landmarks[first:first + 1])
-
-    def _newest_textures(self, plan: FacePlan, aligned: Sequence[Any], mapped: bool,
-                         settings: Settings, timings: dict[str, float],
-                         ) -> tuple[list[tuple[Any, Any]], set[str]]:
-        """Async mode: each planned face's newest texture, following the face's own
-        motion since it was swapped when the texture mode says so."""
-        mode = texture_mode_in_effect(settings.texture, asynchronous=True)
-        pairs: list[tuple[Any, Any]] = []
-        names: set[str] = set()
-        t0 = time.perf_counter()
-        for face, now, src in zip(plan.faces, aligned, plan.sources, strict=True):
-            texture = self.textures.for_face(face.track_id, src.name, mapped)
-            if texture is None:
-                continue
-            crop = self.motion.follow(face.track_id, texture, now, mode=mode,
-                                      live_mouth=settings.live_mouth, landmarks=face.landmarks)
-            pairs.append((now, crop))
-            names.add(texture.source_name)
-        if (mode != "static" or settings.live_mouth) and pairs:
-            timings["texture"] = _ms(t0)
-        return pairs, names
-
-    def _meter_due(self, settings: Settings) -> bool:
-        return self.meter is not None and settings.quality_meter and self.meter.due()
+        i = self.textures.refresh_order(job.track_ids, [s.name for s in job.sources])[0]
+        return replace(job, track_ids=job.track_ids[i:i + 1], aligned=job.aligned[i:i + 1],
+                       sources=job.sources[i:i + 1], landmarks=job.landmarks[i:i + 1])
 
     # ----------------------------------------------------------------- output
     def _output_loop(self) -> None:

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -56,6 +56,8 @@ class PipelineStats:
     identity_before: float | None = None
     keep: float | None = None
     meter_encoder: str = ""
+    # frames whose texture flow could not be used (not finite): the plain texture showed
+    texture_fallbacks: int = 0
 
     @property
     def fps(self) -> float:
@@ -97,6 +99,15 @@ class PipelineStats:
 
 def _score(cosine: float) -> int:
     return round(max(0.0, min(1.0, cosine)) * 100)
+
+
+def meter_fields(quality: Any) -> dict[str, Any]:
+    """The identity meter's summary (or None: off) as ``PipelineStats`` fields."""
+    if quality is None:
+        return {}
+    encoder = quality.encoder + ("" if quality.independent else " (the swap's own encoder)")
+    return {"identity": quality.identity, "identity_before": quality.before,
+            "keep": quality.keep, "meter_encoder": encoder}
 
 
 def summarize(samples: Sequence[float] | np.ndarray) -> Summary:

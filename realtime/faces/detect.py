@@ -59,6 +59,17 @@ class FaceDetector(Protocol):
 # ---------------------------------------------------------------- dlib (embedded)
 
 
+def retune_detector(detector: Any, detect_width: int, threshold: float) -> None:
+    """Apply the live settings a detector reads per call (its next detection uses them):
+    the search width (RetinaFace, dlib; SCRFD has a fixed input and ignores it) and the
+    score threshold."""
+    if hasattr(detector, "detect_width") and detector.detect_width != detect_width:
+        detector.detect_width = detect_width
+    set_threshold = getattr(detector, "set_score_threshold", None)
+    if set_threshold is not None:
+        set_threshold(threshold)
+
+
 def dlib_model_dir() -> Path:
     """Folder of ``face_recognition_models``' weight files, found without importing it
     (its ``__init__`` imports ``pkg_resources``, which new setuptools no longer ships)."""

@@ -13,14 +13,18 @@ Faces with no assignment follow ``unassigned``: ``"source"`` (wear the active so
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from realtime.faces.identity import l2_normalize
 from realtime.types import Detection
+
+log = logging.getLogger(__name__)
 
 UNASSIGNED_POLICIES: tuple[str, ...] = ("source", "leave")
 PENDING = "pending"
@@ -190,6 +194,42 @@ class FaceMap:
     def failures(self) -> list[str]:
         with self._lock:
             return [f"{a.photo}: {a.failed}" for a in self._assignments if a.failed]
+
+    def follow_settings(self, faces_mode: str, unassigned: str | None = None) -> None:
+        """``Settings.faces`` (``match:REF`` is the match entry; any other mode has none)
+        and, when given, ``unassigned_faces``."""
+        from realtime.faces.select import parse_mode
+
+        if unassigned is not None:
+            self.unassigned = check_policy(unassigned)
+        self.set_match_photo(parse_mode(faces_mode).reference)
+
+    def worn(self, track_ids: Iterable[int]) -> dict[int, str]:
+        """Track id → the source name it wears, for the tracks an entry assigns."""
+        names = {t: self.resolve(t) for t in track_ids}
+        return {k: v for k, v in names.items() if v not in (PENDING, UNASSIGNED)}
+
+    def embed_photos(self, detect: Callable[[np.ndarray], Sequence[Detection]],
+                     encoder: Any) -> None:
+        """Embed entry photos not embedded yet (``match:REF``; off the frame path). A photo
+        without a usable face is reported once and matches nobody: the stream goes on."""
+        for photo in self.photos_to_embed():
+            if encoder is None:
+                self.photo_failed(photo, "needs an identity encoder; the model has none")
+                continue
+            try:
+                self.add_photo_vector(photo, photo_vector(photo, detect, encoder.identify))
+            except (OSError, ValueError) as exc:
+                log.error("faces match: %s", exc)
+                self.photo_failed(photo, str(exc))
+
+    def identify(self, image: np.ndarray, faces: Sequence[tuple[int, np.ndarray]],
+                 encoder: Any) -> None:
+        """Each (track, landmarks)'s own recognition vector, matched (once per track)."""
+        if encoder is None:
+            return
+        for track_id, landmarks in faces:
+            self.observe(track_id, encoder.identify(image, landmarks))
 
     def view(self, track_ids: Iterable[int]) -> MapView:
         """A consistent snapshot of the map for these tracks (for the face plan)."""

@@ -24,14 +24,17 @@ Conventions: a flow ``f`` is (H, W, 2) float32 in crop pixels with
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from realtime.frame.textures import Texture
+from realtime.frame.textures import Texture, TextureStore
+
+if TYPE_CHECKING:
+    from realtime.faces.plan import FacePlan
 
 TEXTURE_MODES: tuple[str, ...] = ("auto", "static", "flow")
 # Side of the grey crops the flow runs on: ~0.3 ms per DIS call at 96 px, and a talking
@@ -219,6 +222,24 @@ class TextureMotion:
             cached = (texture, flow_grey(texture.target, self.size))
             self._refs[track_id] = cached  # a new texture resets the track's flow
         return estimate_motion(cached[1], flow_grey(current, self.size), current.shape[0])
+
+
+def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePlan,
+                       aligned: Sequence[Any], *, mapped: bool, mode: str,
+                       live_mouth: bool) -> tuple[list[tuple[Any, Any]], set[str]]:
+    """Between two swaps: each planned face's newest texture (see
+    ``TextureStore.for_face``) as ``mode`` shows it, paired with the face's current
+    aligned crop; and the names of the sources shown."""
+    pairs: list[tuple[Any, Any]] = []
+    names: set[str] = set()
+    for face, now, src in zip(plan.faces, aligned, plan.sources, strict=True):
+        texture = store.for_face(face.track_id, src.name, mapped)
+        if texture is None:
+            continue
+        pairs.append((now, motion.follow(face.track_id, texture, now, mode=mode,
+                                         live_mouth=live_mouth, landmarks=face.landmarks)))
+        names.add(texture.source_name)
+    return pairs, names
 
 
 def _split(item: Any) -> tuple[Any, Any, bool]:

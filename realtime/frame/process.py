@@ -116,6 +116,23 @@ class FaceProcessor(Protocol):
     ) -> tuple[np.ndarray, dict[str, float]]: ...
 
 
+def swap_by_source(processor: FaceProcessor, aligned: Sequence[Any],
+                   sources: Sequence[SourceFace], track_ids: Sequence[int]) -> list[Any]:
+    """One swapper call per distinct source (one call in all when faces share one);
+    crops come back in face order. The track ids let the processor reuse each face's own
+    parsing mask."""
+    out: list[Any] = [None] * len(aligned)
+    groups: dict[str, list[int]] = {}
+    for i, src in enumerate(sources):
+        groups.setdefault(src.name, []).append(i)
+    for indices in groups.values():
+        crops = processor.swap_crops([aligned[i] for i in indices], sources[indices[0]],
+                                     tracks=[track_ids[i] for i in indices])
+        for i, crop in zip(indices, crops, strict=True):
+            out[i] = crop
+    return out
+
+
 def timed_stages(processor: Any, image: np.ndarray, faces: Sequence[Face],
                  identity: Any) -> tuple[np.ndarray, dict[str, float]]:
     """align → swap → composite on ``processor`` (host or device), with each stage's wall

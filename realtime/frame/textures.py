@@ -49,6 +49,15 @@ class TextureStore:
         with self._lock:
             self._textures[track_id] = texture
 
+    def put_swapped(self, frame_index: int, track_ids: Sequence[int], aligned: Sequence[Any],
+                    crops: Sequence[Any], sources: Sequence[Any]) -> None:
+        """One swap's crops, each with the aligned target crop it came from (on the host
+        only: the device path keeps its crops on the GPU and follows no motion)."""
+        for tid, face, crop, src in zip(track_ids, aligned, crops, sources, strict=True):
+            target = getattr(face, "crop", None)
+            self.put(tid, Texture(crop, src.name, frame_index, tid,
+                                  target if isinstance(target, np.ndarray) else None))
+
     def clear(self) -> None:
         with self._lock:
             self._textures.clear()
