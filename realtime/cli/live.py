@@ -65,6 +65,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
                         help="sync: swap every frame; async: paste the newest swapped face on "
                         "every frame while the swapper catches up; auto: measure and pick")
+    add_texture_arguments(parser, default=None)
     parser.add_argument("--size", default=None, metavar="WxH",
                         help="requested camera resolution (e.g. 1280x720)")
     parser.add_argument("--fps", type=float, default=None,
@@ -138,6 +139,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def add_texture_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """``--texture`` and ``--live-mouth`` (shared by ``live`` and ``bench``)."""
+    parser.add_argument(
+        "--texture", choices=("auto", "static", "flow"), default=default,
+        help="between two swaps (async): static re-pastes the newest swapped face; flow warps "
+        "it with the face's own motion since (mouth, eyes, brows); auto: flow when async")
+    parser.add_argument(
+        "--live-mouth", action=argparse.BooleanOptionalAction, default=None,
+        help="take the current frame's inner mouth over the swapped face (teeth and tongue a "
+        "warp cannot show; the lips are the target's own there)")
+
+
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
     """defaults → saved settings (``base``) → command line."""
     settings = base or Settings()
@@ -146,7 +159,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
                        ("detector", "detector"), ("detect_every", "detect_every"),
                        ("detect_width", "detect_width"), ("mask", "mask"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
-                       ("max_faces", "max_faces")):
+                       ("max_faces", "max_faces"), ("texture", "texture"),
+                       ("live_mouth", "live_mouth")):
         value = getattr(args, arg, None)
         if value is not None:
             changes[field] = value

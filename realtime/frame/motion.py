@@ -37,9 +37,12 @@ if TYPE_CHECKING:
     from realtime.faces.plan import FacePlan
 
 TEXTURE_MODES: tuple[str, ...] = ("auto", "static", "flow")
-# Side of the grey crops the flow runs on: ~0.3 ms per DIS call at 96 px, and a talking
-# face's motion (a few crop pixels per frame at 224) is still resolved.
-FLOW_SIZE = 96
+# Side of the grey crops the flow runs on, and DIS's finest pyramid level (1: half of it).
+# Measured on a 6 px synthetic jaw motion (bench/flow_params.py): 128 px at level 1 has
+# 0.33 px end-point error for ~0.5 ms a call; the ultrafast preset's level 2 at 96 px
+# underestimates the motion by half.
+FLOW_SIZE = 128
+FINEST_SCALE = 1
 # Forward-backward disagreement (flow px at FLOW_SIZE) and photometric residual (grey
 # levels) at which the warp's weight has fallen to exp(-1).
 FB_SCALE = 1.5
@@ -75,6 +78,7 @@ def _dis() -> Any:
     dis = getattr(_local, "dis", None)
     if dis is None:
         dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        dis.setFinestScale(FINEST_SCALE)
         _local.dis = dis
     return dis
 

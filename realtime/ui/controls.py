@@ -65,6 +65,14 @@ MASK_LABELS: tuple[tuple[str, str], ...] = (
 )
 
 
+# the Blend group's texture choice between two swaps: (label, Settings.texture)
+TEXTURE_LABELS: tuple[tuple[str, str], ...] = (
+    ("Auto (follow the face when swapping is slow)", "auto"),
+    ("Follow the face (optical flow)", "flow"),
+    ("Still (newest swap)", "static"),
+)
+
+
 def _combo_data_index(combo: QComboBox, data: Any) -> int:
     for i in range(combo.count()):
         if combo.itemData(i) == data:
@@ -201,7 +209,19 @@ class ControlsPanel(QWidget):
             "mouth are swapped; hair, ears and hands in front of the face stay real. Needs "
             "the face-parsing model. Box: the whole aligned face region.")
         self.mask_mode.activated.connect(lambda i: self._emit(mask=str(self.mask_mode.itemData(i))))
+        self.texture = QComboBox()
+        for label, mode in TEXTURE_LABELS:
+            self.texture.addItem(label, mode)
+        self.texture.setToolTip(
+            "When the swap is slower than the camera, between two swaps: follow the face "
+            "warps the newest swapped face with the person's own motion (mouth, eyes, "
+            "brows); still shows it as it was swapped.")
+        self.texture.activated.connect(lambda i: self._emit(texture=str(self.texture.itemData(i))))
+        self.live_mouth = QCheckBox("Live mouth (teeth and tongue from the camera)")
+        self.live_mouth.toggled.connect(lambda on: self._emit(live_mouth=bool(on)))
         form.addRow("Mask", self.mask_mode)
+        form.addRow("Between swaps", self.texture)
+        form.addRow(self.live_mouth)
         form.addRow("Edge feather", self.feather)
         form.addRow(self.color_match)
         return box
@@ -296,6 +316,8 @@ class ControlsPanel(QWidget):
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
             self._select(self.mask_mode, settings.mask)
+            self._select(self.texture, settings.texture)
+            self.live_mouth.setChecked(settings.live_mouth)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))
             if index >= 0:
                 self.vcam_size.setCurrentIndex(index)

@@ -63,6 +63,16 @@ def test_settings_from_args_overrides_only_what_was_given() -> None:
         settings_from_args(_parse("--detect-every", "0"), base)
 
 
+def test_texture_arguments_reach_the_settings() -> None:
+    base = Settings(texture="static", live_mouth=True)
+    kept = settings_from_args(_parse(), base)
+    assert (kept.texture, kept.live_mouth) == ("static", True)
+    given = settings_from_args(_parse("--texture", "flow", "--no-live-mouth"), base)
+    assert (given.texture, given.live_mouth) == ("flow", False)
+    with pytest.raises(SystemExit):
+        _parse("--texture", "warp")
+
+
 
 
 def test_window_path_rejects_a_bad_detect_width_before_opening() -> None:

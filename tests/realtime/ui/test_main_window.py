@@ -582,3 +582,20 @@ def test_a_refused_value_from_a_control_keeps_the_settings(qtbot: QtBot,
     window._change(det_threshold=7.0)
     assert window.settings == before
     assert "det_threshold" in window.statusBar().currentMessage()
+
+
+def test_texture_mode_and_live_mouth_go_live_and_are_saved(qtbot: QtBot, harness: Harness,
+                                                           tmp_path: Path) -> None:
+    """Issue 19: "Between swaps" and "Live mouth" in the Blend group."""
+    win = make_window(qtbot, harness, tmp_path)
+    combo, mouth = win.controls.texture, win.controls.live_mouth
+    assert combo.currentData() == "auto" and not mouth.isChecked()
+    combo.activated.emit(combo.findData("static"))
+    mouth.setChecked(True)
+    assert (win.settings.texture, win.settings.live_mouth) == ("static", True)
+    pipeline = harness.pipelines[-1]
+    assert pipeline.settings is not None and pipeline.settings.texture == "static"
+    assert len(harness.pipelines) == 1  # no rebuild
+    win.close()
+    saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
+    assert (saved.texture, saved.live_mouth) == ("static", True)
