@@ -49,9 +49,10 @@ ENCODERS = {"simswap-224": "arcface-simswap", "simswap-512": "arcface-simswap",
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=BENCH_MODELS, default="simswap-224",
-                        help="swap model; 'passthrough' measures detection + tracking + "
-                        "composite with the generator replaced by a copy")
+    parser.add_argument("--model", choices=BENCH_MODELS, default=None,
+                        help="swap model (default simswap-224; passthrough with --motion); "
+                        "'passthrough' measures detection + tracking + composite with the "
+                        "generator replaced by a copy")
     parser.add_argument("--engine", choices=ENGINES, default="auto",
                         help="inference runtime (tensorrt needs an NVIDIA GPU)")
     parser.add_argument("--detector", choices=DETECTORS, default="auto")
@@ -107,6 +108,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=None, metavar="LIST",
                         help="with --detectors: comma-separated subset of "
                         + ",".join(VARIANTS) + " (default: all)")
+    parser.add_argument("--motion", action="store_true",
+                        help="instead of speed: how closely the shown face follows the "
+                        "person between two swaps, per texture mode (static, flow, live "
+                        "mouth): face error, texture cost per face, fps and drops; then "
+                        "first-texture latency and refresh interval with 1 and 3 faces")
+    parser.add_argument("--input", type=Path, default=None, metavar="VIDEO",
+                        help="with --motion: a video to measure on (default: a talking clip "
+                        "made from a package face photo)")
+    parser.add_argument("--refresh", type=float, default=0.5, metavar="HZ",
+                        help="with --motion and the passthrough model: texture refreshes "
+                        "per second (default 0.5, a CPU-like generator)")
+    parser.add_argument("--no-sharing", action="store_true",
+                        help="with --motion: skip the 1- and 3-face sharing runs")
     parser.add_argument("--repeats", type=int, default=10, metavar="N",
                         help="with --detectors: timed runs per frame size (median; default 10)")
 
@@ -252,6 +266,12 @@ def machine_info() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from realtime.config import default_cache_dir
 
+    if args.model is None:
+        args.model = PASSTHROUGH if args.motion else "simswap-224"
+    if args.motion:
+        from realtime.cli.bench_motion import run_motion
+
+        return run_motion(args)
     if args.quality:
         return run_quality(args)
     if args.detectors:

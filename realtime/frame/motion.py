@@ -23,6 +23,7 @@ Conventions: a flow ``f`` is (H, W, 2) float32 in crop pixels with
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -89,8 +90,12 @@ def flow_grey(bgr: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
 
 
+@functools.lru_cache(maxsize=8)
 def sample_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (xs, ys), float32 (h, w); shared, read-only."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.setflags(write=False)
+    ys.setflags(write=False)
     return xs, ys
 
 
@@ -121,11 +126,14 @@ def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) 
     return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32))
 
 
+@functools.lru_cache(maxsize=8)
 def edge_ramp(size: int, ramp: float = EDGE_RAMP) -> np.ndarray:
     """(size, size) float32: 0 at the crop's border, 1 from ``ramp`` × size inwards."""
     d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32) + 0.5
     r = np.clip(d / max(ramp * size, 1.0), 0.0, 1.0)
-    return np.minimum.outer(r, r)
+    out = np.minimum.outer(r, r)
+    out.setflags(write=False)
+    return out
 
 
 def warp_texture(texture: np.ndarray, motion: Motion) -> np.ndarray:
@@ -139,11 +147,8 @@ def warp_texture(texture: np.ndarray, motion: Motion) -> np.ndarray:
     xs, ys = sample_grid(h, w)
     warped = cv2.remap(texture, xs + motion.flow[..., 0], ys + motion.flow[..., 1],
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    weight = motion.weight if texture.ndim == 2 else motion.weight[..., None]
-    out = texture.astype(np.float32) + weight * (warped.astype(np.float32) - texture)
-    if texture.dtype == np.uint8:
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    return out.astype(texture.dtype)
+    # weight × warped + (1 − weight) × plain, in one pass (OpenCV rounds uint8)
+    return cv2.blendLinear(warped, texture, motion.weight, 1.0 - motion.weight)
 
 
 def mouth_weight(size: int, mouth_corners: np.ndarray) -> np.ndarray:

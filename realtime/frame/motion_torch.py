@@ -1,8 +1,7 @@
 """The texture warp of :mod:`realtime.frame.motion` on a torch device (the GPU path):
-``grid_sample`` with the same sampling convention as OpenCV's ``remap`` (pixel centres
-at integer coordinates, coordinates at 1/32 px, borders replicated), then the same blend with the plain
-texture. Agrees with the OpenCV path within one grey level (OpenCV interpolates in
-fixed point)."""
+``grid_sample`` with OpenCV ``remap``'s sampling convention (pixel centres at integer
+coordinates, coordinates rounded to 1/32 px, borders replicated), then the same blend
+with the plain texture. Agrees with the OpenCV path within one grey level."""
 
 from __future__ import annotations
 

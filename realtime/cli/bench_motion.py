@@ -1,0 +1,155 @@
+"""``swapcam bench --motion``: the texture modes side by side (see ``realtime.motion_bench``
+for the method), then how 1 and 3 faces share a slow generator. Parsing and printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from realtime.config import Settings
+from realtime.session import PASSTHROUGH
+
+SHARING_GENERATOR_S = 0.4  # seconds per face of the paced generator in the sharing runs
+
+
+def run_motion(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from realtime.cli.bench import _source_photo, ensure_models, machine_info
+    from realtime.config import default_cache_dir
+    from realtime.frame.process import FrameProcessor
+    from realtime.io.clip import ClipSource
+    from realtime.motion_bench import (
+        MODES,
+        PacedSwapper,
+        run_mode,
+        run_sharing,
+    )
+    from realtime.session import (
+        PassthroughSwapper,
+        build_parts,
+        live_threads,
+        make_live_detector,
+        passthrough_source,
+    )
+
+    if not args.refresh > 0:
+        raise ValueError(f"--refresh: expected a rate > 0 (Hz), got {args.refresh}")
+    if args.seconds <= 0 or args.warmup < 0:
+        raise ValueError(f"--seconds must be > 0 and --warmup >= 0, got {args.seconds}, "
+                         f"{args.warmup}")
+    cache_dir = default_cache_dir()
+    threads = args.threads or live_threads()
+    settings = Settings(model=args.model, engine=args.engine, detector=args.detector,
+                        faces="all", swap_mode="async", detect_every=args.detect_every,
+                        color_match=False, quality_meter=False,
+                        mask="box" if args.model == PASSTHROUGH else args.mask)
+    note = None
+    if args.model == PASSTHROUGH:
+        models_dir = Path(args.models_dir)
+        detector = make_live_detector(settings, models_dir, threads=threads)
+        inner = PassthroughSwapper()
+        processor: Any = FrameProcessor(PacedSwapper(inner, 1.0 / args.refresh), None,  # type: ignore[arg-type]
+                                        settings)
+        sources: Any = (passthrough_source(inner.family),)
+        model_note = f"passthrough generator refreshed {args.refresh:g} times a second"
+    else:
+        models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir,
+                                         settings.mask)
+        settings = settings.with_changes(models_dir=str(models_dir))
+        parts = build_parts(settings, models_dir, source_paths=[_source_photo(cache_dir)],
+                            cache_dir=cache_dir, threads=threads)
+        detector, processor, sources = parts.detector, parts.processor, parts.sources
+        model_note = f"{parts.model_note} (refresh: the model's own speed)"
+    make_source, input_note = _input(args, detector)
+    print(f"bench --motion: {input_note}; {model_note}; detector {detector.name}; "
+          f"{args.warmup:g} s warm-up + {args.seconds:g} s per mode")
+    if note:
+        print(f"note: {note}")
+    results = {}
+    for mode in tqdm(list(MODES), desc="texture modes", unit="mode", leave=False):
+        results[mode] = run_mode(make_source, processor, detector, sources, settings, mode,
+                                 seconds=args.seconds, warmup=args.warmup)
+    sharing = []
+    if not args.no_sharing:
+        paced = FrameProcessor(PacedSwapper(PassthroughSwapper(), SHARING_GENERATOR_S), None,  # type: ignore[arg-type]
+                               settings.with_changes(mask="box"))
+        runs = [(n, order) for n in (1, 3) for order in ("fair", "batch")]
+        for n, order in tqdm(runs, desc="sharing", unit="run", leave=False):
+            sharing.append(run_sharing(
+                lambda faces: ClipSource(640, 480, fps=30.0, faces=faces), paced, detector,
+                (passthrough_source("simswap-224"),), settings, n, order,
+                seconds=max(4.0, 10 * SHARING_GENERATOR_S * n),
+                generator_s=SHARING_GENERATOR_S))
+    print(format_motion(results))
+    if sharing:
+        print(format_sharing(sharing))
+    if args.json is not None:
+        report: dict[str, Any] = {mode: asdict(r) for mode, r in results.items()}
+        report["settings"] = {
+            "input": input_note, "model": args.model, "model_note": model_note,
+            "fallback_note": note, "refresh_hz": args.refresh if args.model == PASSTHROUGH
+            else None, "seconds": args.seconds, "warmup": args.warmup,
+            "detector": detector.name, "detect_every": args.detect_every,
+            "threads": threads, "machine": machine_info()}
+        report["sharing"] = [asdict(s) for s in sharing]
+        for entry in report.values():
+            if isinstance(entry, dict) and "error" in entry:
+                entry["ms_per_face"] = entry["ms_per_face_p50"]
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _input(args: argparse.Namespace, detector: Any) -> tuple[Any, str]:
+    """A factory of fresh sources (one per mode) and a line saying what it is."""
+    if args.input is not None:
+        from realtime.io.capture import open_source
+
+        path = Path(args.input)
+        if not path.is_file():
+            raise ValueError(f"--input {path}: expected a video file")
+        return (lambda: open_source(str(path), fps=args.fps)), f"{path.name} at {args.fps:g} fps"
+    from realtime.io.clip import source_portrait
+    from realtime.io.talking import TalkingClip, TalkingSource
+
+    photo = source_portrait()
+    found = detector.detect(photo)
+    if not found:
+        raise ValueError("the built-in talking clip's photo shows no face to this detector")
+    clip = TalkingClip(photo, max(found, key=lambda d: d.area).landmarks, 640, 480)
+    return (lambda: TalkingSource(clip, fps=args.fps)), \
+        f"built-in talking clip 640×480 at {args.fps:g} fps"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def format_motion(results: dict[str, Any]) -> str:
+    head = (f"{'texture':>11} {'error':>6} {'frames':>6} {'ms/face p50':>11} {'p95':>6} "
+            f"{'fps in':>6} {'out':>6} {'drops':>5} {'swaps/s':>7} {'fallbacks':>9}")
+    lines = [head, "-" * len(head)]
+    for mode, r in results.items():
+        error = "-" if r.error is None else f"{r.error:.2f}"
+        lines.append(f"{mode:>11} {error:>6} {r.error_samples:>6} {_ms(r.ms_per_face_p50):>11} "
+                     f"{_ms(r.ms_per_face_p95):>6} {r.fps_in:>6.1f} {r.fps_out:>6.1f} "
+                     f"{r.drops:>5} {r.swaps_per_s:>7.2f} {r.fallbacks:>9}")
+    lines.append("error: mean |shown − current frame| (0–255) where the paste weight > 0.5; "
+                 "ms/face: the texture step per face per frame")
+    return "\n".join(lines)
+
+
+def format_sharing(results: list[Any]) -> str:
+    lines = [f"sharing a generator of {results[0].generator_s:g} s per face (G): "
+             "first texture after the face appears, and refresh interval, per face"]
+    for r in results:
+        first = ", ".join(f"{s / r.generator_s:.1f}" for s in r.first_texture_s) or "-"
+        every = ", ".join(f"{s / r.generator_s:.1f}" for s in r.refresh_interval_s) or "-"
+        lines.append(f"  {r.faces} face(s), {r.order:>5}: first texture [{first}] G; "
+                     f"refresh every [{every}] G")
+    return "\n".join(lines)

@@ -1,0 +1,235 @@
+"""``bench --motion``: how closely the shown face follows the person between two swaps.
+
+Method. The real live pipeline (capture thread, detector, tracker, align, the async swap
+worker, composite, output thread) runs on a talking clip (or any video) paced like a
+camera, once per texture mode:
+
+- ``static``: the newest swapped texture re-pasted with each frame's transform;
+- ``flow``: the texture warped with the face's own motion since it was swapped;
+- ``live_mouth``: flow plus the current frame's inner mouth.
+
+With the default *passthrough* generator the texture is the target's own aligned crop,
+refreshed ``refresh_hz`` times a second (each swap call is made to take 1/HZ s per face,
+like a slow CPU generator), so the ideal output is the current frame itself. The error is
+the mean absolute difference (0–255) between the shown frame and the current input frame
+inside each pasted face region (paste weight > 0.5), averaged over the measured frames.
+The texture update's cost is the time of each face's texture step per frame (ms; p50,
+p95). fps in/out and drops come from the pipeline's own counters.
+
+``sharing``: the same pipeline on the bench clip with 1 and 3 faces and a generator that
+takes ``G`` seconds per face: each face's first-texture latency (first seen → first
+texture) and refresh interval, for the fair order (one face per call, the stalest first)
+and the old one (every face in one call), side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from realtime.config import Settings
+from realtime.frame.composite import face_region, paste_mask, region_matrix
+from realtime.frame.motion import TextureMotion
+from realtime.frame.process import split_masked
+from realtime.frame.textures import Texture, TextureStore
+from realtime.io.sinks import NullSink
+from realtime.pipeline import Pipeline
+from realtime.stats import summarize
+
+MODES: dict[str, dict[str, Any]] = {
+    "static": {"texture": "static", "live_mouth": False},
+    "flow": {"texture": "flow", "live_mouth": False},
+    "live_mouth": {"texture": "flow", "live_mouth": True},
+}
+
+
+class PacedSwapper:
+    """A swapper whose call takes at least ``seconds_per_face`` × faces (a slow CPU
+    generator, for a chosen refresh rate); the swap itself is ``inner``'s."""
+
+    def __init__(self, inner: Any, seconds_per_face: float) -> None:
+        self.inner = inner
+        self.seconds_per_face = seconds_per_face
+        self.family = inner.family
+        self.crop_size = inner.crop_size
+        self.backend = f"{inner.backend}, paced"
+        self._cancel = threading.Event()
+
+    def swap(self, crops: Sequence[Any], identity: Any) -> list[Any]:
+        self._cancel.clear()  # a stop cancels the call in progress only
+        t0 = time.perf_counter()
+        out = self.inner.swap(crops, identity)
+        remaining = self.seconds_per_face * len(crops) - (time.perf_counter() - t0)
+        if remaining > 0:
+            self._cancel.wait(remaining)
+        return out
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+
+class _Probe:
+    """The real processor, with the shown frame's face error measured in ``composite``
+    (the only call that sees both the current frame and what is pasted)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.measuring = False
+        self.errors: list[float] = []
+        self.first_seen: dict[int, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def align(self, image: np.ndarray, faces: Sequence[Any]) -> list[Any]:
+        now = time.monotonic()
+        for face in faces:
+            self.first_seen.setdefault(face.track_id, now)
+        return list(self._inner.align(image, faces))
+
+    def composite(self, image: np.ndarray, aligned: Sequence[Any],
+                  swapped: Sequence[Any]) -> np.ndarray:
+        out = self._inner.composite(image, aligned, swapped)
+        if self.measuring:
+            crops, masks = split_masked(aligned, swapped, self._inner.settings.mask != "box")
+            for face, crop, mask in zip(aligned, crops, masks, strict=True):
+                error = face_error(out, image, np.asarray(face.matrix), int(crop.shape[0]),
+                                   self._inner.settings.feather, mask)
+                if error is not None:
+                    self.errors.append(error)
+        return out
+
+
+def face_error(shown: np.ndarray, current: np.ndarray, matrix: np.ndarray, size: int,
+               feather: float, face_mask: np.ndarray | None = None) -> float | None:
+    """Mean |shown − current| (0–255, over pixels and channels) where the paste weight of
+    the face at ``matrix`` is above 0.5; None when no pixel is."""
+    region = face_region(matrix, size, shown.shape)
+    x0, y0, x1, y1 = region
+    if x1 <= x0 or y1 <= y0:
+        return None
+    weight = cv2.warpAffine(paste_mask(size, matrix, feather, face_mask),
+                            region_matrix(matrix, region), (x1 - x0, y1 - y0),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    inside = weight > 0.5
+    if not inside.any():
+        return None
+    diff = cv2.absdiff(shown[y0:y1, x0:x1], current[y0:y1, x0:x1])
+    return float(diff[inside].mean())
+
+
+class _TimedMotion(TextureMotion):
+    def __init__(self) -> None:
+        super().__init__()
+        self.measuring = False
+        self.ms: list[float] = []
+
+    def follow(self, track_id: int, texture: Texture, aligned_now: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        out = super().follow(track_id, texture, aligned_now, **kw)
+        if self.measuring:
+            self.ms.append((time.perf_counter() - t0) * 1000.0)
+        return out
+
+
+class _LoggedTextures(TextureStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[int, float]] = []  # (track, time a new texture arrived)
+
+    def put(self, track_id: int, texture: Texture) -> None:
+        super().put(track_id, texture)
+        self.log.append((track_id, time.monotonic()))
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    error: float | None
+    error_samples: int
+    ms_per_face_p50: float | None
+    ms_per_face_p95: float | None
+    fps_in: float
+    fps_out: float
+    drops: int
+    swaps_per_s: float
+    fallbacks: int
+
+
+def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
+             sources: Sequence[Any], settings: Settings, mode: str, *, seconds: float,
+             warmup: float) -> ModeResult:
+    """One texture mode on a fresh pipeline (fresh tracks and textures)."""
+    probe = _Probe(processor)
+    settings = settings.with_changes(**MODES[mode])
+    pipe = Pipeline(make_source(), probe, detector, sources, [NullSink()], settings)  # type: ignore[arg-type]
+    motion = _TimedMotion()
+    pipe.motion = motion
+    pipe.start()
+    try:
+        time.sleep(warmup)
+        pipe.check()
+        drops0 = pipe.stats().total_drops
+        pipe.stats_recorder.reset()
+        probe.measuring = motion.measuring = True
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        probe.measuring = motion.measuring = False
+        stats = pipe.stats()
+        rec = pipe.stats_recorder
+        totals = {name: rec.total(name) for name in ("in", "out", "swap")}
+    finally:
+        pipe.stop(timeout=5.0)
+        pipe.wait_stopped()
+    cost = summarize(motion.ms) if motion.ms else None
+    return ModeResult(
+        mode, float(np.mean(probe.errors)) if probe.errors else None, len(probe.errors),
+        None if cost is None else cost.p50, None if cost is None else cost.p95,
+        totals["in"] / elapsed, totals["out"] / elapsed, stats.total_drops - drops0,
+        totals["swap"] / elapsed, motion.fallbacks)
+
+
+@dataclass
+class SharingResult:
+    faces: int
+    order: str  # "fair" (one face per call, stalest first) or "batch" (all in one call)
+    generator_s: float
+    first_texture_s: list[float]  # per face: first seen → first texture
+    refresh_interval_s: list[float]  # per face: median time between its new textures
+
+
+def run_sharing(make_source: Callable[[int], Any], processor: Any, detector: Any,
+                sources: Sequence[Any], settings: Settings, faces: int, order: str, *,
+                seconds: float, generator_s: float) -> SharingResult:
+    """First-texture latency and refresh interval per face, from the start of a stream."""
+    probe = _Probe(processor)
+    if order == "batch":
+        probe.batch_swaps = True  # type: ignore[attr-defined]
+    pipe = Pipeline(make_source(faces), probe, detector, sources, [NullSink()],  # type: ignore[arg-type]
+                    settings.with_changes(faces="all", texture="static"))
+    store = _LoggedTextures()
+    pipe.textures = store
+    pipe.start()
+    try:
+        time.sleep(seconds)
+        pipe.check()
+    finally:
+        pipe.stop(timeout=5.0)
+        pipe.wait_stopped()
+    first, intervals = [], []
+    for track, seen in sorted(probe.first_seen.items()):
+        times = [t for k, t in store.log if k == track]
+        if not times:
+            continue
+        first.append(times[0] - seen)
+        if len(times) > 1:
+            intervals.append(float(np.median(np.diff(times))))
+    return SharingResult(faces, order, generator_s, first, intervals)
