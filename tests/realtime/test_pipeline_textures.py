@@ -1,0 +1,142 @@
+"""Between two swaps, on the real pipeline (embedded RetinaFace, tracker, align,
+composite, threads): ``--texture static`` shows exactly the plain texture, and a slow
+swapper takes one face per call, the face that most needs it first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from realtime.config import Settings
+from realtime.faces.detect import make_detector
+from realtime.frame.process import FrameProcessor
+from realtime.io.clip import ClipSource, source_portrait
+from realtime.io.sinks import NullSink
+from realtime.io.talking import TalkingClip, TalkingSource
+from realtime.pipeline import Pipeline
+from realtime.session import passthrough_source
+from realtime.types import AlignedFace, SwapResult
+
+FAMILY = "simswap-224"
+
+
+class ConstantSwapper:
+    """A slow generator whose output is known: one flat colour per call count parity."""
+
+    family = FAMILY
+    crop_size = 224
+    backend = "fake"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.batches: list[int] = []
+
+    def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
+        self.batches.append(len(crops))
+        time.sleep(self.delay)
+        return [np.full((224, 224, 3), (40, 200, 90), np.uint8) for _ in crops]
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return make_detector("retinaface", tmp_path_factory.mktemp("models"))
+
+
+def _collect(pipe: Pipeline, seconds: float) -> list[SwapResult]:
+    results: list[SwapResult] = []
+    seen = -1
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        version, result = pipe.preview()
+        if result is not None and version != seen and result.swapped:
+            results.append(result)
+            seen = version
+        time.sleep(0.02)
+        pipe.check()
+    return results
+
+
+def test_static_texture_frames_are_the_plain_texture_pasted(detector: Any) -> None:
+    found = detector.detect(source_portrait())
+    clip = TalkingClip(source_portrait(), found[0].landmarks, 640, 480)
+    settings = Settings(swap_mode="async", texture="static", color_match=False,
+                        quality_meter=False, mask="box", detect_every=2)
+    processor = FrameProcessor(ConstantSwapper(0.3), None, settings)  # type: ignore[arg-type]
+    pipe = Pipeline(TalkingSource(clip, fps=20), processor, detector,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    pipe.start()
+    try:
+        results = _collect(pipe, 2.5)
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert len(results) >= 3
+    flat = np.full((224, 224, 3), (40, 200, 90), np.uint8)
+    for r in results:
+        aligned = processor.align(r.frame.image, list(r.faces))
+        expected = processor.composite(r.frame.image, aligned, [flat] * len(aligned))
+        assert np.array_equal(r.image, expected)
+    assert pipe.stats().texture_fallbacks == 0
+
+
+def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> None:
+    settings = Settings(swap_mode="async", faces="all", color_match=False,
+                        quality_meter=False, mask="box", detect_every=3)
+    swapper = ConstantSwapper(0.12)
+    processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
+    calls: list[tuple[int, ...]] = []
+    lock = threading.Lock()
+    original = processor.swap_crops
+
+    def recording(aligned: Any, source: Any, tracks: Any = None) -> Any:
+        with lock:
+            calls.append(tuple(tracks or ()))
+        return original(aligned, source, tracks=tracks)
+
+    processor.swap_crops = recording  # type: ignore[method-assign]
+    pipe = Pipeline(ClipSource(640, 480, fps=20, faces=3), processor, detector,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    pipe.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(calls) < 7:
+            time.sleep(0.05)
+            pipe.check()
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert len(calls) >= 7 and set(swapper.batches) == {1}
+    first = [t[0] for t in calls[:6]]
+    # the first three calls serve three different faces, then each again in turn
+    assert len(set(first[:3])) == 3, first
+    assert first[3:6] == first[:3], first
+
+
+def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
+    """``bench --motion`` end to end on the built-in talking clip (passthrough): every
+    mode's error and cost in the JSON, the flow texture closer to the current frame."""
+    import json
+
+    from main import main
+
+    out = tmp_path / "motion.json"
+    code = main(["--models-dir", str(tmp_path / "models"), "bench", "--motion",
+                 "--seconds", "1.5", "--warmup", "1.5", "--refresh", "2", "--no-sharing",
+                 "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"static", "flow", "live_mouth", "settings", "sharing"}
+    for mode in ("static", "flow", "live_mouth"):
+        entry = report[mode]
+        assert entry["error"] is not None and entry["error_samples"] > 0, mode
+        assert entry["ms_per_face"] == entry["ms_per_face_p50"] is not None
+        assert entry["fps_out"] > 0
+    assert report["flow"]["error"] < report["static"]["error"]
+    assert report["settings"]["model"] == "passthrough"
+    assert report["settings"]["refresh_hz"] == 2.0
