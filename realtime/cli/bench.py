@@ -271,7 +271,8 @@ def run(args: argparse.Namespace) -> int:
     if args.motion:
         from realtime.cli.bench_motion import run_motion
 
-        return run_motion(args)
+        return run_motion(args, ensure_models=ensure_models, source_photo=_source_photo,
+                          machine_info=machine_info)
     if args.quality:
         return run_quality(args)
     if args.detectors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,14 @@ from realtime.session import PASSTHROUGH
 SHARING_GENERATOR_S = 0.4  # seconds per face of the paced generator in the sharing runs
 
 
-def run_motion(args: argparse.Namespace) -> int:
+def run_motion(args: argparse.Namespace, *,
+               ensure_models: Callable[..., tuple[Path, str | None]],
+               source_photo: Callable[[Path], Path],
+               machine_info: Callable[[], dict[str, Any]]) -> int:
+    """``bench --motion``; ``bench``'s own helpers are passed in (random-weight models
+    when the user's are missing, the identity photo, the machine's description)."""
     from tqdm import tqdm
 
-    from realtime.cli.bench import _source_photo, ensure_models, machine_info
     from realtime.config import default_cache_dir
     from realtime.frame.process import FrameProcessor
     from realtime.io.clip import ClipSource
@@ -60,7 +65,7 @@ def run_motion(args: argparse.Namespace) -> int:
         models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir,
                                          settings.mask)
         settings = settings.with_changes(models_dir=str(models_dir))
-        parts = build_parts(settings, models_dir, source_paths=[_source_photo(cache_dir)],
+        parts = build_parts(settings, models_dir, source_paths=[source_photo(cache_dir)],
                             cache_dir=cache_dir, threads=threads)
         detector, processor, sources = parts.detector, parts.processor, parts.sources
         model_note = f"{parts.model_note} (refresh: the model's own speed)"

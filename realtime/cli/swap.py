@@ -11,7 +11,7 @@ import argparse
 import itertools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from realtime.faces.detect import FaceDetector
-    from realtime.frame.process import FaceProcessor
+
 
 ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
 DETECTOR_CHOICES = ("auto", "scrfd", "retinaface", "dlib")
@@ -154,61 +154,6 @@ def _write_image(path: Path, image: np.ndarray) -> None:
         raise
 
 
-def make_frame_swapper(
-    processor: FaceProcessor,
-    detector: FaceDetector,
-    source_vector: np.ndarray | None,
-    faces_mode: str,
-    *,
-    reference: np.ndarray | None,
-    threshold: float,
-    face_map: Sequence[tuple[np.ndarray, np.ndarray]] = (),
-) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
-    """``frame → (swapped frame, number of faces swapped)``.
-
-    ``face_map``: (reference recognition vector, swap vector) per person; a face wears
-    the swap vector of its best match at or above ``threshold``, else ``source_vector``
-    (None: the face is left alone).
-    """
-    import numpy as np
-
-    from realtime.faces.select import cosine_similarity, select_faces
-    from realtime.types import Face
-
-    encoder = processor.encoder
-
-    def wears(image: np.ndarray, face: Face) -> np.ndarray | None:
-        if not face_map or encoder is None:
-            return source_vector
-        vector = encoder.identify(image, face.landmarks)
-        scores = [cosine_similarity(vector, ref) for ref, _ in face_map]
-        best = int(np.argmax(scores))
-        return face_map[best][1] if scores[best] >= threshold else source_vector
-
-    def swap_frame(image: np.ndarray) -> tuple[np.ndarray, int]:
-        faces = [Face(track_id=i, detection=d) for i, d in enumerate(detector.detect(image))]
-        embed = None
-        if encoder is not None:
-            embed = lambda face: encoder.identify(image, face.landmarks)  # noqa: E731
-        chosen = select_faces(
-            faces, faces_mode, reference=reference, embed=embed, threshold=threshold
-        )
-        if not face_map and source_vector is not None:
-            out, _ = processor.process(image, chosen, source_vector)
-            return out, len(chosen)
-        groups: dict[int, tuple[np.ndarray, list[Face]]] = {}
-        for face in chosen:
-            vector = wears(image, face)
-            if vector is not None:
-                groups.setdefault(id(vector), (vector, []))[1].append(face)
-        out = image
-        for vector, group in groups.values():  # one engine call per identity
-            out, _ = processor.process(out, group, vector)
-        return out if groups else image.copy(), sum(len(g) for _, g in groups.values())
-
-    return swap_frame
-
-
 def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Callable[
         [np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:  # fmt: skip
     from realtime.faces.sources import NoFaceError, read_image
@@ -251,25 +196,28 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     cache_dir = args.cache_dir or default_cache_dir() / "sources"
     bank = SourceBank(lambda _family: encoder, detector, cache_dir, families=(args.model,))
-    from realtime.faces.mapping import parse_map
+    from realtime.faces.mapping import FaceMap, parse_map
+    from realtime.frame.files import make_frame_swapper
 
     source = bank.add(list(args.source)) if args.source else None
     for warning in bank.last_warnings:
         print(f"swapcam: warning: {warning}")
-    face_map = []
+    # --map people and --faces match:REF's person: one face map, as live
+    face_map = FaceMap(threshold=args.match_threshold, unassigned=args.unassigned)
+    mapped = []
     for ref, source_photo in parse_map(args.map):
-        mapped = bank.add([Path(source_photo)])
-        face_map.append((_reference_vector(Path(ref), detector, encoder.identify),
-                         mapped.embeddings[args.model]))
-    reference = None
+        worn = bank.add([Path(source_photo)])
+        face_map.add_reference(_reference_vector(Path(ref), detector, encoder.identify),
+                               worn.name)
+        mapped.append(worn)
     if mode.kind == "match" and mode.reference is not None:
-        reference = _reference_vector(Path(mode.reference), detector, encoder.identify)
+        face_map.set_match_photo(mode.reference)
+        face_map.add_photo_vector(mode.reference, _reference_vector(
+            Path(mode.reference), detector, encoder.identify))
     processor = choose_processor(swapper, encoder, settings, parser)
-    default = source.embeddings[args.model] if source is not None else None
     swap_frame = make_frame_swapper(
-        processor, detector, default if args.unassigned == "source" else None, args.faces,
-        reference=reference, threshold=args.match_threshold, face_map=face_map,
-    )  # fmt: skip
+        processor, detector, active=source, sources=[*([source] if source else []), *mapped],
+        faces_mode=args.faces, face_map=face_map if face_map.active else None)
     name = source.name if source is not None else "the --map identities"
     if source is not None and face_map:
         name += " and the --map identities"

@@ -55,13 +55,11 @@ def plan_faces(
 ) -> FacePlan:
     """The (face, source) pairs to swap this frame and the faces to recognise.
 
-    ``mode``: ``Settings.faces``; ``active``: the selected source (None: nothing is
-    swapped); ``sources``: every source a map entry may name; ``only_track``: a clicked
-    "swap only this person". At most ``max_faces`` faces are swapped: people given an
+    ``mode``: ``Settings.faces``; ``active``: the selected source (None: only people a
+    map entry gives a source of their own are swapped); ``sources``: every source a map
+    entry may name; ``only_track``: a clicked "swap only this person". At most ``max_faces`` faces are swapped: people given an
     identity of their own first, then the largest (a face left alone takes no place).
     """
-    if active is None:
-        return FacePlan()
     kind = parse_mode(mode).kind
     if only_track is not None:
         chosen = [f for f in faces if f.track_id == only_track]
@@ -70,7 +68,7 @@ def plan_faces(
     else:
         chosen = list(faces)
     if not face_map.active:
-        if kind == "match":  # the reference person is not known yet: nobody is swapped
+        if kind == "match" or active is None:  # match: its person is not known yet
             return FacePlan()
         kept = largest_faces(chosen, max_faces)
         return FacePlan(tuple(kept), (active,) * len(kept))
@@ -91,7 +89,7 @@ def plan_faces(
     return FacePlan(tuple(p[0] for p in planned), tuple(p[1] for p in planned), identify)
 
 
-def _source_for(name: str, active: SourceFace, sources: Sequence[SourceFace],
+def _source_for(name: str, active: SourceFace | None, sources: Sequence[SourceFace],
                 unassigned: str) -> SourceFace | None:
     """The source a face resolved to ``name`` wears (None: left alone)."""
     if name == ACTIVE_SOURCE:

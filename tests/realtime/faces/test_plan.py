@@ -62,6 +62,8 @@ def test_the_map_assigns_people_and_the_rest_follow_the_policy() -> None:
     assert _plan(face_map=leave).track_ids == (1,)
     clicks = MapView(True, "leave", {1: LEAVE_ALONE, 2: ACTIVE_SOURCE, 3: "gone"})
     assert _plan(face_map=clicks).track_ids == (2,)  # "gone" names no source: left alone
+    # no active source (``swap --map`` without ``--source``): mapped people only
+    assert _plan(face_map=view, active=None).track_ids == (1,)
 
 
 def test_match_leaves_everyone_but_the_reference_person_alone() -> None:
