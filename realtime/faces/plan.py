@@ -57,8 +57,9 @@ def plan_faces(
 
     ``mode``: ``Settings.faces``; ``active``: the selected source (None: only people a
     map entry gives a source of their own are swapped); ``sources``: every source a map
-    entry may name; ``only_track``: a clicked "swap only this person". At most ``max_faces`` faces are swapped: people given an
-    identity of their own first, then the largest (a face left alone takes no place).
+    entry may name; ``only_track``: a clicked "swap only this person". At most
+    ``max_faces`` faces are swapped: people given an identity of their own first, then
+    the largest (a face left alone takes no place).
     """
     kind = parse_mode(mode).kind
     if only_track is not None:
