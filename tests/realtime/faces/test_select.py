@@ -1,11 +1,11 @@
-"""Face selection: all, largest, match:REF by cosine similarity."""
+"""Face modes (all, largest, match:REF) and the per-frame cap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from realtime.faces.select import FaceModeError, cosine_similarity, parse_mode, select_faces
+from realtime.faces.select import FaceModeError, parse_mode
 from realtime.types import Detection, Face
 
 
@@ -26,47 +26,6 @@ def test_parse_mode() -> None:
     for bad in ("biggest", "match:", ""):
         with pytest.raises(FaceModeError, match=r"expected one of|needs a reference"):
             parse_mode(bad)
-
-
-def test_all_and_largest() -> None:
-    assert [f.track_id for f in select_faces(FACES, "all")] == [0, 1, 2]
-    assert [f.track_id for f in select_faces(FACES, "largest")] == [1]
-    assert select_faces([], "largest") == []
-
-
-def test_match_keeps_faces_over_the_threshold() -> None:
-    rng = np.random.default_rng(0)
-    reference = rng.normal(size=512)
-    other = rng.normal(size=512)
-    vectors = {
-        0: reference + 0.3 * rng.normal(size=512),  # same person, noisy
-        1: other,
-        2: -reference,
-    }
-    chosen = select_faces(
-        FACES, "match:ref.jpg", reference=reference,
-        embed=lambda f: vectors[f.track_id], threshold=0.45,
-    )  # fmt: skip
-    assert [f.track_id for f in chosen] == [0]
-    assert cosine_similarity(reference, vectors[0]) >= 0.45
-    everyone = select_faces(
-        FACES, "match:ref.jpg", reference=reference,
-        embed=lambda f: vectors[f.track_id], threshold=-1.0,
-    )  # fmt: skip
-    assert len(everyone) == 3
-
-
-def test_match_without_reference_is_an_error() -> None:
-    with pytest.raises(FaceModeError, match="reference vector"):
-        select_faces(FACES, "match:ref.jpg", reference=None, embed=None, threshold=0.5)
-
-
-def test_cosine_similarity_values() -> None:
-    a = np.array([1.0, 0.0])
-    assert cosine_similarity(a, a) == pytest.approx(1.0)
-    assert cosine_similarity(a, np.array([0.0, 2.0])) == pytest.approx(0.0)
-    assert cosine_similarity(a, -a) == pytest.approx(-1.0)
-    assert cosine_similarity(a, np.zeros(2)) == 0.0
 
 
 def test_largest_faces_keeps_the_biggest_in_their_order() -> None:
