@@ -93,7 +93,8 @@ class TalkingClip:
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         self._xs, self._ys = xs, ys
         p, iod = self.points, self.iod
-        mouth = (p[3] + p[4]) / 2.0
+        # the lips meet a little below the line through the mouth corners
+        mouth = (p[3] + p[4]) / 2.0 + np.array([0.0, 0.06 * iod])
         half_width = max(float(np.hypot(*(p[4] - p[3]))) / 2.0, 0.2 * iod)
         # jaw: everything below the lips moves down (fading sideways and below the chin)
         side = np.exp(-((xs - mouth[0]) / (1.5 * half_width)) ** 2)
@@ -103,7 +104,7 @@ class TalkingClip:
         # the lips' gap: where the jaw field stretches, an open mouth shows dark
         self._gap = np.clip(np.gradient(-self._jaw, axis=0) / (0.35 * iod / (0.12 * iod)),
                             0.0, 1.0).astype(np.float32)
-        self._gap *= (np.abs(xs - mouth[0]) < 1.1 * half_width).astype(np.float32)
+        self._gap *= np.clip(1.0 - ((xs - mouth[0]) / (0.95 * half_width)) ** 2, 0.0, 1.0)
         self._gap = cv2.GaussianBlur(self._gap, (0, 0), 0.03 * iod)
         # blink: the skin above each eye slides down over it
         self._lid = np.zeros((h, w), np.float32)
