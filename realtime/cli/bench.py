@@ -80,6 +80,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads per model for ONNX Runtime (default: cores - 1, "
                         "as in live)")
+    parser.add_argument("--texture", choices=("auto", "static", "flow"), default="auto",
+                        help="between two swaps (async), as on live: static, flow (follow "
+                        "the face's own motion) or auto (flow when async)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
     parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
@@ -295,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
                         detector=args.detector, faces=args.faces,
                         detect_every=args.detect_every, swap_mode=args.swap_mode,
                         detect_width=detect_width, quality_meter=args.meter != "off",
+                        texture=args.texture,
                         mask="parsing" if args.mask == "both" else args.mask)
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
@@ -334,6 +338,7 @@ def run(args: argparse.Namespace) -> int:
                   # what the detector searches (None: SCRFD, which ignores the setting)
                   "detect_width": getattr(parts.detector, "detect_width", None),
                   "swap_mode": args.swap_mode, "mask": args.mask, "threads": threads,
+                  "texture": args.texture,
                   "machine": machine_info(),
                   "load_average_at_start": load_start, "results": results}
         args.json.parent.mkdir(parents=True, exist_ok=True)
