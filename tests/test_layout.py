@@ -98,7 +98,7 @@ def test_the_graph_sees_the_layout(graph: dict[str, set[str]]) -> None:
         assert any(under(m, package) for m in graph), package
     assert "realtime.faces.identity" in graph["realtime.frame.swap"]
     assert "realtime.ui.app" in graph["realtime.cli.live"]
-    assert "realtime.session" in graph["realtime.ui.controller"]
+    assert "realtime.session" in graph["realtime.ui.runtime_build"]
 
 
 @pytest.mark.parametrize(("importer", "target", "allowed"), FORBIDDEN,

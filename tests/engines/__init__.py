@@ -2,7 +2,8 @@
 
 ``FileServer`` serves in-memory files, honours ``Range: bytes=N-`` (206 with
 Content-Range), records every request it sees, and can cut a transfer mid-file once
-(headers promise the whole body, half is sent, the socket is closed).
+(headers promise the whole body, half is sent, the socket is closed), redirect a path
+(302) and misreport the start of a ranged answer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = server.files.get(self.path)
             cut = self.path in server.cut_once
             server.cut_once.discard(self.path)
+        target = server.redirects.get(self.path)
+        if target is not None:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if body is None:
             self.send_error(404)
             return
@@ -46,7 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            told = start + server.range_start_shift  # a server that lies about the start
+            self.send_header("Content-Range", f"bytes {told}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
         payload = body[start:]
@@ -73,6 +82,8 @@ class FileServer(ThreadingHTTPServer):
         self.seen: list[SeenRequest] = []
         self.cut_once: set[str] = set()
         self.honour_range = True
+        self.range_start_shift = 0  # added to the start a 206 reports in Content-Range
+        self.redirects: dict[str, str] = {}  # path -> Location of a 302
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.02,),
                                         daemon=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from engines import archive as archive_module
 from engines.archive import UnsafeArchive, check_archive, extract_members, find_member
+from engines.base import ModelFileError
 
 
 def _zip(path: Path, entries: dict[str, bytes], *, symlink: str | None = None) -> Path:
@@ -96,3 +98,46 @@ def test_find_member_matches_whole_path_components(tmp_path: Path) -> None:
     assert found is not None and found.filename == "checkpoints/people/latest_net_G.pth"
     assert find_member(infos, "ople/latest_net_G.pth") is None
     assert find_member(infos, "xpeople") is None  # a folder entry is never a member
+
+
+def test_a_file_that_is_no_zip_is_a_model_file_error(tmp_path: Path) -> None:
+    page = tmp_path / "buffalo_l.zip"
+    page.write_bytes(b"<!DOCTYPE html><title>rate limited</title>")
+    with pytest.raises(ModelFileError, match="not a readable zip archive"):
+        check_archive(page, tmp_path / "out")
+
+
+def test_an_entry_through_a_symlinked_folder_in_the_target_is_refused(tmp_path: Path) -> None:
+    """The names are harmless, but the target folder already holds a link pointing out
+    of it: the resolved destination is what counts."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "models"
+    target.mkdir()
+    (target / "people").symlink_to(outside, target_is_directory=True)
+    archive = _zip(tmp_path / "model.zip", {"people/latest_net_G.pth": b"evil"})
+    with pytest.raises(UnsafeArchive, match="resolves outside the target folder"):
+        check_archive(archive, target)
+
+
+def test_a_member_over_the_size_limit_is_refused_unwritten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive_module, "MAX_MEMBER_BYTES", 10)
+    archive = _zip(tmp_path / "model.zip", {"det_10g.onnx": b"x" * 11})
+    dest = tmp_path / "models" / "det.onnx"
+    with pytest.raises(UnsafeArchive, match="claims 11 bytes"):
+        extract_members(archive, {"det_10g.onnx": dest})
+    assert not dest.exists()
+
+
+def test_a_corrupt_member_is_a_model_file_error_and_leaves_nothing(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 64
+    archive = _zip(tmp_path / "model.zip", {"det_10g.onnx": data})
+    raw = bytearray(archive.read_bytes())
+    at = raw.index(data[:64]) + 1000  # stored uncompressed: flip a byte inside the member
+    raw[at] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    dest = tmp_path / "models" / "det.onnx"
+    with pytest.raises(ModelFileError, match=r"'det_10g\.onnx' is corrupt"):
+        extract_members(archive, {"det_10g.onnx": dest})
+    assert _tree(dest.parent) == set()

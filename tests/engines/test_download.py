@@ -123,3 +123,42 @@ def test_local_http_and_https_are_allowed() -> None:
                 "http://evil.example/a.zip?host=localhost", "HTTP://evil.example/a.zip"):
         with pytest.raises(InsecureURL):
             check_url(url)
+
+
+def test_a_redirect_is_followed_on_this_machine(tmp_path: Path) -> None:
+    dest = tmp_path / "model.onnx"
+    with FileServer({"/model.onnx": BODY}) as server:
+        server.redirects["/old.onnx"] = server.url("/model.onnx")
+        assert fetch(server.url("/old.onnx"), dest, sha256=DIGEST, progress=False) == DIGEST
+    assert dest.read_bytes() == BODY
+
+
+def test_a_redirect_down_to_plain_http_elsewhere_is_refused(tmp_path: Path) -> None:
+    """127.0.0.2 is not this machine's name for itself in the allow-list: plain HTTP to
+    it is refused before any request is made."""
+    dest = tmp_path / "model.onnx"
+    with FileServer({}) as server:
+        port = server.server_address[1]
+        server.redirects["/model.onnx"] = f"http://127.0.0.2:{port}/model.onnx"
+        with pytest.raises(InsecureURL, match=r"127\.0\.0\.2"):
+            fetch(server.url("/model.onnx"), dest, progress=False, retries=0)
+    assert not dest.exists()
+
+
+def test_the_expected_hash_may_be_upper_case(tmp_path: Path) -> None:
+    dest = tmp_path / "model.onnx"
+    with FileServer({"/model.onnx": BODY}) as server:
+        assert fetch(server.url("/model.onnx"), dest, sha256=DIGEST.upper(),
+                     progress=False) == DIGEST
+
+
+def test_a_resume_answered_from_another_byte_is_refused(tmp_path: Path) -> None:
+    """Appending bytes that start elsewhere would build a file of two halves."""
+    dest = tmp_path / "model.onnx"
+    part_path(dest).write_bytes(BODY[:1000])
+    with FileServer({"/model.onnx": BODY}) as server:
+        server.range_start_shift = 10
+        with pytest.raises(DownloadError, match="resume at byte 1000, server answered "
+                                                "from byte 1010"):
+            fetch(server.url("/model.onnx"), dest, progress=False)
+    assert not dest.exists()

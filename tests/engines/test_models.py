@@ -139,6 +139,16 @@ def test_download_archive_extracts_only_what_we_need(models_dir: Path,
     assert [r.path for r in server.seen] == ["/buffalo_l.zip"]
 
 
+def test_an_archive_without_the_model_is_an_error(models_dir: Path,
+                                                 server: FileServer) -> None:
+    server.files["/buffalo_l.zip"] = make_zip({"1k3d68.onnx": tiny_onnx_bytes(9.0)})
+    with pytest.raises(ModelFileError, match=r"the archive holds no det_10g\.onnx"):
+        models.download_model("scrfd-10g", models_dir, accept_licence=True, progress=False,
+                              base_url=server.base_url)
+    assert models.model_status(models_dir, "scrfd-10g") == "missing"
+    assert staging_is_clean(models_dir)
+
+
 def test_a_failing_sibling_does_not_fail_the_requested_model(
         models_dir: Path, server: FileServer, tmp_path: Path) -> None:
     w600k = tmp_path / "w600k_r50.onnx"

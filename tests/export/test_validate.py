@@ -43,6 +43,98 @@ def _staging_clean(models_dir: Path) -> bool:
     return not staging.exists() or not any(staging.iterdir())
 
 
+# -- each rule of export/validate.py, straight through validate_model (fast: no fixture) --
+
+
+def _onnx_with_inputs(path: Path, *shapes: tuple[int, ...], op: str = "Identity") -> Path:
+    """A graph whose inputs have ``shapes`` (batch first); each input goes through ``op``."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(f"in{i}", TensorProto.FLOAT, list(shape))
+              for i, shape in enumerate(shapes)]
+    outputs = [helper.make_tensor_value_info(f"out{i}", TensorProto.FLOAT, None)
+               for i in range(len(shapes))]
+    nodes = [helper.make_node(op, [f"in{i}"], [f"out{i}"]) for i in range(len(shapes))]
+    graph = helper.make_graph(nodes, "candidate", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_bytes_that_are_no_onnx_are_refused(tmp_path: Path) -> None:
+    page = tmp_path / "inswapper_128.onnx"
+    page.write_bytes(b"<!DOCTYPE html><title>quota exceeded</title>" * 20)
+    with pytest.raises(ModelFileError, match="not a valid ONNX file for inswapper-128"):
+        validate_model("inswapper-128", page)
+
+
+def test_an_onnx_missing_one_of_the_inputs_is_refused(tmp_path: Path) -> None:
+    """inswapper takes the target crop and the identity vector: the crop alone is not it."""
+    one = _onnx_with_inputs(tmp_path / "one.onnx", (1, 3, 128, 128))
+    with pytest.raises(ModelFileError, match=r"not a inswapper-128 model \(inputs"):
+        validate_model("inswapper-128", one)
+
+
+def test_an_onnx_input_of_another_size_is_refused(tmp_path: Path) -> None:
+    crop128 = _onnx_with_inputs(tmp_path / "crop128.onnx", (1, 3, 128, 128))
+    with pytest.raises(ModelFileError, match=r"not a arcface-w600k model \(inputs"):
+        validate_model("arcface-w600k", crop128)
+
+
+def test_an_onnx_input_of_another_rank_is_refused(tmp_path: Path) -> None:
+    flat = _onnx_with_inputs(tmp_path / "flat.onnx", (1, 3, 112))
+    with pytest.raises(ModelFileError, match=r"not a arcface-w600k model \(inputs"):
+        validate_model("arcface-w600k", flat)
+
+
+def test_dynamic_sizes_pass_the_input_check(tmp_path: Path) -> None:
+    """SCRFD takes any image size: a graph with the right rank and channels passes."""
+    scrfd = _onnx_with_inputs(tmp_path / "scrfd.onnx", (1, 3, 640, 640))
+    validate_model("scrfd-10g", scrfd)
+
+
+def test_an_onnx_runtime_cannot_open_is_refused(tmp_path: Path) -> None:
+    """Right inputs, but an operator ONNX Runtime does not have."""
+    odd = _onnx_with_inputs(tmp_path / "odd.onnx", (1, 3, 112, 112), op="NoSuchOperator")
+    with pytest.raises(ModelFileError, match="ONNX Runtime cannot load it as arcface-w600k"):
+        validate_model("arcface-w600k", odd)
+
+
+def test_a_checkpoint_with_other_keys_is_refused_as_the_face_parser(tmp_path: Path) -> None:
+    other = tmp_path / "79999_iter.pth"
+    torch.save({"weight": torch.zeros(3)}, other)
+    with pytest.raises(ModelFileError, match=r"79999_iter\.pth"):
+        validate_model("face-parsing", other)
+
+
+def test_an_arcface_with_other_shapes_is_refused(tmp_path: Path) -> None:
+    """A module the restricted unpickler accepts, with one layer of another size: the
+    strict load refuses it."""
+    from export.arcface import ArcFaceResNet
+    from export.random_models import pickle_official_arcface
+
+    model = ArcFaceResNet()
+    model.fc = torch.nn.Linear(8, 512)
+    path = pickle_official_arcface(model, tmp_path / "arcface_checkpoint.tar")
+    with pytest.raises(ModelFileError, match=r"fc\.weight"):
+        validate_model("arcface-simswap", path)
+
+
+def test_a_tflite_that_does_not_convert_is_refused_as_face_mesh(tmp_path: Path) -> None:
+    fake = tmp_path / "face_landmark.tflite"
+    fake.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(200))
+    with pytest.raises(ModelFileError, match="not a usable FaceMesh model"):
+        validate_model("face-mesh", fake)
+
+
+def test_a_loader_error_becomes_a_model_file_error(tmp_path: Path) -> None:
+    """A loader that lets an OSError through (ArcFace's TorchScript check opens the file
+    itself): the caller still gets a ModelFileError naming the file and the model."""
+    with pytest.raises(ModelFileError, match="does not load as arcface-simswap"):
+        validate_model("arcface-simswap", tmp_path / "gone.tar")
+
+
 def test_every_model_in_the_table_has_a_validator() -> None:
     assert set(models.MODELS) <= set(VALIDATORS)
 

@@ -6,6 +6,7 @@ settings.toml a bad value is reset to its default, the rest kept, the file backe
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,76 @@ def test_with_changes_checks_each_changed_value() -> None:
         base.with_changes(camera_fps=float("nan"))
     with pytest.raises(TypeError):
         base.with_changes(no_such_setting=1)
+
+
+# -- the documented limits, written out independently of RULES -----------------------------
+# The property tests above derive their bad values from each field's own rule, so a rule
+# made weaker (a wider range, a choice turned into free text) would weaken them too. This
+# table states what each field must accept and refuse; bench/rule_guards.py checks that
+# weakening any rule turns a test red.
+
+_SIZES = ([16, 640, 16384], [15, 16385])
+_FPS = ([0.5, 30.0, 1000.0], [0, 1000.5])
+_OPEN_UNIT = ([0.01, 0.5, 0.99], [0.0, 1.0])
+_FLAG = ([True, False], [1, "yes"])
+SPEC: dict[str, tuple[list[Any], list[Any]]] = {
+    "models_dir": (["/models", "C:/swapcam"], ["", "   "]),
+    "camera": (["0", "/dev/video2", "clip.mp4"], ["", "  "]),
+    "camera_width": _SIZES,
+    "camera_height": _SIZES,
+    "camera_fps": _FPS,
+    "sources": ([["a.jpg", f"a.jpg{os.pathsep}b.jpg"]], [[""], [f"a.jpg{os.pathsep}"],
+                                                         [f"{os.pathsep}b.jpg"]]),
+    "sources_dir": (["", "/photos"], ["/pho\0tos"]),
+    "removed_sources": ([["/photos/a.jpg"]], [[""], ["  "]]),
+    "source_names": ([["", "Alice"]], [["Al\0ice"]]),
+    "active_source": ([0, 10_000], [-1, 10_001]),
+    "model": (["simswap-224", "simswap-512", "inswapper-128", "passthrough"],
+              ["simswap-999", "inswapper", "SimSwap-224"]),
+    "engine": (["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"],
+               ["torch", "cuda", "onnxruntime"]),
+    "detector": (["auto", "scrfd", "retinaface", "dlib"], ["yolo", "mediapipe"]),
+    "faces": (["all", "largest", "match:ref.jpg"], ["match:", "every", "none"]),
+    "match_threshold": _OPEN_UNIT,
+    "det_threshold": _OPEN_UNIT,
+    "detect_every": ([1, 1000], [0, 1001]),
+    "max_faces": ([1, 32], [0, 33]),
+    "detect_width": ([160, 3840], [159, 3841]),
+    "feather": ([0.0, 0.5], [-0.01, 0.51]),
+    "color_match": _FLAG,
+    "mask": (["auto", "box", "parsing"], ["bisenet", "ellipse"]),
+    "swap_mode": (["auto", "sync", "async"], ["threads"]),
+    "swap_enabled": _FLAG,
+    "face_map": ([["a.jpg=b.jpg"]], [["a.jpg"], ["=b.jpg"], ["a.jpg="], [" =b.jpg"]]),
+    "unassigned_faces": (["source", "leave"], ["skip", "all"]),
+    "quality_meter": _FLAG,
+    "preview_mode": (["swapped", "original", "side-by-side"], ["split"]),
+    "virtual_cam": _FLAG,
+    "vcam_width": _SIZES,
+    "vcam_height": _SIZES,
+    "vcam_fps": _FPS,
+    "ai_label": _FLAG,
+    "record_path": (["", "/videos"], ["/vid\0eos"]),
+    "global_hotkeys": _FLAG,
+    "window_geometry": (["", "AdnQywADAAA="], ["\0"]),
+}
+
+
+def test_every_field_has_a_spec() -> None:
+    assert set(SPEC) == set(FIELDS)
+
+
+@pytest.mark.parametrize("key", FIELDS)
+def test_each_field_keeps_its_documented_limits(key: str) -> None:
+    accepted, refused = SPEC[key]
+    for value in accepted:
+        expected = tuple(value) if isinstance(value, list) else value
+        assert validate_setting(key, value) == expected, value
+    for value in refused:
+        with pytest.raises(SettingError, match=f"setting '{key}'"):
+            validate_setting(key, value)
+
+
+def test_an_unknown_key_is_refused_by_name() -> None:
+    with pytest.raises(SettingError, match="'no_such_setting': not a known setting"):
+        validate_setting("no_such_setting", 1)

@@ -96,3 +96,21 @@ def test_an_engine_no_longer_offered_falls_back_to_auto(tmp_path: Path) -> None:
     assert result.backup is not None and 'engine = "torch"' in result.backup.read_text()
     again = store.load()
     assert again.reset_keys == () and again.settings == result.settings
+
+
+def test_a_second_repair_on_the_same_second_keeps_the_first_backup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backups are named by the second: a second bad file then gets its own name, so
+    the first user file is never overwritten."""
+    from realtime import settings_store
+
+    monkeypatch.setattr(settings_store.time, "strftime", lambda _fmt: "20260101-000000")
+    path = tmp_path / "settings.toml"
+    path.write_text("detect_every = 0\n", encoding="utf-8")
+    first = SettingsStore(path).load()
+    path.write_text("detect_every = -5\n", encoding="utf-8")
+    second = SettingsStore(path).load()
+    assert first.backup is not None and second.backup is not None
+    assert first.backup != second.backup
+    assert first.backup.read_text(encoding="utf-8") == "detect_every = 0\n"
+    assert second.backup.read_text(encoding="utf-8") == "detect_every = -5\n"

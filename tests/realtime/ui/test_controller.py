@@ -124,7 +124,9 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
         made["photos"] = detector
         return object()
 
-    monkeypatch.setattr(ctl, "missing_models", lambda models_dir, model: [])
+    from realtime.ui import runtime_build
+
+    monkeypatch.setattr(runtime_build, "missing_models", lambda models_dir, model: [])
     monkeypatch.setattr(swap, "load_swapper", loader("swapper"))
     monkeypatch.setattr(identity, "load_encoder", loader("encoder"))
     monkeypatch.setattr(capture, "open_source", lambda *a, **k: FakeSource())
