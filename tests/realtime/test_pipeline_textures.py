@@ -85,6 +85,40 @@ def test_static_texture_frames_are_the_plain_texture_pasted(detector: Any) -> No
     assert pipe.stats().texture_fallbacks == 0
 
 
+def test_a_flow_that_cannot_be_used_shows_the_plain_texture_and_is_counted(
+        detector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flow mode with a DIS that returns NaN: every shown frame falls back to the plain
+    texture (test_motion checks it is the texture itself) and the stats count it."""
+    from realtime.frame import motion
+
+    class NanFlow:
+        def calc(self, a: np.ndarray, b: np.ndarray, flow: object) -> np.ndarray:
+            return np.full((*a.shape, 2), np.nan, np.float32)
+
+    monkeypatch.setattr(motion, "_dis", NanFlow)
+    found = detector.detect(source_portrait())
+    clip = TalkingClip(source_portrait(), found[0].landmarks, 640, 480)
+    settings = Settings(swap_mode="async", texture="flow", color_match=False,
+                        quality_meter=False, mask="box", detect_every=2)
+
+    class Passthrough(ConstantSwapper):
+        def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
+            time.sleep(self.delay)
+            return [c.crop.copy() for c in crops]
+
+    processor = FrameProcessor(Passthrough(0.3), None, settings)  # type: ignore[arg-type]
+    pipe = Pipeline(TalkingSource(clip, fps=20), processor, detector,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    pipe.start()
+    try:
+        results = _collect(pipe, 2.0)
+        fallbacks = pipe.stats().texture_fallbacks
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert len(results) >= 3 and fallbacks >= len(results)
+
+
 def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> None:
     settings = Settings(swap_mode="async", faces="all", color_match=False,
                         quality_meter=False, mask="box", detect_every=3)
@@ -140,3 +174,25 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
     assert report["flow"]["error"] < report["static"]["error"]
     assert report["settings"]["model"] == "passthrough"
     assert report["settings"]["refresh_hz"] == 2.0
+
+
+def test_bench_motion_input_is_any_video(tmp_path: Path) -> None:
+    import argparse
+
+    import cv2
+
+    from realtime.cli.bench_motion import _input
+
+    video = tmp_path / "talk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(5):
+        writer.write(np.full((120, 160, 3), 40 * i, np.uint8))
+    writer.release()
+    make, note = _input(argparse.Namespace(input=video, fps=25.0), detector=None)
+    source = make()
+    source.open()
+    frame = source.read()
+    source.close()
+    assert frame is not None and frame.image.shape == (120, 160, 3) and "talk.avi" in note
+    with pytest.raises(ValueError, match="expected a video file"):
+        _input(argparse.Namespace(input=tmp_path / "none.mp4", fps=25.0), detector=None)
