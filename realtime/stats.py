@@ -83,6 +83,7 @@ class PipelineStats:
             f" ({self.swap_mode}) | faces {self.faces} | drops {drops or '-'}"
             f" | latency p50 {self.latency.p50:.0f} p95 {self.latency.p95:.0f} ms"
             f" | p50 ms {stages or '-'}"
+            + (f" | flow fallbacks {self.texture_fallbacks}" if self.texture_fallbacks else "")
         ) + self.format_meter(" | ")
 
     def format_meter(self, prefix: str = "") -> str:

@@ -92,3 +92,10 @@ def test_status_bar_figures() -> None:
     assert stats.stage_p50() == {"detect": 6.5, "swap": 30.0}  # stages that never ran left out
     starting = PipelineStats(fps_processed=12.0)  # nothing delivered yet
     assert starting.fps == 12.0 and starting.total_drops == 0 and starting.stage_p50() == {}
+
+
+def test_the_stats_line_names_flow_fallbacks_only_when_there_are_some() -> None:
+    from realtime.stats import PipelineStats
+
+    assert "fallbacks" not in PipelineStats().format_line()
+    assert "flow fallbacks 3" in PipelineStats(texture_fallbacks=3).format_line()
