@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export.export_cli", "convert checkpoints to ONNX and TensorRT engines"),
     "bench": ("realtime.cli.bench", "measure the pipeline's speed and latency"),
     "doctor": ("engines.doctor", "report GPU, drivers, runtimes and usable engines"),
+    "devices": ("realtime.cli.devices", "list cameras by name and the virtual-camera outputs"),
+    "install-shortcut": ("realtime.cli.shortcut",
+                         "add swapcam to the desktop's menu (Linux, Windows, macOS)"),
 }
 
 log = logging.getLogger("swapcam")
