@@ -14,7 +14,6 @@ disappears and comes back can be simulated without hardware.
 from __future__ import annotations
 
 import logging
-import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
+from realtime.io.devices import CameraNameError, find_camera, list_cameras, os_family
 from realtime.types import Frame
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,23 @@ def api_name(api: int) -> str:
         return str(api)
 
 
+_SYSTEMS = {"Windows": "win32", "Darwin": "darwin", "Linux": "linux"}
+
+
 def default_camera_apis(system: str | None = None) -> tuple[int, ...]:
-    """Capture backends to try for a camera, best first, for this OS."""
-    system = system or platform.system()
-    if system == "Windows":
+    """Capture backends to try for a camera, best first, for this OS (``system``:
+    ``platform.system()``'s or ``sys.platform``'s spelling; default ``sys.platform``).
+
+    Windows: DirectShow first: it opens in well under a second, honours the MJPG
+    request and the one-frame buffer, and its device order is the one ``devices``
+    lists; Media Foundation (slow to open on many drivers, buffer size ignored) is the
+    fallback. macOS: AVFoundation (no buffer-size control; it delivers the newest
+    frame anyway). Linux: V4L2.
+    """
+    family = os_family(_SYSTEMS.get(system, system) if system else None)
+    if family == "windows":
         return (cv2.CAP_DSHOW, cv2.CAP_MSMF, cv2.CAP_ANY)
-    if system == "Darwin":
+    if family == "macos":
         return (cv2.CAP_AVFOUNDATION, cv2.CAP_ANY)
     return (cv2.CAP_V4L2, cv2.CAP_ANY)
 
@@ -251,10 +262,11 @@ class CameraSource(_RetryingSource):
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
         failures_before_reconnect: int = 3,
+        name: str | None = None,
     ) -> None:
         if fourcc is not None and len(fourcc) != 4:
             raise ValueError(f"fourcc: expected 4 characters, got {fourcc!r}")
-        self.device = device
+        self.device, self.name = device, name
         self.width, self.height, self.requested_fps, self.fourcc = width, height, fps, fourcc
         self.apis = tuple(apis) if apis is not None else default_camera_apis()
         super().__init__(backoff)
@@ -315,7 +327,7 @@ class CameraSource(_RetryingSource):
 
     def _what(self) -> str:
         name = str(self.device) if isinstance(self.device, int) else repr(self.device)
-        return f"camera {name}"
+        return f"camera {name}" + (f" ({self.name})" if self.name else "")
 
     # -- opening -----------------------------------------------------------------------
 
@@ -336,12 +348,14 @@ class CameraSource(_RetryingSource):
     def _unavailable_message(self, tried: list[str]) -> str:
         lines = [f"could not open {self._what()}; tried:"]
         lines += [f"  - {entry}" for entry in tried]
-        if isinstance(self.device, int) and platform.system() == "Linux":
-            present = sorted(str(p) for p in Path("/dev").glob("video*"))
-            lines.append(f"video devices present: {', '.join(present) or 'none'}")
+        if isinstance(self.device, int):
+            found = list_cameras().cameras
+            lines.append("cameras found: " + (", ".join(
+                f"{c.index}: {c.name} ({c.backend})" for c in found) or "none"))
         lines.append(
             "check that the camera is plugged in and not used by another program, "
-            "or pass a video file, an image or a folder instead"
+            "or play a video file, an image or a folder instead (window: Camera → "
+            "'Video or image file…'; command line: --camera PATH)"
         )
         return "\n".join(lines)
 
@@ -753,7 +767,8 @@ def open_source(
     capture_factory: CaptureFactory = open_capture,
 ) -> CameraSource | FileSource:
     """A source for ``spec`` (not yet opened): a digit → camera index, ``/dev/video*``
-    → camera device, anything else → a video/image/folder path."""
+    → camera device, an existing path → a video/image/folder, else a camera's name
+    (``realtime.io.devices``: exact, or the one name containing it)."""
     text = spec.strip()
     if text.isdigit():
         return CameraSource(
@@ -765,8 +780,16 @@ def open_source(
         )
     path = Path(text).expanduser()
     if not path.exists():
-        raise SourceError(
-            f"input {spec!r}: no such file or folder; expected a camera index (0, 1, ...), "
-            "a /dev/video* device, a video file, an image or a folder of images"
-        )
+        try:
+            camera = find_camera(text, list_cameras().cameras)
+        except CameraNameError as exc:
+            raise SourceError(
+                f"input {spec!r}: no such file or folder, and {exc}; expected a camera "
+                "index (0, 1, ...), a camera's name (swapcam devices lists them), a "
+                "/dev/video* device, a video file, an image or a folder of images"
+            ) from exc
+        # only the backend that listed it: the same index can be another device elsewhere
+        return CameraSource(camera.index, width=width, height=height, fps=fps,
+                            apis=(camera.api,),
+                            capture_factory=capture_factory, name=camera.name)
     return FileSource(path, fps=fps, loop=loop, capture_factory=capture_factory)

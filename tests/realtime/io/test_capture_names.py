@@ -1,0 +1,99 @@
+"""A camera chosen by name opens through the backend that listed it; each OS's backend
+order; the no-camera message names the cameras found and the way to a file. The
+platform is faked at ``sys.platform`` plus the lowest OS call (sysfs, the enumerator)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+
+from realtime.io import devices
+from realtime.io.capture import (
+    CameraSource,
+    CameraUnavailable,
+    SourceError,
+    default_camera_apis,
+    open_source,
+)
+from tests.realtime.io.test_devices import fake_enumerator, make_sysfs
+
+
+class NeverOpens:
+    """``cv2.VideoCapture`` of a device that is not there."""
+
+    def isOpened(self) -> bool:  # OpenCV's name
+        return False
+
+    def read(self) -> tuple[bool, Any]:
+        return False, None
+
+    def set(self, prop: int, value: float, /) -> bool:
+        return False
+
+    def get(self, prop: int, /) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("platform", "spelling", "expected"), [
+    ("win32", "Windows", (cv2.CAP_DSHOW, cv2.CAP_MSMF, cv2.CAP_ANY)),
+    ("darwin", "Darwin", (cv2.CAP_AVFOUNDATION, cv2.CAP_ANY)),
+    ("linux", "Linux", (cv2.CAP_V4L2, cv2.CAP_ANY)),
+])
+def test_backend_order_per_os(monkeypatch: pytest.MonkeyPatch, platform: str, spelling: str,
+                              expected: tuple[int, ...]) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert default_camera_apis() == expected
+    assert CameraSource(0).apis == expected
+    monkeypatch.setattr(sys, "platform", "linux" if platform != "linux" else "win32")
+    assert default_camera_apis(spelling) == expected  # platform.system()'s spelling too
+
+
+def test_linux_camera_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(devices, "SYSFS_V4L", make_sysfs(tmp_path, {
+        0: ("Integrated Webcam", 0, False), 2: ("Elgato Cam Link 4K", 0, False)}))
+    source = open_source("cam link", width=1280, height=720, fps=30.0)
+    assert isinstance(source, CameraSource)
+    assert (source.device, source.apis, source.width) == (2, (cv2.CAP_V4L2,), 1280)
+    assert source.describe() == "camera 2 (Elgato Cam Link 4K) (not open)"
+
+
+def test_windows_camera_by_name_uses_directshow_index(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.chdir(tmp_path)  # no file of that name
+    fake_enumerator(monkeypatch, {cv2.CAP_DSHOW: ["OBS Virtual Camera", "Integrated Camera"],
+                                  cv2.CAP_MSMF: ["Integrated Camera"]})
+    source = open_source("Integrated Camera")
+    assert isinstance(source, CameraSource)
+    assert (source.device, source.apis) == (1, (cv2.CAP_DSHOW,))
+
+
+def test_unknown_name_lists_the_cameras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.chdir(tmp_path)
+    fake_enumerator(monkeypatch, {cv2.CAP_AVFOUNDATION: ["FaceTime HD Camera"]})
+    with pytest.raises(SourceError) as info:
+        open_source("Logitech")
+    message = str(info.value)
+    assert "no such file or folder, and no camera is called 'Logitech'" in message
+    assert "0: FaceTime HD Camera" in message and "swapcam devices" in message
+
+
+def test_no_camera_message_says_none_found_and_how_to_play_a_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(devices, "SYSFS_V4L", tmp_path / "none")
+    camera = CameraSource(0, capture_factory=lambda source, api: NeverOpens())
+    with pytest.raises(CameraUnavailable) as info:
+        camera.open()
+    message = str(info.value)
+    assert "cameras found: none" in message
+    assert "'Video or image file…'" in message and "--camera PATH" in message
