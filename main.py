@@ -107,5 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def gui_main() -> int:
+    """``swapcam-gui`` ([project.gui-scripts]: on Windows a program without a console
+    window): the window, with the command line's options. With no console (pythonw),
+    output and log lines go to ``swapcam.log`` in the user's log folder."""
+    if sys.stderr is None or sys.stdout is None:
+        from realtime.desktop.console import log_to_file
+
+        log_to_file()
+    return main(sys.argv[1:])
+
+
 if __name__ == "__main__":
     sys.exit(main())
