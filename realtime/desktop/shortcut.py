@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.desktop import icons
-from realtime.io.devices import os_family
+from realtime.system import os_family
 
 APP_ID = "swapcam"
 GUI_SCRIPT = "swapcam-gui"

@@ -24,7 +24,8 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
-from realtime.io.devices import CameraNameError, find_camera, list_cameras, os_family
+from realtime.io.devices import CameraNameError, find_camera, list_cameras
+from realtime.system import os_family
 from realtime.types import Frame
 
 log = logging.getLogger(__name__)

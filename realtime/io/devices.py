@@ -26,6 +26,12 @@ from typing import Any
 
 import cv2
 
+from realtime.system import os_family
+
+__all__ = ["CameraInfo", "CameraNameError", "CameraScan", "VirtualBackend", "VirtualScan",
+           "as_json", "find_camera", "list_cameras", "os_family", "preferred_cameras",
+           "virtual_cameras"]
+
 SYSFS_V4L = Path("/sys/class/video4linux")
 SYS_MODULE = Path("/sys/module")
 DEV = Path("/dev")
@@ -82,18 +88,6 @@ class VirtualScan:
     @property
     def usable(self) -> bool:
         return any(b.usable for b in self.backends)
-
-
-def os_family(platform: str | None = None) -> str:
-    """``"linux"``, ``"windows"``, ``"macos"`` or ``"other"`` for ``sys.platform``."""
-    name = sys.platform if platform is None else platform
-    if name.startswith("linux"):
-        return "linux"
-    if name in ("win32", "cygwin"):
-        return "windows"
-    if name == "darwin":
-        return "macos"
-    return "other"
 
 
 # -- cameras -----------------------------------------------------------------------------

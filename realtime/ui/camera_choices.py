@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.io.devices import list_cameras, os_family, preferred_cameras
+from realtime.io.devices import list_cameras, preferred_cameras
+from realtime.system import os_family
 
 NOT_FOUND = "no camera found"
 
