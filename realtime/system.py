@@ -17,3 +17,37 @@ def os_family(platform: str | None = None) -> str:
     if name == "darwin":
         return "macos"
     return "other"
+
+
+MAX_PATH = 260  # Windows' limit, with the closing NUL, unless long paths are enabled
+
+
+def windows_long_paths_enabled() -> bool:
+    """Whether Windows lets programs use paths of more than 260 characters
+    (``HKLM\\SYSTEM\\CurrentControlSet\\Control\\FileSystem\\LongPathsEnabled`` = 1;
+    Python itself is built to use them then)."""
+    try:
+        import winreg
+    except ImportError:
+        return False
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,  # type: ignore[attr-defined]
+                            r"SYSTEM\CurrentControlSet\Control\FileSystem") as key:
+            value, _kind = winreg.QueryValueEx(key, "LongPathsEnabled")  # type: ignore[attr-defined]
+    except OSError:
+        return False
+    return bool(value)
+
+
+def long_path_problem(path: object) -> str | None:
+    """On Windows without long paths, why ``path`` (absolute, 260 characters or more)
+    cannot be used, and the fix; None elsewhere and for shorter paths."""
+    if os_family() != "windows":
+        return None
+    text = str(path)
+    if len(text) < MAX_PATH - 1 or windows_long_paths_enabled():
+        return None
+    return (f"the path is {len(text)} characters long and Windows allows {MAX_PATH - 1} "
+            "unless long paths are enabled: move the file to a shorter folder, or enable "
+            "long paths (an administrator: Set-ItemProperty HKLM:\\SYSTEM\\"
+            "CurrentControlSet\\Control\\FileSystem LongPathsEnabled 1, then sign in again)")

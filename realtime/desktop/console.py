@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 LOG_NAME = "swapcam.log"
 MAX_BYTES = 1_000_000  # a log larger than this starts afresh
@@ -23,6 +23,7 @@ def log_to_file(folder: Path | None = None) -> Path:
     path = (folder or log_folder()) / LOG_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "w" if path.exists() and path.stat().st_size > MAX_BYTES else "a"
-    stream: TextIO = path.open(mode, encoding="utf-8", buffering=1)  # noqa: SIM115 (process-long)
+    # open for the rest of the process: it is the process's output from now on
+    stream = cast(TextIO, path.open(mode, encoding="utf-8", buffering=1))
     sys.stdout = sys.stderr = stream
     return path

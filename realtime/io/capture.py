@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from realtime.io.devices import CameraNameError, find_camera, list_cameras
-from realtime.system import os_family
+from realtime.system import long_path_problem, os_family
 from realtime.types import Frame
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,20 @@ def default_camera_apis(system: str | None = None) -> tuple[int, ...]:
     if family == "macos":
         return (cv2.CAP_AVFOUNDATION, cv2.CAP_ANY)
     return (cv2.CAP_V4L2, cv2.CAP_ANY)
+
+
+def read_image_file(path: Path) -> np.ndarray | None:
+    """An image file's pixels as stored (None when unreadable). The bytes are read by
+    Python and decoded by OpenCV: ``cv2.imread`` cannot open a path that is not in the
+    ANSI code page on Windows (a user folder named "José" or "王")."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return image if isinstance(image, np.ndarray) else None
 
 
 def fourcc_to_str(code: float) -> str:
@@ -613,7 +627,7 @@ class FileSource(_RetryingSource):
             self._position = 0  # deliver the first image again on the first read()
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             self._kind = "image"
-            first = as_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            first = as_bgr(read_image_file(path))
             if first is None:
                 raise SourceError(f"{str(path)!r}: not a readable image")
             self._image = first
@@ -661,7 +675,7 @@ class FileSource(_RetryingSource):
                 self._loops += 1
             path = self._files[self._position]
             self._position += 1
-            image = as_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            image = as_bgr(read_image_file(path))
             if image is not None:
                 return image
             log.warning("skipping unreadable image %s", path)
@@ -780,14 +794,20 @@ def open_source(
             text, width=width, height=height, fps=fps, capture_factory=capture_factory
         )
     path = Path(text).expanduser()
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for this file system
+        exists = False
+    if not exists:
         try:
             camera = find_camera(text, list_cameras().cameras)
         except CameraNameError as exc:
+            too_long = long_path_problem(path)
             raise SourceError(
                 f"input {spec!r}: no such file or folder, and {exc}; expected a camera "
                 "index (0, 1, ...), a camera's name (swapcam devices lists them), a "
                 "/dev/video* device, a video file, an image or a folder of images"
+                + (f" ({too_long})" if too_long else "")
             ) from exc
         # only the backend that listed it: the same index can be another device elsewhere
         return CameraSource(camera.index, width=width, height=height, fps=fps,

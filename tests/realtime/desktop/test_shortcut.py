@@ -150,7 +150,7 @@ def test_windows_powershell_failure_is_reported(monkeypatch: pytest.MonkeyPatch,
     windows_env(monkeypatch, tmp_path)
     monkeypatch.setattr(subprocess, "run", lambda argv, **k: subprocess.CompletedProcess(
         argv, 1, "", "New-Object : Retrieving the COM class factory failed"))
-    with pytest.raises(ShortcutError, match="exit 1.*COM class factory"):
+    with pytest.raises(ShortcutError, match=r"exit 1.*COM class factory"):
         shortcut.install()
 
 

@@ -97,3 +97,35 @@ def test_no_camera_message_says_none_found_and_how_to_play_a_file(
     message = str(info.value)
     assert "cameras found: none" in message
     assert "'Video or image file…'" in message and "--camera PATH" in message
+
+
+def test_image_files_are_read_without_cv2_imread(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """cv2.imread cannot open non-ANSI paths on Windows: images are read by Python."""
+    import numpy as np
+
+    from realtime.io.capture import FileSource
+
+    folder = tmp_path / "José 王"
+    folder.mkdir()
+    image = np.full((24, 32, 3), 90, np.uint8)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    (folder / "a.png").write_bytes(data.tobytes())
+    (folder / "b.png").write_bytes(b"")  # unreadable: skipped
+    monkeypatch.setattr(cv2, "imread", lambda *a: pytest.fail("cv2.imread was used"))
+    for source in (FileSource(folder / "a.png"), FileSource(folder)):
+        source.open()
+        frame = source.read()
+        source.close()
+        assert frame is not None and frame.image.shape == (24, 32, 3)
+
+
+def test_windows_long_path_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.realtime.test_system import LONG, fake_winreg
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    fake_winreg(monkeypatch, 0)
+    fake_enumerator(monkeypatch, {cv2.CAP_DSHOW: [], cv2.CAP_MSMF: []})
+    with pytest.raises(SourceError, match="unless long paths are enabled"):
+        open_source(LONG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import ClassVar
 
 import pytest
 
@@ -13,7 +14,7 @@ from realtime.ui import global_hotkeys
 
 class Listener:
     trusted = True
-    instances: list[Listener] = []
+    instances: ClassVar[list[Listener]] = []
 
     def __init__(self, mapping: dict[str, object]) -> None:
         self.mapping, self.started, self.stopped, self.waited = mapping, False, False, False
