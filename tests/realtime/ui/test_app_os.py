@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,3 +75,37 @@ def test_window_icon_has_every_size(qtbot: QtBot) -> None:
     assert not icon.isNull()
     assert {s.width() for s in icon.availableSizes()} == set(SIZES)
     assert icon.pixmap(QSize(48, 48)).width() == 48
+
+
+def test_no_camera_window_opens_with_a_way_to_a_file(qtbot: QtBot, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 6: with no camera the window opens, the banner says none was found and
+    how to play a file, and the Camera list offers the file."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from realtime.io import devices
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(devices, "SYSFS_V4L", tmp_path / "no-video4linux")
+    monkeypatch.setattr("realtime.ui.app.default_cache_dir", lambda: tmp_path / "cache")
+    seen: dict[str, Any] = {}
+
+    def close_when_told() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if w.windowTitle() == "swapcam"]
+        text = windows[0].banner.label.text() if windows else ""  # type: ignore[attr-defined]
+        if "Camera" not in text:
+            QTimer.singleShot(50, close_when_told)
+            return
+        combo = windows[0].controls.camera  # type: ignore[attr-defined]
+        seen["banner"] = text
+        seen["items"] = [combo.itemText(i) for i in range(combo.count())]
+        windows[0].close()
+
+    QTimer.singleShot(200, close_when_told)
+    args = argparse.Namespace(command=None, models_dir=tmp_path / "no-models", verbose=False,
+                              config=str(tmp_path / "settings.toml"))
+    assert app.run(args) == 0
+    assert "cameras found: none" in seen["banner"], seen
+    assert "Video or image file…" in seen["banner"]
+    assert seen["items"] == ["Camera 0 (no camera found)", "Video or image file…"]
