@@ -51,3 +51,17 @@ def long_path_problem(path: object) -> str | None:
             "unless long paths are enabled: move the file to a shorter folder, or enable "
             "long paths (an administrator: Set-ItemProperty HKLM:\\SYSTEM\\"
             "CurrentControlSet\\Control\\FileSystem LongPathsEnabled 1, then sign in again)")
+
+
+# Windows process-creation flags (subprocess names them only on Windows)
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+
+
+def helper_process_kwargs() -> dict[str, object]:
+    """``subprocess`` options for a helper program such as ffmpeg: the terminal's Ctrl-C
+    must not reach it (swapcam ends it by closing its input, so the file is finished), and
+    on Windows it must not open a console window of its own (``swapcam-gui`` has none)."""
+    if os_family() == "windows":
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW}
+    return {"start_new_session": True}

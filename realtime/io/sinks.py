@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from realtime.system import os_family
+from realtime.system import helper_process_kwargs, os_family
 from realtime.types import check_image
 
 log = logging.getLogger(__name__)
@@ -491,9 +491,9 @@ class RecorderSink(_ThreadedSink):
         if not self.path.parent.is_dir():
             raise RecorderError(f"{str(self.path)!r}: folder does not exist")
         try:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # type: ignore[call-overload]
                 self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.PIPE, **helper_process_kwargs(),
             )
         except OSError as exc:
             raise RecorderError(f"could not start ffmpeg: {exc}") from exc

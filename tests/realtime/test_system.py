@@ -72,3 +72,33 @@ def test_windows_with_long_paths_is_fine(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_posix_has_no_such_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert system.long_path_problem(LONG) is None
+
+
+def test_helper_processes_get_no_console_and_no_ctrl_c(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: object) -> None:
+    """ffmpeg for recordings and files: on Windows a new process group and no console window
+    (swapcam-gui has none; a console program started from it would open one); on POSIX a
+    new session. The recorder and the video writer pass these to ``subprocess.Popen``."""
+    import subprocess
+
+    from realtime.io import video
+    from realtime.io.sinks import RecorderSink
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert system.helper_process_kwargs() == {"creationflags": 0x00000200 | 0x08000000}
+    assert video._new_group_kwargs() == system.helper_process_kwargs()
+    seen: dict[str, Any] = {}
+
+    class Popen:
+        def __init__(self, argv: list[str], **kwargs: Any) -> None:
+            seen.update(kwargs)
+            raise OSError("not really starting ffmpeg")
+
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+    sink = RecorderSink(f"{tmp_path}/x.mkv", 64, 48, 30.0, ffmpeg="ffmpeg")
+    with pytest.raises(Exception, match="could not start ffmpeg"):
+        sink.start()
+    sink.stop()
+    assert seen["creationflags"] == 0x08000200 and "start_new_session" not in seen
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert system.helper_process_kwargs() == {"start_new_session": True}
