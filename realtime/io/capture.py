@@ -361,17 +361,22 @@ class CameraSource(_RetryingSource):
             self._is_open = True
 
     def _unavailable_message(self, tried: list[str]) -> str:
-        lines = [f"could not open {self._what()}; tried:"]
+        instead = ("play a video file, an image or a folder instead (window: Camera → "
+                   "'Video or image file…'; command line: --camera PATH)")
+        found = list_cameras().cameras if isinstance(self.device, int) else None
+        if found == ():
+            # the one line a person needs first; the details follow
+            lines = [f"No camera found. To go on without one, {instead}.",
+                     f"Tried {self._what()}:"]
+        else:
+            lines = [f"could not open {self._what()}; tried:"]
         lines += [f"  - {entry}" for entry in tried]
-        if isinstance(self.device, int):
-            found = list_cameras().cameras
-            lines.append("cameras found: " + (", ".join(
-                f"{c.index}: {c.name} ({c.backend})" for c in found) or "none"))
-        lines.append(
-            "check that the camera is plugged in and not used by another program, "
-            "or play a video file, an image or a folder instead (window: Camera → "
-            "'Video or image file…'; command line: --camera PATH)"
-        )
+        if found:
+            lines.append("cameras found: " + ", ".join(
+                f"{c.index}: {c.name} ({c.backend})" for c in found))
+        if found != ():
+            lines.append("check that the camera is plugged in and not used by another "
+                         f"program, or {instead}")
         return "\n".join(lines)
 
     def _try_open(self, apis: Sequence[int]) -> tuple[_Opened | None, list[str]]:

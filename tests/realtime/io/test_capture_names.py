@@ -95,8 +95,23 @@ def test_no_camera_message_says_none_found_and_how_to_play_a_file(
     with pytest.raises(CameraUnavailable) as info:
         camera.open()
     message = str(info.value)
-    assert "cameras found: none" in message
+    assert message.startswith("No camera found. To go on without one, play a video file")
     assert "'Video or image file…'" in message and "--camera PATH" in message
+    assert "Tried camera 0:\n  - camera 0 via V4L2: not opened" in message
+
+
+def test_camera_that_will_not_open_names_the_others(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(devices, "SYSFS_V4L", make_sysfs(tmp_path, {
+        0: ("HD Webcam C525", 0, False)}))
+    camera = CameraSource(3, capture_factory=lambda source, api: NeverOpens())
+    with pytest.raises(CameraUnavailable) as info:
+        camera.open()
+    message = str(info.value)
+    assert message.startswith("could not open camera 3; tried:")
+    assert "cameras found: 0: HD Webcam C525 (V4L2)" in message
+    assert "not used by another program, or play a video file" in message
 
 
 def test_image_files_are_read_without_cv2_imread(monkeypatch: pytest.MonkeyPatch,

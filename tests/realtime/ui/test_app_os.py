@@ -106,6 +106,6 @@ def test_no_camera_window_opens_with_a_way_to_a_file(qtbot: QtBot, tmp_path: Pat
     args = argparse.Namespace(command=None, models_dir=tmp_path / "no-models", verbose=False,
                               config=str(tmp_path / "settings.toml"))
     assert app.run(args) == 0
-    assert "cameras found: none" in seen["banner"], seen
+    assert "No camera found. To go on without one" in seen["banner"], seen
     assert "Video or image file…" in seen["banner"]
     assert seen["items"] == ["Camera 0 (no camera found)", "Video or image file…"]
