@@ -42,6 +42,15 @@ IDLE_WAIT_S = 0.05
 CLOSE_WAIT_S = 0.5
 
 
+# Where each OS lets a person block camera access (a blocked camera opens as "not opened")
+CAMERA_PRIVACY = {
+    "windows": ("Windows: Settings → Privacy & security → Camera: turn on 'Camera access' "
+                "and 'Let desktop apps access your camera'"),
+    "macos": ("macOS: System Settings → Privacy & Security → Camera: allow the program you "
+              "started swapcam from (Terminal, or swapcam)"),
+}
+
+
 class SourceError(RuntimeError):
     """A source cannot be opened or read."""
 
@@ -89,14 +98,21 @@ def open_capture(source: int | str, api: int) -> VideoCaptureLike:
     return cv2.VideoCapture(source, api)  # a device path or a file
 
 
+_API_NAMES = {cv2.CAP_DSHOW: "DSHOW", cv2.CAP_MSMF: "MSMF",
+              cv2.CAP_AVFOUNDATION: "AVFOUNDATION", cv2.CAP_V4L2: "V4L2"}
+
+
 def api_name(api: int) -> str:
     """OpenCV's name of a capture backend (``V4L2``, ``DSHOW``...)."""
     if api == cv2.CAP_ANY:
         return "ANY"
     try:
-        return str(cv2.videoio_registry.getBackendName(api))
+        name = str(cv2.videoio_registry.getBackendName(api))
     except cv2.error:
-        return str(api)
+        name = ""
+    if not name or name.startswith("UnknownVideoAPI"):  # a backend this build lacks
+        return _API_NAMES.get(api, str(api))
+    return name
 
 
 _SYSTEMS = {"Windows": "win32", "Darwin": "darwin", "Linux": "linux"}
@@ -377,6 +393,9 @@ class CameraSource(_RetryingSource):
         if found != ():
             lines.append("check that the camera is plugged in and not used by another "
                          f"program, or {instead}")
+        privacy = CAMERA_PRIVACY.get(os_family())
+        if privacy:
+            lines.append(privacy)
         return "\n".join(lines)
 
     def _try_open(self, apis: Sequence[int]) -> tuple[_Opened | None, list[str]]:

@@ -144,3 +144,20 @@ def test_windows_long_path_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_pat
     fake_enumerator(monkeypatch, {cv2.CAP_DSHOW: [], cv2.CAP_MSMF: []})
     with pytest.raises(SourceError, match="unless long paths are enabled"):
         open_source(LONG)
+
+
+@pytest.mark.parametrize(("platform", "where"), [
+    ("win32", "Let desktop apps access your camera"),
+    ("darwin", "System Settings → Privacy & Security → Camera"),
+])
+def test_blocked_camera_hint_per_os(monkeypatch: pytest.MonkeyPatch, platform: str,
+                                    where: str) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    fake_enumerator(monkeypatch, {cv2.CAP_DSHOW: ["Integrated Camera"], cv2.CAP_MSMF: [],
+                                  cv2.CAP_AVFOUNDATION: ["FaceTime HD Camera"]})
+    camera = CameraSource(0, capture_factory=lambda source, api: NeverOpens())
+    with pytest.raises(CameraUnavailable) as info:
+        camera.open()
+    message = str(info.value)
+    assert where in message and "cameras found: 0: " in message
+    assert "DSHOW" in message if platform == "win32" else "AVFOUNDATION" in message
