@@ -83,6 +83,10 @@ def run_window(args: argparse.Namespace) -> int:
     window.show()
     window.start()
     restore_signals = close_on_signals(window)
+    from realtime.ui.console_close import ConsoleCloseGuard
+
+    console_guard = ConsoleCloseGuard(window)  # Windows: the console window's close button
+    console_guard.install()
     seconds = getattr(args, "seconds", None)
     if isinstance(seconds, int | float) and seconds > 0:
         from PySide6.QtCore import QTimer
@@ -92,6 +96,7 @@ def run_window(args: argparse.Namespace) -> int:
         return int(app.exec())
     finally:
         window.shutdown()
+        console_guard.shut_down()
         restore_signals()
 
 
@@ -127,9 +132,8 @@ def close_signal_names(platform: str | None = None) -> tuple[str, ...]:
     POSIX: SIGTERM (``kill``, a session ending), SIGINT (Ctrl-C) and SIGHUP (the
     terminal closed). Windows has no SIGTERM from outside (``taskkill /F`` is
     TerminateProcess, which no program sees): Ctrl-C is SIGINT and Ctrl-Break is
-    SIGBREAK. Closing the console window also arrives as SIGBREAK, but Windows ends the
-    process as soon as the C runtime's handler returns, so only the window's close
-    button and Ctrl-C/Ctrl-Break are sure to save the settings and finish a recording.
+    SIGBREAK. Closing the console window is handled by ``realtime.ui.console_close``
+    (Windows ends the process as soon as a handler returns, too soon for a signal).
     """
     name = sys.platform if platform is None else platform
     if name in ("win32", "cygwin"):
