@@ -1,7 +1,7 @@
 """swapcam's icon, drawn here as SVG: a camera lens (amber ring on a dark tile) holding a
 face split down the middle, one half light and one half amber (a swapped face), with
 two arrows turning round it. ``python -m realtime.desktop.icon_art`` writes
-``icons/swapcam.svg`` and the PNG sizes (rendered by Qt's SVG renderer)."""
+``assets/swapcam.svg`` and the PNG sizes (rendered by Qt's SVG renderer)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-ICONS = Path(__file__).with_name("icons")
+ICONS = Path(__file__).with_name("assets")
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 # ICNS entry types holding a PNG of that many pixels a side
 ICNS_TYPES = {16: b"icp4", 32: b"icp5", 64: b"icp6", 128: b"ic07", 256: b"ic08", 512: b"ic09"}

@@ -114,7 +114,7 @@ def startup_message(loaded: Any) -> str | None:
 
 
 def window_icon() -> Any:
-    """swapcam's own icon (``realtime/desktop/icons``), every PNG size."""
+    """swapcam's own icon (``realtime/desktop/assets``), every PNG size."""
     from PySide6.QtCore import QSize
     from PySide6.QtGui import QIcon
 
