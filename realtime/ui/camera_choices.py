@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.io.devices import list_cameras, preferred_cameras
+from realtime.io.devices import CameraNameError, find_camera, list_cameras, preferred_cameras
 from realtime.system import os_family
 
 NOT_FOUND = "no camera found"
@@ -24,6 +24,17 @@ def camera_choices() -> list[tuple[str, str]]:
     return []
 
 
+def is_camera_spec(spec: str) -> bool:
+    """A camera (index, device, or a name: anything that is not an existing file)."""
+    text = spec.strip()
+    if text.isdigit() or text.startswith("/dev/"):
+        return True
+    try:
+        return not Path(text).expanduser().exists()
+    except OSError:  # a name too long for a path
+        return True
+
+
 def unlisted_label(spec: str) -> str:
     """The label of a setting that is not among ``camera_choices()``: a camera index or
     name that is not connected now, or a file."""
@@ -33,4 +44,8 @@ def unlisted_label(spec: str) -> str:
     path = Path(text).expanduser()
     if path.exists():
         return f"File: {path.name}"
-    return f"{text} ({NOT_FOUND})"
+    try:  # a camera by name (live --camera NAME): connected, or not now
+        camera = find_camera(text, list_cameras().cameras)
+    except CameraNameError:
+        return f"{text} ({NOT_FOUND})"
+    return f"{camera.name} ({camera.index})"

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from realtime.config import Settings
 from realtime.faces.select import MAX_FACES_RANGE
-from realtime.ui.camera_choices import camera_choices, unlisted_label
+from realtime.ui.camera_choices import camera_choices, is_camera_spec, unlisted_label
 
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 480), (960, 540), (1280, 720), (1920, 1080))
 ENGINE_LABELS: dict[str, str] = {
@@ -389,7 +389,7 @@ class ControlsPanel(QWidget):
         self.camera.addItem("Video or image file…", "__file__")
         self._select(self.camera, current)
         # a file plays at its own size and rate: those boxes are for cameras
-        is_camera = current.strip().isdigit() or current.startswith("/dev/")
+        is_camera = is_camera_spec(current)
         self.resolution.setEnabled(is_camera)
         self.camera_fps.setEnabled(is_camera)
 

@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from realtime.io import devices
-from realtime.ui.camera_choices import camera_choices, unlisted_label
+from realtime.ui.camera_choices import camera_choices, is_camera_spec, unlisted_label
 from tests.realtime.io.test_devices import fake_enumerator, make_sysfs
 
 
@@ -50,3 +50,21 @@ def test_unlisted_labels(tmp_path: Path) -> None:
     clip.write_bytes(b"")
     assert unlisted_label(str(clip)) == "File: clip.mp4"
     assert unlisted_label("Cam Link 4K") == "Cam Link 4K (no camera found)"
+
+
+def test_a_camera_given_by_name_is_labelled_by_its_name(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(devices, "SYSFS_V4L", make_sysfs(tmp_path, {
+        2: ("Elgato Cam Link 4K", 0, False)}))
+    assert unlisted_label("cam link") == "Elgato Cam Link 4K (2)"
+    assert unlisted_label("Logitech") == "Logitech (no camera found)"
+
+
+
+def test_camera_specs(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    assert is_camera_spec("0") and is_camera_spec("/dev/video2")
+    assert is_camera_spec("HD Webcam C525") and not is_camera_spec(str(clip))
