@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export.export_cli", "convert checkpoints to ONNX and TensorRT engines"),
     "bench": ("realtime.cli.bench", "measure the pipeline's speed and latency"),
     "doctor": ("engines.doctor", "report GPU, drivers, runtimes and usable engines"),
+    "devices": ("realtime.cli.devices", "list cameras by name and the virtual-camera outputs"),
+    "install-shortcut": ("realtime.cli.shortcut",
+                         "add swapcam to the desktop's menu (Linux, Windows, macOS)"),
 }
 
 log = logging.getLogger("swapcam")
@@ -102,6 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("failed")
         print(f"swapcam: error: {exc}", file=sys.stderr)
         return 1
+
+
+def gui_main() -> int:
+    """``swapcam-gui`` ([project.gui-scripts]: on Windows a program without a console
+    window): the window, with the command line's options. With no console (pythonw),
+    output and log lines go to ``swapcam.log`` in the user's log folder."""
+    if sys.stderr is None or sys.stdout is None:
+        from realtime.desktop.console import log_to_file
+
+        log_to_file()
+    return main(sys.argv[1:])
 
 
 if __name__ == "__main__":

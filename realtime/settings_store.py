@@ -22,6 +22,7 @@ import tomli_w
 
 from engines.fileio import write_atomic
 from realtime.config import SettingError, Settings, default_config_path, validate_setting
+from realtime.system import os_family
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,6 +30,9 @@ else:  # pragma: no cover - Python 3.10 ships no tomllib
     import tomli as tomllib
 
 log = logging.getLogger(__name__)
+
+# Windows: waits between tries to replace a settings file another program holds open
+REPLACE_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class SettingsSaveError(OSError):
@@ -94,12 +98,29 @@ class SettingsStore:
                           reset_keys=tuple(problems))
 
     def save(self, settings: Settings) -> None:
-        """Write ``settings`` atomically; raises ``SettingsSaveError`` naming the file."""
+        """Write ``settings`` atomically; raises ``SettingsSaveError`` naming the file.
+
+        Windows refuses to rename over a file that another program holds open (an
+        editor, a backup or antivirus scan): ``PermissionError`` there is retried for
+        about 1.5 s, then reported with what to do."""
         text = tomli_w.dumps(settings.to_dict())
-        try:
-            write_atomic(self.path, text.encode("utf-8"), fsync=True)
-        except OSError as exc:
-            raise SettingsSaveError(f"could not save settings to {self.path}: {exc}") from exc
+        delays = REPLACE_RETRY_S if os_family() == "windows" else ()
+        for attempt in range(len(delays) + 1):
+            try:
+                write_atomic(self.path, text.encode("utf-8"), fsync=True)
+                return
+            except PermissionError as exc:
+                if attempt < len(delays):
+                    time.sleep(delays[attempt])
+                    continue
+                hint = (" (the file is open in another program, such as an editor, a "
+                        "backup or an antivirus scan: close it and change a setting again)"
+                        if delays else "")
+                raise SettingsSaveError(
+                    f"could not save settings to {self.path}: {exc}{hint}") from exc
+            except OSError as exc:
+                raise SettingsSaveError(
+                    f"could not save settings to {self.path}: {exc}") from exc
 
     def _copy_aside(self, raw: bytes) -> Path | None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

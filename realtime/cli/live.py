@@ -30,8 +30,9 @@ DETECT_WIDTH_RANGE = (160, 3840)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--camera", default=None, metavar="0|PATH",
-                        help="camera index, /dev/video* device, or a video/image/folder path "
+    parser.add_argument("--camera", default=None, metavar="0|NAME|PATH",
+                        help="camera index, camera name as `swapcam devices` lists it (or a "
+                        "unique part of it), /dev/video* device, or a video/image/folder path "
                         "(default: the saved setting, 0)")
     parser.add_argument("--source", action="append", type=Path, default=[],
                         metavar="FILE_OR_DIR",

@@ -14,7 +14,6 @@ disappears and comes back can be simulated without hardware.
 from __future__ import annotations
 
 import logging
-import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,8 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
+from realtime.io.devices import CameraNameError, find_camera, list_cameras
+from realtime.system import long_path_problem, os_family
 from realtime.types import Frame
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ IDLE_WAIT_S = 0.05
 # close() waits this long for a read in progress before leaving the release to the GC;
 # a healthy driver returns a frame within one frame interval.
 CLOSE_WAIT_S = 0.5
+
+
+# Where each OS lets a person block camera access (a blocked camera opens as "not opened")
+CAMERA_PRIVACY = {
+    "windows": ("Windows: Settings → Privacy & security → Camera: turn on 'Camera access' "
+                "and 'Let desktop apps access your camera'"),
+    "macos": ("macOS: System Settings → Privacy & Security → Camera: allow the program you "
+              "started swapcam from (Terminal, or swapcam)"),
+}
 
 
 class SourceError(RuntimeError):
@@ -88,24 +98,56 @@ def open_capture(source: int | str, api: int) -> VideoCaptureLike:
     return cv2.VideoCapture(source, api)  # a device path or a file
 
 
+_API_NAMES = {cv2.CAP_DSHOW: "DSHOW", cv2.CAP_MSMF: "MSMF",
+              cv2.CAP_AVFOUNDATION: "AVFOUNDATION", cv2.CAP_V4L2: "V4L2"}
+
+
 def api_name(api: int) -> str:
     """OpenCV's name of a capture backend (``V4L2``, ``DSHOW``...)."""
     if api == cv2.CAP_ANY:
         return "ANY"
     try:
-        return str(cv2.videoio_registry.getBackendName(api))
+        name = str(cv2.videoio_registry.getBackendName(api))
     except cv2.error:
-        return str(api)
+        name = ""
+    if not name or name.startswith("UnknownVideoAPI"):  # a backend this build lacks
+        return _API_NAMES.get(api, str(api))
+    return name
+
+
+_SYSTEMS = {"Windows": "win32", "Darwin": "darwin", "Linux": "linux"}
 
 
 def default_camera_apis(system: str | None = None) -> tuple[int, ...]:
-    """Capture backends to try for a camera, best first, for this OS."""
-    system = system or platform.system()
-    if system == "Windows":
+    """Capture backends to try for a camera, best first, for this OS (``system``:
+    ``platform.system()``'s or ``sys.platform``'s spelling; default ``sys.platform``).
+
+    Windows: DirectShow first: it opens in well under a second, honours the MJPG
+    request and the one-frame buffer, and its device order is the one ``devices``
+    lists; Media Foundation (slow to open on many drivers, buffer size ignored) is the
+    fallback. macOS: AVFoundation (no buffer-size control; it delivers the newest
+    frame anyway). Linux: V4L2.
+    """
+    family = os_family(_SYSTEMS.get(system, system) if system else None)
+    if family == "windows":
         return (cv2.CAP_DSHOW, cv2.CAP_MSMF, cv2.CAP_ANY)
-    if system == "Darwin":
+    if family == "macos":
         return (cv2.CAP_AVFOUNDATION, cv2.CAP_ANY)
     return (cv2.CAP_V4L2, cv2.CAP_ANY)
+
+
+def read_image_file(path: Path) -> np.ndarray | None:
+    """An image file's pixels as stored (None when unreadable). The bytes are read by
+    Python and decoded by OpenCV: ``cv2.imread`` cannot open a path that is not in the
+    ANSI code page on Windows (a user folder named "José" or "王")."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return image if isinstance(image, np.ndarray) else None
 
 
 def fourcc_to_str(code: float) -> str:
@@ -251,10 +293,11 @@ class CameraSource(_RetryingSource):
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
         failures_before_reconnect: int = 3,
+        name: str | None = None,
     ) -> None:
         if fourcc is not None and len(fourcc) != 4:
             raise ValueError(f"fourcc: expected 4 characters, got {fourcc!r}")
-        self.device = device
+        self.device, self.name = device, name
         self.width, self.height, self.requested_fps, self.fourcc = width, height, fps, fourcc
         self.apis = tuple(apis) if apis is not None else default_camera_apis()
         super().__init__(backoff)
@@ -315,7 +358,7 @@ class CameraSource(_RetryingSource):
 
     def _what(self) -> str:
         name = str(self.device) if isinstance(self.device, int) else repr(self.device)
-        return f"camera {name}"
+        return f"camera {name}" + (f" ({self.name})" if self.name else "")
 
     # -- opening -----------------------------------------------------------------------
 
@@ -334,15 +377,25 @@ class CameraSource(_RetryingSource):
             self._is_open = True
 
     def _unavailable_message(self, tried: list[str]) -> str:
-        lines = [f"could not open {self._what()}; tried:"]
+        instead = ("play a video file, an image or a folder instead (window: Camera → "
+                   "'Video or image file…'; command line: --camera PATH)")
+        found = list_cameras().cameras if isinstance(self.device, int) else None
+        if found == ():
+            # the one line a person needs first; the details follow
+            lines = [f"No camera found. To go on without one, {instead}.",
+                     f"Tried {self._what()}:"]
+        else:
+            lines = [f"could not open {self._what()}; tried:"]
         lines += [f"  - {entry}" for entry in tried]
-        if isinstance(self.device, int) and platform.system() == "Linux":
-            present = sorted(str(p) for p in Path("/dev").glob("video*"))
-            lines.append(f"video devices present: {', '.join(present) or 'none'}")
-        lines.append(
-            "check that the camera is plugged in and not used by another program, "
-            "or pass a video file, an image or a folder instead"
-        )
+        if found:
+            lines.append("cameras found: " + ", ".join(
+                f"{c.index}: {c.name} ({c.backend})" for c in found))
+        if found != ():
+            lines.append("check that the camera is plugged in and not used by another "
+                         f"program, or {instead}")
+        privacy = CAMERA_PRIVACY.get(os_family())
+        if privacy:
+            lines.append(privacy)
         return "\n".join(lines)
 
     def _try_open(self, apis: Sequence[int]) -> tuple[_Opened | None, list[str]]:
@@ -598,7 +651,7 @@ class FileSource(_RetryingSource):
             self._position = 0  # deliver the first image again on the first read()
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             self._kind = "image"
-            first = as_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            first = as_bgr(read_image_file(path))
             if first is None:
                 raise SourceError(f"{str(path)!r}: not a readable image")
             self._image = first
@@ -646,7 +699,7 @@ class FileSource(_RetryingSource):
                 self._loops += 1
             path = self._files[self._position]
             self._position += 1
-            image = as_bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            image = as_bgr(read_image_file(path))
             if image is not None:
                 return image
             log.warning("skipping unreadable image %s", path)
@@ -753,7 +806,8 @@ def open_source(
     capture_factory: CaptureFactory = open_capture,
 ) -> CameraSource | FileSource:
     """A source for ``spec`` (not yet opened): a digit → camera index, ``/dev/video*``
-    → camera device, anything else → a video/image/folder path."""
+    → camera device, an existing path → a video/image/folder, else a camera's name
+    (``realtime.io.devices``: exact, or the one name containing it)."""
     text = spec.strip()
     if text.isdigit():
         return CameraSource(
@@ -764,9 +818,23 @@ def open_source(
             text, width=width, height=height, fps=fps, capture_factory=capture_factory
         )
     path = Path(text).expanduser()
-    if not path.exists():
-        raise SourceError(
-            f"input {spec!r}: no such file or folder; expected a camera index (0, 1, ...), "
-            "a /dev/video* device, a video file, an image or a folder of images"
-        )
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for this file system
+        exists = False
+    if not exists:
+        try:
+            camera = find_camera(text, list_cameras().cameras)
+        except CameraNameError as exc:
+            too_long = long_path_problem(path)
+            raise SourceError(
+                f"input {spec!r}: no such file or folder, and {exc}; expected a camera "
+                "index (0, 1, ...), a camera's name (swapcam devices lists them), a "
+                "/dev/video* device, a video file, an image or a folder of images"
+                + (f" ({too_long})" if too_long else "")
+            ) from exc
+        # only the backend that listed it: the same index can be another device elsewhere
+        return CameraSource(camera.index, width=width, height=height, fps=fps,
+                            apis=(camera.api,),
+                            capture_factory=capture_factory, name=camera.name)
     return FileSource(path, fps=fps, loop=loop, capture_factory=capture_factory)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import platform
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from realtime.system import helper_process_kwargs, os_family
 from realtime.types import check_image
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,11 @@ class SinkStats:
 
 
 def virtual_camera_help(system: str | None = None) -> str:
-    """What to do so a virtual camera exists, for ``system`` (default: this OS)."""
-    system = system or platform.system()
+    """What to do so a virtual camera exists, for ``system`` (``platform.system()``'s
+    spelling; default: this OS, from ``sys.platform``)."""
+    if system is None:
+        system = {"linux": "Linux", "windows": "Windows", "macos": "Darwin"}.get(
+            os_family(), sys.platform)
     if system == "Linux":
         return (
             "Linux: install and load the v4l2loopback kernel module "
@@ -85,6 +89,20 @@ def virtual_camera_help(system: str | None = None) -> str:
             "close OBS; swapcam will send to 'OBS Virtual Camera'."
         )
     return f"{system}: no virtual camera backend is known for this system."
+
+
+def virtual_camera_advice() -> str:
+    """Each of this OS's virtual-camera backends that cannot be used, why and the fix
+    (``realtime.io.devices``); the general help when that check itself fails."""
+    from realtime.io.devices import virtual_cameras
+
+    try:
+        backends = virtual_cameras().backends
+    except Exception as exc:  # a diagnosis must not hide the error it explains
+        log.warning("virtual-camera check failed: %s", exc)
+        return virtual_camera_help()
+    lines = [f"{b.label}: {b.reason}\n  fix: {b.fix}" for b in backends if not b.usable]
+    return "\n".join(lines) if lines else virtual_camera_help()
 
 
 def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -367,7 +385,7 @@ class VirtualCameraSink(_ThreadedSink):
         except Exception as exc:
             raise VirtualCameraUnavailable(
                 f"no virtual camera could be opened ({str(exc).strip()}).\n"
-                + virtual_camera_help()
+                + virtual_camera_advice()
             ) from exc
 
     def _close(self) -> None:
@@ -473,9 +491,9 @@ class RecorderSink(_ThreadedSink):
         if not self.path.parent.is_dir():
             raise RecorderError(f"{str(self.path)!r}: folder does not exist")
         try:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # type: ignore[call-overload]
                 self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.PIPE, **helper_process_kwargs(),
             )
         except OSError as exc:
             raise RecorderError(f"could not start ffmpeg: {exc}") from exc

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+
+from realtime.system import helper_process_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,8 @@ def fps_fraction(fps: float) -> str:
 
 def _new_group_kwargs() -> dict[str, object]:
     # Keep ffmpeg out of the terminal's process group so Ctrl-C does not kill it
-    # mid-write; we end it ourselves by closing its input.
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
-    return {"start_new_session": True}
+    # mid-write; we end it ourselves by closing its input. No console window on Windows.
+    return helper_process_kwargs()
 
 
 class VideoWriter:

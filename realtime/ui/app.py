@@ -56,7 +56,6 @@ def settings_from_args(settings: Settings, args: argparse.Namespace) -> Settings
 
 def run_window(args: argparse.Namespace) -> int:
     """Open the window and run the Qt event loop until it closes."""
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from realtime.settings_store import SettingsStore
@@ -67,7 +66,9 @@ def run_window(args: argparse.Namespace) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("swapcam")
     app.setStyle("Fusion")
-    app.setWindowIcon(QIcon.fromTheme("camera-web"))
+    app.setWindowIcon(window_icon())
+    # the .desktop file's name (install-shortcut): Wayland's app id, so the dock shows our icon
+    app.setDesktopFileName("swapcam")
     apply_dark_palette(app)
     config = getattr(args, "config", None)
     store = SettingsStore(Path(config) if config else None)
@@ -82,6 +83,10 @@ def run_window(args: argparse.Namespace) -> int:
     window.show()
     window.start()
     restore_signals = close_on_signals(window)
+    from realtime.ui.console_close import ConsoleCloseGuard
+
+    console_guard = ConsoleCloseGuard(window)  # Windows: the console window's close button
+    console_guard.install()
     seconds = getattr(args, "seconds", None)
     if isinstance(seconds, int | float) and seconds > 0:
         from PySide6.QtCore import QTimer
@@ -91,6 +96,7 @@ def run_window(args: argparse.Namespace) -> int:
         return int(app.exec())
     finally:
         window.shutdown()
+        console_guard.shut_down()
         restore_signals()
 
 
@@ -107,20 +113,48 @@ def startup_message(loaded: Any) -> str | None:
     return " ".join(parts) or None
 
 
+def window_icon() -> Any:
+    """swapcam's own icon (``realtime/desktop/assets``), every PNG size."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
+
+    from realtime.desktop.icons import png_paths
+
+    icon = QIcon()
+    for size, path in png_paths().items():
+        icon.addFile(str(path), QSize(size, size))
+    return icon
+
+
+def close_signal_names(platform: str | None = None) -> tuple[str, ...]:
+    """The signals that close the window, for ``sys.platform`` (or ``platform``).
+
+    POSIX: SIGTERM (``kill``, a session ending), SIGINT (Ctrl-C) and SIGHUP (the
+    terminal closed). Windows has no SIGTERM from outside (``taskkill /F`` is
+    TerminateProcess, which no program sees): Ctrl-C is SIGINT and Ctrl-Break is
+    SIGBREAK. Closing the console window is handled by ``realtime.ui.console_close``
+    (Windows ends the process as soon as a handler returns, too soon for a signal).
+    """
+    name = sys.platform if platform is None else platform
+    if name in ("win32", "cygwin"):
+        return ("SIGINT", "SIGBREAK")
+    return ("SIGTERM", "SIGINT", "SIGHUP")
+
+
 def close_on_signals(window: Any) -> Callable[[], None]:
-    """SIGTERM and SIGINT (Ctrl-C in the terminal) close the window like its close
-    button: settings saved, recording finished, threads stopped. Returns a function that
-    puts the previous handlers back."""
+    """The signals of ``close_signal_names`` close the window like its close button:
+    settings saved, recording finished, threads stopped. Returns a function that puts
+    the previous handlers back."""
     import signal
 
     from PySide6.QtCore import QTimer
 
     def handler(signum: int, _frame: object) -> None:
-        log.info("%s: closing the window", signal.Signals(signum).name)
+        log.info("signal %s: closing the window", signum)
         QTimer.singleShot(0, window.close)
 
-    previous = {signum: signal.signal(signum, handler)
-                for signum in (signal.SIGTERM, signal.SIGINT)}
+    numbers = [getattr(signal, n) for n in close_signal_names() if hasattr(signal, n)]
+    previous = {signum: signal.signal(signum, handler) for signum in numbers}
     # Python runs signal handlers only between bytecodes: without a timer it would wait
     # for the next Qt event that calls into Python.
     tick = QTimer(window)

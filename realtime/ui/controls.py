@@ -7,8 +7,6 @@ the panel from ``Settings`` never re-emits ``changed``.
 
 from __future__ import annotations
 
-import glob
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from realtime.config import Settings
 from realtime.faces.select import MAX_FACES_RANGE
+from realtime.ui.camera_choices import camera_choices, is_camera_spec, unlisted_label
 
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 480), (960, 540), (1280, 720), (1920, 1080))
 ENGINE_LABELS: dict[str, str] = {
@@ -50,11 +49,8 @@ VIDEO_FILTER = "Video or image (*.mp4 *.mkv *.avi *.mov *.webm *.jpg *.jpeg *.pn
 
 
 def list_cameras() -> list[tuple[str, str]]:
-    """(spec, label) of the cameras we can name without opening them (cheap, GUI-safe)."""
-    if sys.platform.startswith("linux"):
-        devices = sorted(glob.glob("/dev/video[0-9]*"), key=lambda p: int(p[10:] or 0))
-        return [(d[10:], f"Camera {d[10:]} ({d})") for d in devices]
-    return [(str(i), f"Camera {i}") for i in range(3)]
+    """(spec, label) of the cameras, by name, without opening them (cheap, GUI-safe)."""
+    return camera_choices()
 
 
 # the Blend group's mask choice: (label, Settings.mask)
@@ -411,12 +407,11 @@ class ControlsPanel(QWidget):
         for spec, label in list_cameras():
             self.camera.addItem(label, spec)
         if _combo_data_index(self.camera, current) < 0:
-            label = f"Camera {current}" if current.isdigit() else f"File: {Path(current).name}"
-            self.camera.addItem(label, current)
+            self.camera.addItem(unlisted_label(current), current)
         self.camera.addItem("Video or image file…", "__file__")
         self._select(self.camera, current)
         # a file plays at its own size and rate: those boxes are for cameras
-        is_camera = current.strip().isdigit() or current.startswith("/dev/")
+        is_camera = is_camera_spec(current)
         self.resolution.setEnabled(is_camera)
         self.camera_fps.setEnabled(is_camera)
 

@@ -47,6 +47,22 @@ def availability() -> str | None:
     return None
 
 
+MACOS_PERMISSION = (
+    "macOS has not allowed this program to watch the keyboard: in System Settings → "
+    "Privacy & Security, add the app you started swapcam from (Terminal, or swapcam) "
+    "under Accessibility and Input Monitoring, then turn the hotkeys on again")
+
+
+def macos_untrusted(listener: Any) -> str | None:
+    """On macOS a listener started without the Accessibility permission receives no keys
+    and says nothing: pynput sets ``IS_TRUSTED`` once its thread runs. The reason, or
+    None (other systems, or trusted)."""
+    if sys.platform != "darwin":
+        return None
+    listener.wait()  # until the listener's thread has asked the system
+    return None if getattr(listener, "IS_TRUSTED", False) else MACOS_PERMISSION
+
+
 class GlobalHotkeys(QObject):
     """Listens system-wide while started; ``triggered(action)`` arrives on the GUI thread."""
 
@@ -74,6 +90,10 @@ class GlobalHotkeys(QObject):
             listener.start()
         except Exception as exc:  # pynput raises backend-specific errors (no X server ...)
             raise GlobalHotkeysUnavailable(f"system-wide hotkeys could not start: {exc}") from exc
+        untrusted = macos_untrusted(listener)
+        if untrusted is not None:
+            listener.stop()
+            raise GlobalHotkeysUnavailable(f"system-wide hotkeys: {untrusted}")
         self._listener = listener
         log.info("system-wide hotkeys on: %s", ", ".join(BINDINGS))
 
