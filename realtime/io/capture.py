@@ -796,6 +796,18 @@ class FileSource(_RetryingSource):
                 self._io_lock.release()
 
 
+def camera_fps(spec: str, fps: float | None) -> float | None:
+    """``fps`` when ``spec`` names a camera (index, device or camera name), None for a file
+    or folder (it plays at its own rate; a requested fps is a camera setting)."""
+    text = spec.strip()
+    if text.isdigit() or text.startswith("/dev/"):
+        return fps
+    try:
+        return None if Path(text).expanduser().exists() else fps
+    except OSError:  # a name too long for a path: a camera's name
+        return fps
+
+
 def open_source(
     spec: str,
     *,

@@ -31,7 +31,7 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     from realtime.faces.identity import load_encoder
     from realtime.faces.sources import SourceBank
     from realtime.frame.swap import load_swapper
-    from realtime.io.capture import open_source
+    from realtime.io.capture import camera_fps, open_source
     from realtime.pipeline import Pipeline
     from realtime.session import choose_processor, live_threads, make_live_detector
 
@@ -72,11 +72,10 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
                                   threshold=settings.det_threshold)
     bank = SourceBank(encoder_for, bank_detector, cache_dir / "sources",
                       families=(settings.model,))
-    is_camera = settings.camera.strip().isdigit() or settings.camera.startswith("/dev/")
-    # a file plays at its own rate; the fps box is a camera request
+    # a file plays at its own rate; the fps box is a camera request (index, device, name)
     frame_source = open_source(settings.camera, width=settings.camera_width,
                                height=settings.camera_height,
-                               fps=settings.camera_fps if is_camera else None)
+                               fps=camera_fps(settings.camera, settings.camera_fps))
     from realtime.session import make_face_map, make_meter
 
     face_map = make_face_map(settings, bank, encoders[settings.model], bank_detector)
@@ -117,14 +116,13 @@ def camera_runtime(settings: Settings, sink: Sink) -> Runtime:
     """The camera shown as it is (no detector, no model): what the window runs while
     the models are missing, loading or converting."""
     from realtime.frame.process import FrameProcessor
-    from realtime.io.capture import open_source
+    from realtime.io.capture import camera_fps, open_source
     from realtime.pipeline import Pipeline
     from realtime.session import PassthroughSwapper
 
-    is_camera = settings.camera.strip().isdigit() or settings.camera.startswith("/dev/")
     frame_source = open_source(settings.camera, width=settings.camera_width,
                                height=settings.camera_height,
-                               fps=settings.camera_fps if is_camera else None)
+                               fps=camera_fps(settings.camera, settings.camera_fps))
     processor = FrameProcessor(PassthroughSwapper(), None, settings)  # type: ignore[arg-type]
     pipeline = Pipeline(frame_source, processor, NoFaces(), NoSources(), [sink],
                         settings.with_changes(quality_meter=False))

@@ -438,3 +438,16 @@ def test_real_opencv_capture_recovers_when_its_stream_ends(tmp_path: Path) -> No
             greys.append(grey_of(frame.image))
     camera.close()
     assert greys == list(GREYS) + list(GREYS[:3])
+
+
+def test_a_requested_fps_is_for_cameras_only(tmp_path: Path) -> None:
+    """Files play at their own rate; an index, a device or a camera's name gets the fps."""
+    from realtime.io.capture import camera_fps
+
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"x")
+    assert camera_fps("0", 30.0) == 30.0
+    assert camera_fps("/dev/video2", 30.0) == 30.0
+    assert camera_fps("HD Pro Webcam C920", 30.0) == 30.0
+    assert camera_fps(str(video), 30.0) is None
+    assert camera_fps(str(tmp_path), 30.0) is None
