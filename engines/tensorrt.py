@@ -620,13 +620,33 @@ class TensorRTEngine:
         self._state.retire()
 
 
+# Model kinds (engines.models) whose FP32 fallback engine is built as soon as the FP16 one
+# opens: the face generators, whose NaN frames are the visible black/green faces. Every other
+# FP16 engine (detector, parser, encoders) builds its fallback only on its first NaN frame.
+FP32_AHEAD_KINDS = frozenset({"generator", "swapper"})
+
+
+def builds_fp32_ahead(onnx_path: Path) -> bool:
+    """Whether ``onnx_path`` is a face generator's file, by its model folder, its stem or
+    its official file name in ``engines.models``."""
+    from engines.models import FILE_NAMES, MODELS
+
+    path = Path(onnx_path)
+    for name in (path.parent.name, path.stem, FILE_NAMES.get(path.name, "")):
+        info = MODELS.get(name)
+        if info is not None:
+            return info.kind in FP32_AHEAD_KINDS
+    return False
+
+
 def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: str = "fp16",
-                         use_cuda_graph: bool = False, fp32_ahead: bool = False
+                         use_cuda_graph: bool = False, fp32_ahead: bool | None = None
                          ) -> TensorRTEngine:
     """Open the engine ``build(precision)`` returns (built or cached by the caller's
     builder, normally ``export.tensorrt.ensure_engine``). With FP16 an FP32 fallback is
-    attached: built at once on a background thread when ``fp32_ahead`` (the generator),
-    else on the first NaN frame; either way deserialised off the frame thread.
+    attached: built at once on a background thread when ``fp32_ahead`` (default: when
+    ``builds_fp32_ahead(onnx_path)``, the generator), else on the first NaN frame; either
+    way deserialised off the frame thread.
     EngineUnavailable when tensorrt, CUDA or a GPU is missing or TensorRT cannot
     initialise (the registry then tries the next backend)."""
     reason = unavailable_reason()
@@ -636,6 +656,7 @@ def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: st
     engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name,
                             device=DEVICE)
     if precision == "fp16":
+        ahead = builds_fp32_ahead(onnx_path) if fp32_ahead is None else fp32_ahead
         engine.fallback = Fp32Fallback(lambda: build("fp32"), name,
-                                       prepare=engine.prepare_fallback, eager=fp32_ahead)
+                                       prepare=engine.prepare_fallback, eager=ahead)
     return engine

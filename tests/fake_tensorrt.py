@@ -154,8 +154,9 @@ def host_buffer(rec: Recorder, shape: Sequence[int], dtype: str = "float32") -> 
 
 def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] | None = None,
                   rec: Recorder, parse_errors: list[Any] | None = None,
-                  network_inputs: dict[str, tuple[int, ...]] | None = None) -> types.ModuleType:
-    trt = module(fp16_flag=fp16_flag)
+                  network_inputs: dict[str, tuple[int, ...]] | None = None,
+                  strongly_typed: bool = True) -> types.ModuleType:
+    trt = module(fp16_flag=fp16_flag, strongly_typed=strongly_typed)
     for data_type in DATA_TYPES.values():
         setattr(trt, {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16",
                       "INT32": "int32"}[data_type.name], data_type)
@@ -164,7 +165,8 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")  # type: ignore[attr-defined]
     trt.Dims = Dims  # type: ignore[attr-defined]
     version = trt.__version__  # type: ignore[attr-defined]
-    weak_typing_deprecated = fp16_flag  # 10.13 ≥ 10.12: weak typing warns
+    # 10.13 ≥ 10.12: weak typing warns (a module without strong typing predates that)
+    weak_typing_deprecated = fp16_flag and strongly_typed
     inputs_spec = network_inputs or {"target": (-1, 3, 64, 64), "source": (-1, 512)}
 
     def deprecated(what: str) -> None:

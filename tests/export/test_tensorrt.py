@@ -73,9 +73,13 @@ def _module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType
     return fake.module(fp16_flag=fp16_flag, strongly_typed=strongly_typed)
 
 
-def test_path_choice_tensorrt10_uses_the_fp16_flag() -> None:
-    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp16") == "fp16-flag"
+def test_path_choice_tensorrt10_is_strongly_typed_too() -> None:
+    """Issue 22 row 10: weak typing (BuilderFlag.FP16) is deprecated since 10.12; TensorRT
+    10 builds strongly typed as 11 does. The FP16 flag only for a module without it."""
+    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp16") == "strongly-typed"
     assert trt_export.choose_build_path(_module(fp16_flag=True), "fp32") == "fp32"
+    old = _module(fp16_flag=True, strongly_typed=False)
+    assert trt_export.choose_build_path(old, "fp16") == "fp16-flag"
 
 
 def test_path_choice_tensorrt11_uses_a_strongly_typed_network() -> None:
@@ -210,12 +214,12 @@ def _layers_for(path: Path) -> list[tuple[str, str, str]]:
             if n.op_type in kinds]
 
 
-def test_tensorrt10_build_sets_fp16_and_pins_norms(
+def test_a_module_without_strong_typing_sets_fp16_and_pins_norms(
         monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
     rec = Recorder()
     layers = _layers_for(generator_onnx)
-    monkeypatch.setitem(sys.modules, "tensorrt",
-                        fake_tensorrt(fp16_flag=True, layers=layers, rec=rec))
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=layers, rec=rec, strongly_typed=False))
     cache = tmp_path / "timing.cache"
     out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
                                   timing_cache=cache, progress=True)
@@ -237,6 +241,26 @@ def test_tensorrt10_build_sets_fp16_and_pins_norms(
     trt_export.build_engine(generator_onnx, tmp_path / "e2.engine", timing_cache=cache,
                             progress=False)
     assert rec.cache_blob == saved and rec.monitor is None
+
+
+def test_tensorrt10_build_uses_no_deprecated_api(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Issue 22 row 10: on TensorRT 10.13 the FP16 build is strongly typed from the FP16
+    graph: no BuilderFlag.FP16, no layer precision (the double warns on each, as 10.12+)."""
+    import warnings
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
+                                progress=False)
+        trt_export.build_engine(generator_onnx, tmp_path / "f.engine", precision="fp32",
+                                progress=False)
+    assert rec.deprecated == [] and rec.builder_flags == [] and rec.pinned == {}
+    assert rec.network_flags == [1 << 1, 1 << 1] and rec.build_errors == []
+    assert any(n.op_type == "Cast" for n in rec.parsed[0].graph.node)  # the FP16 graph
 
 
 def test_tensorrt11_build_is_strongly_typed_from_the_fp16_graph(
