@@ -79,6 +79,7 @@ class Recorder:
     init_fails: bool = False
     contexts_left: int = 1000
     contexts_made: int = 0
+    deserialized_on: list[str] = field(default_factory=list)  # thread names
     executions: int = 0
     enqueued: int = 0
     execute_seconds: float = 0.0
@@ -491,6 +492,7 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
                 return None  # TensorRT logs the error and returns None
             if spec.get("magic") != "fake-trt" or spec.get("version") != version:
                 return None
+            rec.deserialized_on.append(threading.current_thread().name)
             return Engine(spec)
 
     for cls in (Logger, Builder, OnnxParser, IProgressMonitor, Runtime):
