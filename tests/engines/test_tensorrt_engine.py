@@ -613,3 +613,35 @@ def test_row12_specs_carry_numpy_dtypes_and_typed_tensors_run(
     out = engine.run(feeds)["output"]
     assert out.dtype == np.dtype(numpy_name)
     np.testing.assert_array_equal(out, np.abs(feeds["target"]))
+
+
+def test_row2_only_the_generator_builds_its_fp32_engine_ahead(rec: fake.Recorder,
+                                                              tmp_path: Path) -> None:
+    """Row 2: the generator's FP32 fallback is built at open; every other FP16 engine
+    (parser, detector, encoders) builds it only on its first NaN frame."""
+    fp16_file = _engine_file(tmp_path / "fp16.engine", "sqrt")
+    fp32_file = _engine_file(tmp_path / "fp32.engine", "abs")
+    asked: list[tuple[str, str]] = []
+
+    def builder(name: str) -> trt_engine.BuildFunction:
+        def build(precision: str) -> Path:
+            asked.append((name, precision))
+            return fp16_file if precision == "fp16" else fp32_file
+
+        return build
+
+    engines = {name: trt_engine.open_tensorrt_engine(
+        tmp_path / name / f"{name}.onnx", build=builder(name), precision="fp16")
+        for name in ("simswap-224", "face-parsing", "scrfd-10g")}
+    fallbacks = {n: e.fallback for n, e in engines.items()}
+    assert all(isinstance(f, trt_engine.Fp32Fallback) for f in fallbacks.values())
+    assert {n for n, f in fallbacks.items() if f.started} == {"simswap-224"}  # type: ignore[union-attr]
+    assert trt_engine.builds_fp32_ahead(tmp_path / "inswapper_128.onnx")
+    parser = engines["face-parsing"]
+    feeds = _feeds(2)
+    feeds["target"][0, 0, 0, 0] = -1.0
+    parser.run(feeds)  # the first NaN starts the parser's build
+    assert fallbacks["face-parsing"].started  # type: ignore[union-attr]
+    assert fallbacks["face-parsing"].wait(10) == fp32_file  # type: ignore[union-attr]
+    np.testing.assert_array_equal(parser.run(feeds)["output"], np.abs(feeds["target"]))
+    assert parser.fell_back and not engines["scrfd-10g"].fallback.started  # type: ignore[union-attr]
