@@ -33,9 +33,9 @@ from tests import fake_cuda
 _FACTORIES = {torch.as_tensor, torch.tensor}
 _HOST_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.arange,
                    torch.linspace, torch.eye, torch.rand, torch.randn}
-_DEVICE_READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy,
-                 torch.Tensor.cpu, torch.Tensor.__bool__, torch.Tensor.__int__,
-                 torch.Tensor.__float__, torch.Tensor.__index__}
+# by name: tests.fake_cuda wraps some of them (a read waits for queued launches)
+_DEVICE_READS = {"item", "tolist", "numpy", "cpu", "__bool__", "__int__", "__float__",
+                 "__index__"}
 _MOVES = {torch.Tensor.to, torch.Tensor.cuda}
 
 
@@ -131,7 +131,8 @@ class HostSyncCounter(TorchFunctionMode):
             if self._is_host(source) and not self._is_host(target) and not (
                     self._is_pinned(source) and kwargs.get("non_blocking", False)):
                 self._calls["Tensor.copy_ from pageable host memory"] += 1
-            elif self._is_host(target) and not self._is_host(source):
+            elif self._is_host(target) and not self._is_host(source) and not (
+                    self._is_pinned(target) and kwargs.get("non_blocking", False)):
                 self._device_read("copy_")  # a device → host copy the host waits for
             return func(*args, **kwargs)
         result = func(*args, **kwargs)
@@ -150,14 +151,19 @@ class HostSyncCounter(TorchFunctionMode):
                     result = result.clone()
             else:
                 self._marked(result)  # a dtype change on the host stays on the host
-        elif func in _DEVICE_READS and args and not self._is_host(args[0]):
+        elif _is_read(func, args) and not self._is_host(args[0]):
             self._device_read(name)
             self._marked(result)
-        elif func in _DEVICE_READS:
+        elif _is_read(func, args):
             self._marked(result)
         elif any(self._is_host(a) for a in _tensors(args, kwargs)):
             self._marked(result)  # computed from host tensors: on the host
         return result
+
+
+def _is_read(func: Callable[..., Any], args: Sequence[Any]) -> bool:
+    return (getattr(func, "__name__", "") in _DEVICE_READS and bool(args)
+            and isinstance(args[0], torch.Tensor))
 
 
 def _tensors(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:

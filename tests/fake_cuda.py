@@ -262,6 +262,26 @@ def _pinning(factory: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor
     return make
 
 
+def _reading(read: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(read)
+    def wrapped(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not is_pinned(self):
+            synchronize_all_quietly()
+        return read(self, *args, **kwargs)
+
+    return wrapped
+
+
+def synchronize_all_quietly() -> None:
+    """What a device → host read implies: every queued launch ran; the host saw it."""
+    with _lock:
+        for handle in list(_queues):
+            flush(handle)
+    host_waited()
+
+
 def install(monkeypatch: Any) -> None:
     """Make ``torch.cuda`` these doubles (``is_available`` True) for one test."""
     reset()
@@ -275,6 +295,8 @@ def install(monkeypatch: Any) -> None:
     monkeypatch.setattr(torch.cuda, "graph", graph)
     for name in ("empty", "zeros", "ones"):
         monkeypatch.setattr(torch, name, _pinning(getattr(torch, name)))
+    for name in ("cpu", "item", "tolist"):  # a read of device memory waits for the device
+        monkeypatch.setattr(torch.Tensor, name, _reading(getattr(torch.Tensor, name)))
     plain_is_pinned = torch.Tensor.is_pinned
     monkeypatch.setattr(torch.Tensor, "is_pinned",
                         lambda self, *a: is_pinned(self) or plain_is_pinned(self, *a))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -384,3 +385,87 @@ def test_host_waits_per_frame_do_not_grow_with_faces(t1_bgr: np.ndarray,
     # on the CPU device the frame upload is pageable; on CUDA it goes through pinned memory
     assert counts[0] == counts[1] == {"Tensor.to from pageable host memory": 1,
                                       "Tensor.cpu of a device tensor": 1}
+
+
+# --- issue 22: the per-frame host-wait budget on the TensorRT path --------------------------
+
+
+class AllSkin(torch.nn.Module):
+    """A parser stand-in: every pixel "skin" (class 1), so every face gets a parsed mask."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = x.new_zeros((x.shape[0], 19, x.shape[2], x.shape[3]))
+        logits[:, 1] = 1.0 + x[:, 0] * 0.0
+        return logits
+
+
+def _trt_processor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   mask: str) -> TorchFrameProcessor:
+    """The GPU frame path as the app builds it, on the CPU device: the generator on the
+    strict TensorRT double (asynchronous launches, FP32 fallback attached so the NaN check
+    runs), the parser on a TorchEngine, torch.cuda's streams/events from tests.fake_cuda,
+    and the upload's CUDA branch (pinned staging buffer + event)."""
+    import sys
+
+    from engines import tensorrt as trt_engine
+    from engines.torch import TorchEngine
+    from realtime.frame.parsing import FaceParser
+    from tests import fake_cuda
+    from tests import fake_tensorrt as fake
+
+    monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=fake.Recorder()))
+    fake_cuda.install(monkeypatch)
+    tail = {"target": (3, 224, 224), "source": (512,)}
+    path = tmp_path / "simswap-224-fp16.engine"
+    path.write_bytes(fake.engine_bytes(
+        {k: (-1, *v) for k, v in tail.items()}, {"output": (-1, 3, 224, 224)}, op="copy",
+        profile={k: ((1, *v), (1, *v), (8, *v)) for k, v in tail.items()}))
+    engine = trt_engine.TensorRTEngine(path, device="cpu", name="simswap-224")
+    engine.fallback = lambda: None  # an FP32 engine "still building": the check runs
+    parser = FaceParser(TorchEngine(
+        AllSkin(), (TensorSpec("input", ("N", 3, 512, 512), "float32"),),
+        (TensorSpec("logits", ("N", 19, 512, 512), "float32"),), device="cpu"))
+    dev = TorchFrameProcessor(FaceSwapper("simswap-224", engine), None, Settings(mask=mask),
+                              device="cpu", parser=parser)
+    dev._cuda = True  # the upload's CUDA branch: what runs on a GPU
+    return dev
+
+
+def _frame(dev: TorchFrameProcessor, image: np.ndarray, faces: list[Face],
+           face_map: bool) -> np.ndarray:
+    """One frame as the pipeline runs it: with a face map, each identity is its own
+    swap call (faces alternate between two people)."""
+    if not face_map:
+        return dev.process(image, faces, VECTOR)[0]
+    other = l2_normalize(np.random.default_rng(1).standard_normal(512))
+    aligned = dev.align(image, faces)
+    swapped: list[Any] = [None] * len(faces)
+    for person, vector in enumerate((VECTOR, other)):
+        chosen = [i for i in range(len(faces)) if i % 2 == person]
+        if chosen:
+            for i, crop in zip(chosen, dev.swap_crops([aligned[i] for i in chosen], vector),
+                               strict=True):
+                swapped[i] = crop
+    return dev.composite(image, aligned, swapped)
+
+
+@pytest.mark.parametrize("mask", ["box", "parsing"])
+def test_one_blocking_host_wait_per_frame_on_the_tensorrt_path(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, mask: str) -> None:
+    """Issue 22 (rows 1 and 3): per frame the host waits once, for the download, with the
+    box or the parsing mask, for 1 and 4 faces, with and without a face map. Before: the
+    parser uploaded 5 constants per call (each a blocking copy) and every extra identity
+    waited for the previous call's event."""
+    from tests.cuda_copies import HostSyncCounter
+
+    dev = _trt_processor(tmp_path, monkeypatch, mask)
+    assert dev.uses_parser == (mask == "parsing")
+    for face_map in (False, True):  # warm: identity vectors and the parser's constants
+        _frame(dev, t1_bgr, t1_faces[:2], face_map)
+    for count in (1, 4):
+        for face_map in (False, True):
+            with HostSyncCounter() as syncs:
+                out = _frame(dev, t1_bgr, t1_faces[:count], face_map)
+            assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 1}, (count, face_map)
+            assert out.shape == t1_bgr.shape
