@@ -68,8 +68,7 @@ class HostSyncCounter(TorchFunctionMode):
             self._patch(torch.cuda, "synchronize", lambda plain: self._counting(
                 plain, "torch.cuda.synchronize", lambda *a, **k: True))
             for owner, name in ((torch.cuda.Event, "Event"), (torch.cuda.Stream, "Stream")):
-                self._patch(owner, "synchronize", lambda plain, name=name: self._counting(
-                    plain, f"{name}.synchronize", lambda obj: not obj.query()))
+                self._patch(owner, "synchronize", self._waits_for(f"{name}.synchronize"))
         super().__enter__()
         return self
 
@@ -83,6 +82,13 @@ class HostSyncCounter(TorchFunctionMode):
         plain = getattr(owner, name)
         self._restore.append((owner, name, plain))
         setattr(owner, name, wrap(plain))
+
+    def _waits_for(self, label: str) -> Callable[[Any], Any]:
+        """Counts an event's or stream's wait when ``query()`` says it would block."""
+        def wrap(plain: Callable[..., Any]) -> Callable[..., Any]:
+            return self._counting(plain, label, lambda obj: not obj.query())
+
+        return wrap
 
     def _counting(self, plain: Callable[..., Any], label: str,
                   blocks: Callable[..., bool]) -> Callable[..., Any]:
@@ -182,7 +188,6 @@ def _moves_to_device(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
     if kwargs.get("device") is not None:
         return True
     for value in args[1:]:
-        if isinstance(value, (str, torch.device)) or (
-                isinstance(value, torch.Tensor)):
+        if isinstance(value, (str, torch.device, torch.Tensor)):
             return True
     return len(args) == 1 and not kwargs.get("dtype")  # .cuda() / .to() with no dtype

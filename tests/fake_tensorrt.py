@@ -474,8 +474,11 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
             if set(self.addresses) != set(self.engine.names):
                 return False  # "address of tensor ... not set"
             first = next(iter(self.engine.inputs))
-            bound = {n: (self.addresses[n], tuple(self.get_tensor_shape(n)),
-                         self.engine.dtypes[n]) for n in self.engine.names}
+            bound: dict[str, tuple[int, tuple[int, ...], DataType]] = {}
+            for n in self.engine.names:
+                dims = self.get_tensor_shape(n)
+                bound[n] = (self.addresses[n], tuple(dims[i] for i in range(len(dims))),
+                            self.engine.dtypes[n])
             fake_cuda.enqueue(int(stream_handle), _kernel(rec, self.engine.spec["op"], bound,
                                                           first, list(self.engine.outputs)))
             rec.enqueued += 1

@@ -152,17 +152,17 @@ def test_two_threads_in_one_context_are_caught_even_when_instant(
 def test_a_global_capture_refuses_other_threads(rec: fake.Recorder) -> None:
     """torch's default capture_error_mode="global": another thread's CUDA work during the
     capture is an error; "thread_local" allows it."""
+    def other(errors: list[BaseException]) -> None:
+        try:
+            fake_cuda.enqueue(0, lambda: None)
+        except RuntimeError as exc:
+            errors.append(exc)
+
     for mode, fails in (("global", True), ("thread_local", False)):
         errors: list[BaseException] = []
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, stream=torch.cuda.Stream(), capture_error_mode=mode):
-            def other() -> None:
-                try:
-                    fake_cuda.enqueue(0, lambda: None)
-                except RuntimeError as exc:
-                    errors.append(exc)
-
-            thread = threading.Thread(target=other)
+            thread = threading.Thread(target=other, args=(errors,))
             thread.start()
             thread.join(5)
         assert bool(errors) == fails, mode

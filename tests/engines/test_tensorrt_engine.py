@@ -218,7 +218,6 @@ def _feeds(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
 def rec(monkeypatch: pytest.MonkeyPatch) -> fake.Recorder:
     """The strict double as ``tensorrt`` on a machine whose torch "sees" a GPU; engines
     run on torch's CPU device."""
-    import torch
 
     recorder = fake.Recorder()
     monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=recorder))

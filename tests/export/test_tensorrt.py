@@ -10,9 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -485,7 +485,7 @@ def test_row6_an_fp16_conversion_error_is_an_engine_error(
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
         fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
     monkeypatch.setattr(fp16, "convert_to_fp16", broken)
-    with pytest.raises(EngineError, match="FP16 graph.*input ranks differ"):
+    with pytest.raises(EngineError, match=r"FP16 graph.*input ranks differ"):
         trt_export.build_engine(generator_onnx, tmp_path / "e.engine", progress=False)
     assert rec.builds == 0
 
