@@ -10,9 +10,10 @@ without pinned memory and ``non_blocking=True``) as ``cudaMemcpyAsync`` followed
 Tests run the real device code on torch's CPU device, where nothing waits; this mode sees
 every torch call (``TorchFunctionMode``, the lowest Python-level hook) and counts the calls
 that would synchronise on CUDA. Host tensors: made from host memory (``from_numpy``,
-``as_tensor``/``tensor`` without a device), by a factory without a device (``empty``,
-``zeros``, ``arange``, ...), with ``pin_memory=True``, read back from the device (``.cpu()``),
-or computed from host tensors; all others are treated as living on the device. Explicit
+``as_tensor``/``tensor`` without a device), by a factory with ``pin_memory=True``, read back
+from the device (``.cpu()``), or computed from host tensors; all others (a factory without a
+device included: the CPU test device is the default one) are treated as living on the
+device. Explicit
 waits are counted through ``tests.fake_cuda`` when it stands in for ``torch.cuda`` (only the
 waits that block: see there), else by wrapping the real ``torch.cuda`` calls (an event or
 stream wait that ``query()`` says would block, and every ``torch.cuda.synchronize``).
@@ -146,8 +147,7 @@ class HostSyncCounter(TorchFunctionMode):
             self._marked(result)
         elif func in _FACTORIES and not isinstance(args[0] if args else None, torch.Tensor):
             self._calls[f"{name}(host data, device=...)"] += 1  # pageable upload
-        elif func in _HOST_FACTORIES and (kwargs.get("device") is None
-                                          or kwargs.get("pin_memory")):
+        elif func in _HOST_FACTORIES and kwargs.get("pin_memory"):
             self._marked(result)
         elif func in _MOVES and args and self._is_host(args[0]):
             if _moves_to_device(args, kwargs):

@@ -469,3 +469,38 @@ def test_one_blocking_host_wait_per_frame_on_the_tensorrt_path(
                 out = _frame(dev, t1_bgr, t1_faces[:count], face_map)
             assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 1}, (count, face_map)
             assert out.shape == t1_bgr.shape
+
+
+def test_the_sync_counter_sees_every_kind_of_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control for tests.cuda_copies (issue 22): explicit waits on work the host has not
+    seen finish, pageable copies into device tensors, device → host copies; and not a
+    pinned asynchronous copy, nor a wait for what an earlier download already covered."""
+    from tests import fake_cuda
+    from tests.cuda_copies import HostSyncCounter
+
+    fake_cuda.install(monkeypatch)
+    device = torch.zeros(4)
+    stream = torch.cuda.Stream()
+    with HostSyncCounter() as syncs:
+        event = torch.cuda.Event()
+        event.record(stream)
+        event.synchronize()  # recorded after the host last waited: blocks
+        event.synchronize()  # already seen: free
+        stream.synchronize()
+        torch.cuda.synchronize()
+        device.copy_(torch.from_numpy(np.ones(4, np.float32)))  # pageable → device
+        pinned = torch.empty((4,), pin_memory=True)
+        device.copy_(pinned, non_blocking=True)  # pinned, asynchronous: no wait
+        pinned.copy_(device, non_blocking=True)  # device → pinned, asynchronous
+        torch.from_numpy(np.zeros(4, np.float32)).copy_(device)  # device → pageable: waits
+        (torch.from_numpy(np.ones(4, np.float32)) * 2).to("cpu")  # computed on the host
+        staged = torch.cuda.Event()
+        staged.record()
+        device.cpu()  # the download: the host has seen everything so far
+        staged.synchronize()  # the upload's staging event behind it: free
+    assert syncs.calls == {"Event.synchronize": 1, "Stream.synchronize": 1,
+                           "torch.cuda.synchronize": 1,
+                           "Tensor.copy_ from pageable host memory": 1,
+                           "Tensor.copy_ of a device tensor": 1,
+                           "Tensor.to from pageable host memory": 1,
+                           "Tensor.cpu of a device tensor": 1}
