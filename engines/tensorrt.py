@@ -11,24 +11,38 @@ This module only runs engines; building them is ``export.tensorrt``'s job, hande
 
 Threads: an ``IExecutionContext`` may be used by one thread at a time, so every calling
 thread gets its own context, stream and bound buffers (the deserialized engine is shared).
-The live pipeline may swap on its process thread and on its swap worker at once.
+``CONTEXTS_AHEAD`` contexts are made at open (so running out of memory fails the open, where
+the registry falls back) and handed to the first calling threads; the opening thread keeps
+none. A context a later thread cannot get (out of memory) is shared under a lock instead of
+failing in the live loop. The live pipeline may swap on its process thread and its swap
+worker at once.
 
 Batches: an engine built with a batch profile (``export.tensorrt``: 1..8, opt at 1) takes
 up to its profile's max faces per launch; more are run in chunks of that size. A static
-engine runs in chunks of its fixed batch.
+engine runs in chunks of its fixed batch. ``run_torch`` checks that every feed has the
+engine's trailing shape and the same number of rows (no silent broadcast).
 
-Device memory: torch tensors allocated once per context and bound by ``data_ptr()``; on CUDA
-every call runs on the context's own ``torch.cuda.Stream`` with no allocation and no host
-synchronisation (``run_torch``); optionally the launch is captured once into a CUDA graph.
-cuda-python/PyCUDA are not needed: torch owns the context, stream and memory. The same code
-runs on torch's CPU device (tests drive it with a strict stand-in for ``tensorrt``).
+Device memory: torch tensors allocated once per context, 256-byte aligned (TensorRT's rule
+for ``set_tensor_address``, whose result is checked) and bound by ``data_ptr()``. Every
+call runs on the context's own ``torch.cuda.Stream``, ordered after the caller's stream and
+before it again (``wait_stream``), with no allocation and no host wait. With
+``use_cuda_graph`` one graph per batch size is captured at open
+(``capture_error_mode="thread_local"``: the app's other threads keep using the GPU) and
+replayed. cuda-python/PyCUDA are not needed: torch owns the context, streams and memory.
+Tests drive the same code on torch's CPU device with strict doubles of ``tensorrt`` and of
+``torch.cuda``'s streams, events and graphs.
 
-FP16 safety: after each call ``torch.isfinite(out).all()`` is computed on the device. The
-numpy ``run`` reads it right away and re-runs the frame on the FP32 engine; ``run_torch``
-copies the flag to pinned memory asynchronously and reads it at the start of the thread's
-next call. The FP32 engine is built ahead of time (``export tensorrt`` builds it with the
-FP16 one; otherwise a background thread starts at open), so a NaN frame never waits for a
-build: until the FP32 engine is ready, the FP16 one keeps running.
+FP16 safety: each call ANDs ``torch.isfinite(out).all()`` of every chunk into a device flag
+that stays False once a NaN/Inf was seen, copies it to pinned memory asynchronously and
+records an event. The next call reads it only if that event has completed (``query``, never
+``synchronize``: a face map's second identity in the same frame never waits for the first);
+the numpy ``run`` waits anyway, reads it at once and re-runs the bad frame on FP32. The FP32
+engine comes from ``Fp32Fallback``: built (through ``export.tensorrt.ensure_engine``'s file
+lock, one build at a time on the machine) and deserialised with its contexts on a
+background thread: at open for the face generator (``builds_fp32_ahead``), on the first NaN
+for any other model. Until it is ready the FP16 engine keeps running; once switched, the
+FP16 engine's memory is released and the FP32 engine is not checked (nothing to fall back
+to).
 """
 
 from __future__ import annotations
@@ -255,6 +269,8 @@ class _Context:
             self.flag_pending = False
             if use_cuda_graph:
                 self._capture()
+        except EngineError:
+            raise
         except RuntimeError as exc:  # torch.OutOfMemoryError, a stream torch cannot make
             raise EngineError(f"{loaded.path}: could not set up an execution context on "
                               f"{loaded.device} ({type(exc).__name__}: {exc}); out of GPU "
