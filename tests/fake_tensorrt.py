@@ -275,7 +275,7 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
             self.flags: list[str] = []
 
         def set_memory_pool_limit(self, pool: str, size: int) -> None:
-            if pool != "WORKSPACE" or size <= 0:
+            if pool != "WORKSPACE" or not isinstance(size, int):
                 raise TypeError("set_memory_pool_limit(): incompatible function arguments")
 
         def set_flag(self, flag: str) -> None:
@@ -312,9 +312,8 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
             self.shapes: dict[str, tuple[Any, Any, Any]] = {}
             self.errors: list[str] = []
 
-        def set_shape(self, name: str, lo: Dims, opt: Dims, hi: Dims) -> None:
-            if not all(isinstance(d, Dims) for d in (lo, opt, hi)):
-                raise TypeError("set_shape(): incompatible function arguments (Dims expected)")
+        def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
+            # Dims, or a tuple/list (pybind11 converts them implicitly)
             lo_t, opt_t, hi_t = (tuple(d[i] for i in range(len(d))) for d in (lo, opt, hi))
             if not all(a <= b <= c for a, b, c in zip(lo_t, opt_t, hi_t, strict=True)):
                 self.errors.append(f"{name}: min <= opt <= max violated")

@@ -96,14 +96,29 @@ def test_builder_refusals(rec: fake.Recorder) -> None:
     assert config.create_timing_cache(b"not a timing cache") is None  # a damaged file
     with pytest.raises(TypeError, match="incompatible function arguments"):
         config.set_timing_cache(None, ignore_mismatch=False)
-    profile = builder.create_optimization_profile()
-    with pytest.raises(TypeError, match="Dims"):
-        profile.set_shape("target", (1, 3, 64, 64), (1, 3, 64, 64), (1, 3, 64, 64))
     # a strongly typed network takes no precision flag and no layer precision
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     config.set_flag(trt.BuilderFlag.FP16)
     assert builder.build_serialized_network(network, config) is None
     assert any("FP16 on a strongly typed network" in e for e in rec.build_errors)
+    # a profile whose min > max fails the build
+    profile = builder.create_optimization_profile()
+    profile.set_shape("target", (2, 3, 64, 64), (1, 3, 64, 64), (1, 3, 64, 64))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    assert builder.build_serialized_network(builder.create_network(2), config) is None
+    assert any("min <= opt <= max" in e for e in rec.build_errors)
+
+
+def test_a_strongly_typed_network_refuses_layer_precisions() -> None:
+    rec = fake.Recorder()
+    trt = fake.fake_tensorrt(rec=rec, layers=[("/in", "NORMALIZATION", "y")])
+    builder = trt.Builder(trt.Logger("warning"))
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    network.get_layer(0).precision = trt.float32
+    config = builder.create_builder_config()
+    assert builder.build_serialized_network(network, config) is None
+    assert rec.pinned == {} and "strongly typed" in rec.build_errors[0]
 
 
 def test_weak_typing_warns_on_tensorrt_10(rec: fake.Recorder) -> None:

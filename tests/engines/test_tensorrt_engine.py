@@ -554,7 +554,7 @@ def test_row8_cuda_graphs_cover_every_batch_and_capture_thread_locally(
     stop = threading.Event()
 
     def other_thread_work() -> None:  # the live pipeline's other CUDA work
-        while not stop.is_set():
+        while not stop.wait(0.0005):
             fake_cuda.enqueue(0, lambda: None)
 
     busy = threading.Thread(target=other_thread_work)
