@@ -11,8 +11,8 @@ What it models (the parts of CUDA's ordering that the TensorRT runtime relies on
 - ``CUDAGraph`` capture (``torch.cuda.graph(g, stream=s, capture_error_mode=...)``) records
   the launches queued on ``s`` instead of running them, with the shapes bound at capture;
   ``replay`` queues them on the current stream. With ``capture_error_mode="global"`` (torch's
-  default) any CUDA call from another thread during a capture raises, as CUDA does
-  (``cudaErrorStreamCaptureUnsupported``); ``"thread_local"`` allows it;
+  default) any CUDA call from another thread during a capture raises there and invalidates
+  the capture, which then fails as it ends, as CUDA does; ``"thread_local"`` allows it;
 - ``pin_memory=True`` (``torch.empty``/``zeros``/``ones``), which torch's CPU build refuses,
   gives ordinary memory that ``Tensor.is_pinned`` reports as pinned;
 - which host waits really block: ``waits`` lists each ``Stream.synchronize``,
@@ -80,8 +80,9 @@ def reset() -> None:
 def _check_capture(handle: int | None) -> None:
     """CUDA refuses work from other threads while a global-mode capture runs."""
     me = threading.get_ident()
-    for captured, (_, mode, thread) in _captures.items():
+    for captured, (graph, mode, thread) in _captures.items():
         if mode == "global" and thread != me and captured != handle:
+            graph.invalidated = True  # the capture fails too, when it ends
             raise RuntimeError("CUDA error: operation not permitted when stream is capturing "
                                "(another thread captures with capture_error_mode='global')")
 
@@ -214,6 +215,7 @@ class FakeGraph:
     def __init__(self) -> None:
         self.work: list[Callable[[], None]] = []
         self.mode = ""
+        self.invalidated = False
 
     def replay(self) -> None:
         handle = current_stream().cuda_stream
@@ -237,6 +239,9 @@ def graph(cuda_graph: FakeGraph, pool: Any = None, stream: FakeStream | None = N
         _local.current = previous
         with _lock:
             del _captures[chosen.cuda_stream]
+    if cuda_graph.invalidated:
+        raise RuntimeError("CUDA error: operation failed due to a previous error during "
+                           "capture (cudaErrorStreamCaptureInvalidated)")
 
 
 def synchronize(device: Any = None) -> None:
