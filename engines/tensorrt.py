@@ -360,6 +360,15 @@ class _State:
         return _Context(self.loaded, use_cuda_graph=self.use_cuda_graph,
                         check_finite=self.check_finite)
 
+    def reclaim(self) -> None:
+        """Contexts of threads that have ended go back to ``spare`` (a restarted swap worker
+        reuses its predecessor's); call with ``lock`` held."""
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [i for i in self.by_thread if i not in alive]:
+            context = self.by_thread.pop(ident)
+            if not context.shared and all(c is not context for c in self.by_thread.values()):
+                self.spare.append(context)
+
     def any_context(self) -> _Context:
         with self.lock:
             return (self.spare or list(self.by_thread.values()))[0]
@@ -478,6 +487,8 @@ class TensorRTEngine:
         me = threading.get_ident()
         with state.lock:
             context = state.by_thread.get(me)
+            if context is None:
+                state.reclaim()
             if context is None and state.spare:
                 context = state.by_thread[me] = state.spare.pop()
             if context is not None:

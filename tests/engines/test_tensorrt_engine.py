@@ -644,3 +644,17 @@ def test_row2_only_the_generator_builds_its_fp32_engine_ahead(rec: fake.Recorder
     assert fallbacks["face-parsing"].wait(10) == fp32_file  # type: ignore[union-attr]
     np.testing.assert_array_equal(parser.run(feeds)["output"], np.abs(feeds["target"]))
     assert parser.fell_back and not engines["scrfd-10g"].fallback.started  # type: ignore[union-attr]
+
+
+def test_row5_a_thread_that_ended_leaves_its_context_to_the_next(rec: fake.Recorder,
+                                                                 tmp_path: Path) -> None:
+    """Row 5: a restarted swap worker reuses the context of the one that ended instead of
+    each worker keeping one forever."""
+    import threading
+
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    for seed in range(3):  # three workers, one after the other
+        thread = threading.Thread(target=engine.run_torch, args=(_torch_feeds(2, seed),))
+        thread.start()
+        thread.join(10)
+    assert rec.contexts_made == 1
