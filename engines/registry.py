@@ -73,12 +73,15 @@ def _tensorrt_reason() -> str | None:
 def tensorrt_builder(onnx_path: Path, cache_dir: Path, max_batch: int,
                      opt_batch: int) -> Callable[[str], Path]:
     """The build function the TensorRT runtime is handed (it never imports the builder):
-    precision → the cached engine for ``onnx_path``, built on a miss."""
+    precision → the cached engine for ``onnx_path``, built on a miss. The batch profile is
+    the one ``export tensorrt --max-batch/--opt-batch`` recorded for this file, else
+    ``max_batch``/``opt_batch``: the app looks up the engine the user built."""
     def build(precision: str) -> Path:
-        from export.tensorrt import ensure_engine
+        from export.tensorrt import batch_choice, ensure_engine
 
-        return ensure_engine(onnx_path, cache_dir, precision=precision, max_batch=max_batch,
-                             opt_batch=opt_batch)
+        chosen = batch_choice(cache_dir, onnx_path) or (max_batch, opt_batch)
+        return ensure_engine(onnx_path, cache_dir, precision=precision, max_batch=chosen[0],
+                             opt_batch=chosen[1])
 
     return build
 

@@ -11,29 +11,44 @@ This module only runs engines; building them is ``export.tensorrt``'s job, hande
 
 Threads: an ``IExecutionContext`` may be used by one thread at a time, so every calling
 thread gets its own context, stream and bound buffers (the deserialized engine is shared).
-The live pipeline may swap on its process thread and on its swap worker at once.
+``CONTEXTS_AHEAD`` contexts are made at open (so running out of memory fails the open, where
+the registry falls back) and handed to the first calling threads; the opening thread keeps
+none. A context a later thread cannot get (out of memory) is shared under a lock instead of
+failing in the live loop. The live pipeline may swap on its process thread and its swap
+worker at once.
 
 Batches: an engine built with a batch profile (``export.tensorrt``: 1..8, opt at 1) takes
 up to its profile's max faces per launch; more are run in chunks of that size. A static
-engine runs in chunks of its fixed batch.
+engine runs in chunks of its fixed batch. ``run_torch`` checks that every feed has the
+engine's trailing shape and the same number of rows (no silent broadcast).
 
-Device memory: torch tensors allocated once per context and bound by ``data_ptr()``; on CUDA
-every call runs on the context's own ``torch.cuda.Stream`` with no allocation and no host
-synchronisation (``run_torch``); optionally the launch is captured once into a CUDA graph.
-cuda-python/PyCUDA are not needed: torch owns the context, stream and memory. The same code
-runs on torch's CPU device (tests drive it with a strict stand-in for ``tensorrt``).
+Device memory: torch tensors allocated once per context, 256-byte aligned (TensorRT's rule
+for ``set_tensor_address``, whose result is checked) and bound by ``data_ptr()``. Every
+call runs on the context's own ``torch.cuda.Stream``, ordered after the caller's stream and
+before it again (``wait_stream``), with no allocation and no host wait. With
+``use_cuda_graph`` one graph per batch size is captured at open
+(``capture_error_mode="thread_local"``: the app's other threads keep using the GPU) and
+replayed. cuda-python/PyCUDA are not needed: torch owns the context, streams and memory.
+Tests drive the same code on torch's CPU device with strict doubles of ``tensorrt`` and of
+``torch.cuda``'s streams, events and graphs.
 
-FP16 safety: after each call ``torch.isfinite(out).all()`` is computed on the device. The
-numpy ``run`` reads it right away and re-runs the frame on the FP32 engine; ``run_torch``
-copies the flag to pinned memory asynchronously and reads it at the start of the thread's
-next call. The FP32 engine is built ahead of time (``export tensorrt`` builds it with the
-FP16 one; otherwise a background thread starts at open), so a NaN frame never waits for a
-build: until the FP32 engine is ready, the FP16 one keeps running.
+FP16 safety: each call ANDs ``torch.isfinite(out).all()`` of every chunk into a device flag
+that stays False once a NaN/Inf was seen, copies it to pinned memory asynchronously and
+records an event. The next call reads it only if that event has completed (``query``, never
+``synchronize``: a face map's second identity in the same frame never waits for the first);
+the numpy ``run`` waits anyway, reads it at once and re-runs the bad frame on FP32. The FP32
+engine comes from ``Fp32Fallback``: built (through ``export.tensorrt.ensure_engine``'s file
+lock, one build at a time on the machine) and deserialised with its contexts on a
+background thread: at open for the face generator (``builds_fp32_ahead``), on the first NaN
+for any other model. Until it is ready the FP16 engine keeps running; once switched, the
+FP16 engine's memory is released and the FP32 engine is not checked (nothing to fall back
+to).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -58,6 +73,11 @@ MAX_BATCH = 8
 OPT_BATCH = 1
 # The torch device engines run on; tests point it at the CPU device, where the same code runs
 DEVICE = "cuda"
+# set_tensor_address: "The pointer must have at least 256-byte alignment" (NvInferRuntime.h)
+ALIGNMENT = 256
+# Execution contexts made at open (and for the FP32 engine, on its build thread); a second
+# calling thread gets its own, made on first use
+CONTEXTS_AHEAD = 1
 
 # precision ("fp16" / "fp32") → the engine file for it, built or taken from the cache
 BuildFunction = Callable[[str], Path]
@@ -142,8 +162,30 @@ def torch_dtype_name(trt_dtype_name: str) -> str:
                           f"got {trt_dtype_name}") from exc
 
 
+def numpy_dtype_name(trt_dtype_name: str) -> str:
+    """numpy dtype name of a TensorRT ``DataType`` (BF16 → float32: numpy has no bfloat16;
+    ``run`` returns it widened)."""
+    torch_dtype_name(trt_dtype_name)  # the same clear error for an unknown type
+    return _DTYPES[trt_dtype_name][1]
+
+
 def _dims(dims: Any) -> tuple[int, ...]:
+    """A ``trt.Dims`` (indexable, sized; not a tuple) as a tuple of ints."""
     return tuple(int(dims[k]) for k in range(len(dims)))
+
+
+def aligned_empty(dims: tuple[int, ...], dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """An uninitialised tensor whose first element sits on a ``ALIGNMENT``-byte boundary
+    (``set_tensor_address``: "The pointer must have at least 256-byte alignment"). CUDA's
+    caching allocator already aligns to 512 bytes; torch's CPU allocator to 64."""
+    import torch
+
+    count = math.prod(dims)
+    item = dtype.itemsize
+    raw = torch.empty(count + max(1, ALIGNMENT // item), dtype=dtype, device=device)
+    offset = (-raw.data_ptr() % ALIGNMENT) // item
+    return raw[offset:offset + count].view(dims)
 
 
 class _Loaded:
@@ -164,7 +206,9 @@ class _Loaded:
         modes = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if modes[n]]
         self.output_names = [n for n in names if not modes[n]]
-        self.dtypes = {n: torch_dtype_name(engine.get_tensor_dtype(n).name) for n in names}
+        kinds = {n: engine.get_tensor_dtype(n).name for n in names}
+        self.dtypes = {n: torch_dtype_name(kind) for n, kind in kinds.items()}
+        self.numpy_dtypes = {n: numpy_dtype_name(kind) for n, kind in kinds.items()}
         static = {n: _dims(engine.get_tensor_shape(n)) for n in self.input_names}
         self.profiled = any(d < 0 for dims in static.values() for d in dims)
         if self.profiled:
@@ -187,42 +231,59 @@ class _Loaded:
 
 
 class _Context:
-    """One thread's execution context with its stream and preallocated tensors."""
+    """One execution context with its stream, bound buffers, CUDA graphs and finite flag.
+    Used by one thread at a time (``lock``); normally by one thread only."""
 
-    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool) -> None:
+    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool, check_finite: bool) -> None:
         import torch
 
         self.loaded = loaded
+        self.lock = threading.Lock()
+        self.shared = False  # set when a second thread had to share it
+        self.check_finite = check_finite
         self.context = loaded.create_context()
-        self.cuda = loaded.device.type == "cuda"
-        self.stream = torch.cuda.Stream(loaded.device) if self.cuda else None
         self.inputs: dict[str, torch.Tensor] = {}
         self.outputs: dict[str, torch.Tensor] = {}
+        self.graphs: dict[int, Any] = {}
         self.batch = 0
-        self.set_batch(loaded.max_batch)  # bind the largest shapes: outputs follow inputs
-        for name in loaded.input_names:
-            self._bind(name, loaded.max_shapes[name], self.inputs)
-        for name in loaded.output_names:
-            dims = _dims(self.context.get_tensor_shape(name))
-            if any(d < 0 for d in dims):
-                raise EngineError(f"{loaded.path}: output {name} has no shape after the "
-                                  f"input shapes were set ({dims})")
-            self._bind(name, dims, self.outputs)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        if use_cuda_graph and self.cuda:
-            self._capture()
-        # the finite flag of the last call, read at the start of the next one
-        self.finite_host = torch.ones((), dtype=torch.bool,
-                                      pin_memory=self.cuda)
-        self.done = torch.cuda.Event() if self.cuda else None
-        self.pending = False
+        try:
+            self.stream = torch.cuda.Stream(loaded.device)
+            # buffers allocated on this stream: the caching allocator then reuses their
+            # memory only after this stream's work (no use after free across streams)
+            with torch.cuda.stream(self.stream):
+                self.set_batch(loaded.max_batch)  # bind the largest shapes: outputs follow
+                for name in loaded.input_names:
+                    self._bind(name, loaded.max_shapes[name], self.inputs)
+                for name in loaded.output_names:
+                    dims = _dims(self.context.get_tensor_shape(name))
+                    if any(d < 0 for d in dims):
+                        raise EngineError(f"{loaded.path}: output {name} has no shape after "
+                                          f"the input shapes were set ({dims})")
+                    self._bind(name, dims, self.outputs)
+                # NaN/Inf seen since this context began (sticky: a later finite call
+                # never hides an earlier bad one), and its host copy
+                self.finite = torch.ones((), dtype=torch.bool, device=loaded.device)
+            self.finite_host = torch.ones((), dtype=torch.bool,
+                                          pin_memory=torch.cuda.is_available())
+            self.flag_ready = torch.cuda.Event()
+            self.flag_pending = False
+            if use_cuda_graph:
+                self._capture()
+        except EngineError:
+            raise
+        except RuntimeError as exc:  # torch.OutOfMemoryError, a stream torch cannot make
+            raise EngineError(f"{loaded.path}: could not set up an execution context on "
+                              f"{loaded.device} ({type(exc).__name__}: {exc}); out of GPU "
+                              "memory? close other GPU programs") from exc
 
     def _bind(self, name: str, dims: tuple[int, ...], into: dict[str, torch.Tensor]) -> None:
         import torch
 
-        dtype = getattr(torch, self.loaded.dtypes[name])
-        tensor = torch.empty(dims, dtype=dtype, device=self.loaded.device)
-        self.context.set_tensor_address(name, tensor.data_ptr())
+        tensor = aligned_empty(dims, getattr(torch, self.loaded.dtypes[name]),
+                               self.loaded.device)
+        if not self.context.set_tensor_address(name, tensor.data_ptr()):
+            raise EngineError(f"{self.loaded.path}: TensorRT refused the address of {name} "
+                              "(set_tensor_address returned False; see the TensorRT log)")
         into[name] = tensor
 
     def set_batch(self, batch: int) -> None:
@@ -245,59 +306,132 @@ class _Context:
         self.batch = batch
 
     def _launch(self) -> None:
-        handle = self.stream.cuda_stream if self.stream is not None else 0
-        if not self.context.execute_async_v3(handle):
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise EngineError(f"{self.loaded.path}: execute_async_v3 failed (see the TensorRT "
                               "log)")
 
     def _capture(self) -> None:
+        """One graph per batch size (a graph replays the shapes it was captured with), at
+        open, with ``capture_error_mode="thread_local"`` so that other threads' CUDA work
+        (the live pipeline's) does not invalidate the capture."""
         import torch
 
-        assert self.stream is not None
+        sizes = range(1, self.loaded.max_batch + 1) if self.loaded.profiled else (self.batch,)
         # One ordinary launch first: TensorRT defers some allocations to the first enqueue,
         # which must not happen inside a capture.
         self._launch()
         self.stream.synchronize()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self.stream):
-            self._launch()
-        self.graph = graph
+        for batch in sizes:
+            self.set_batch(batch)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+                self._launch()
+            self.graphs[batch] = graph
 
     def execute(self) -> None:
-        """Launch (the graph was captured at the full batch; a smaller one launches)."""
-        if self.graph is not None and self.batch == self.loaded.max_batch:
-            self.graph.replay()
+        """Replay the graph captured at this batch size, else launch."""
+        graph = self.graphs.get(self.batch)
+        if graph is not None:
+            graph.replay()
         else:
             self._launch()
 
+    def retire(self) -> None:
+        """Wait for this context's queued work, then let its memory go."""
+        with self.lock:
+            self.stream.synchronize()
+            self.graphs.clear()
+
+
+class _State:
+    """The engine in use (FP16, or the FP32 fallback) and its contexts: ``spare`` ones made
+    ahead (at open, or on the fallback's build thread) and one per calling thread."""
+
+    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool, check_finite: bool,
+                 contexts: int = CONTEXTS_AHEAD) -> None:
+        self.loaded = loaded
+        self.use_cuda_graph = use_cuda_graph
+        self.check_finite = check_finite
+        self.lock = threading.Lock()
+        self.spare = [self.new_context() for _ in range(contexts)]
+        self.by_thread: dict[int, _Context] = {}
+
+    def new_context(self) -> _Context:
+        return _Context(self.loaded, use_cuda_graph=self.use_cuda_graph,
+                        check_finite=self.check_finite)
+
+    def reclaim(self) -> None:
+        """Contexts of threads that have ended go back to ``spare`` (a restarted swap worker
+        reuses its predecessor's); call with ``lock`` held."""
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [i for i in self.by_thread if i not in alive]:
+            context = self.by_thread.pop(ident)
+            if not context.shared and all(c is not context for c in self.by_thread.values()):
+                self.spare.append(context)
+
+    def any_context(self) -> _Context:
+        with self.lock:
+            return (self.spare or list(self.by_thread.values()))[0]
+
+    def retire(self) -> None:
+        with self.lock:
+            contexts = {id(c): c for c in (*self.spare, *self.by_thread.values())}
+            self.spare, self.by_thread = [], {}
+        for context in contexts.values():
+            context.retire()
+
 
 class Fp32Fallback:
-    """The FP32 engine, built on a background thread as soon as this object is made, so a
-    NaN frame never waits for a build: calling it returns the engine file when it is ready,
-    None while it is still building (or when the build failed, which is logged once)."""
+    """The FP32 engine, built (and, with ``prepare``, deserialised with its contexts) on a
+    background thread, so a NaN frame never waits for it: calling this object returns the
+    engine file once ready, None before (or when the build failed, logged once).
 
-    def __init__(self, build: Callable[[], Path], name: str = "") -> None:
+    ``eager``: the build starts now (the generator: its NaN frames are what users see);
+    otherwise it starts on the first call, i.e. the first NaN (``engines.registry`` picks).
+    Builds go through ``export.tensorrt.ensure_engine``, which holds a file lock: one build
+    at a time on this machine, shared with ``export tensorrt``."""
+
+    def __init__(self, build: Callable[[], Path], name: str = "", *,
+                 prepare: Callable[[Path], Any] | None = None, eager: bool = True) -> None:
         self._build = build
+        self._prepare = prepare
         self._name = name
         self._path: Path | None = None
+        self.ready: Any = None  # what ``prepare`` made of the engine file
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"fp32-build-{name}",
                                         daemon=True)
-        self._thread.start()
+        self._start_lock = threading.Lock()
+        self.started = False
+        if eager:
+            self.start()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if not self.started:
+                self.started = True
+                self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._path = self._build()
+            path = self._build()
+            if self._prepare is not None:
+                self.ready = self._prepare(path)
+            self._path = path
         except Exception as exc:  # reported, never raised into the frame path
             self.error = exc
             log.warning("%s: building the FP32 fallback engine failed: %s", self._name, exc)
 
     def wait(self, timeout: float | None = None) -> Path | None:
-        """Block until the build ends (tests, ``bench``); the engine file or None."""
+        """Start if needed and block until the build ends (tests, ``bench``)."""
+        self.start()
         self._thread.join(timeout)
         return self._path
 
     def __call__(self) -> Path | None:
+        if not self.started:
+            self.start()  # on demand: the first NaN starts the build
+            return None
         return self._path if not self._thread.is_alive() else None
 
 
@@ -305,7 +439,10 @@ class TensorRTEngine:
     """Engine protocol over a TensorRT engine; ``run_torch`` keeps everything on the device.
 
     ``fallback`` gives the FP32 engine file once it exists (None while it does not); it is
-    asked only after the FP16 engine produced NaN/Inf, and must not block."""
+    asked only after the FP16 engine produced NaN/Inf, and must not block. An
+    ``Fp32Fallback`` made with ``prepare=engine.prepare_fallback`` hands over the engine
+    already deserialised with its contexts, so the switch does no work on the frame thread.
+    Without a fallback no finite check runs (nothing could be done about a NaN)."""
 
     backend = BACKEND
 
@@ -318,81 +455,131 @@ class TensorRTEngine:
         self.device = torch.device(device)
         self._use_cuda_graph = use_cuda_graph
         self.fallback = fallback
-        self._loaded = _Loaded(Path(engine_path), self.device)
-        self._local = threading.local()
         self._switch_lock = threading.Lock()
         self._waiting_told = False
+        self._shared_told = False
         self.fell_back = False
-        self.max_batch = self._loaded.max_batch
-        self._context()  # fail now (no context: out of memory), not on the first frame
-        self.inputs = self._specs(self._loaded.input_names)
-        self.outputs = self._specs(self._loaded.output_names)
+        self._state = _State(_Loaded(Path(engine_path), self.device),
+                             use_cuda_graph=use_cuda_graph, check_finite=True)
+        self.max_batch = self._state.loaded.max_batch
+        self.inputs = self._specs(self._state.loaded.input_names)
+        self.outputs = self._specs(self._state.loaded.output_names)
 
     def _specs(self, names: list[str]) -> tuple[TensorSpec, ...]:
-        """Specs of the engine's tensors; the batch axis is symbolic ("batch"): any number
-        of faces is accepted and run in chunks of ``max_batch``."""
-        bound = self._context()
+        """Specs of the engine's tensors (numpy dtype names); the batch axis is symbolic
+        ("batch"): any number of faces is accepted and run in chunks of ``max_batch``."""
+        bound = self._state.any_context()
         shapes = {n: tuple(t.shape) for n, t in (*bound.inputs.items(), *bound.outputs.items())}
-        return tuple(TensorSpec(n, ("batch", *shapes[n][1:]), self._loaded.dtypes[n])
+        return tuple(TensorSpec(n, ("batch", *shapes[n][1:]), self._state.loaded.numpy_dtypes[n])
                      for n in names)
 
-    def _context(self) -> _Context:
-        """This thread's execution context (made on first use, and again after a switch)."""
-        context: _Context | None = getattr(self._local, "context", None)
-        loaded = self._loaded
-        if context is None or context.loaded is not loaded:
-            context = _Context(loaded, use_cuda_graph=self._use_cuda_graph)
-            self._local.context = context
+    def prepare_fallback(self, path: Path) -> _State:
+        """The FP32 engine deserialised with as many contexts as the FP16 one has in use
+        (runs on the fallback's build thread); no finite check on it: there is nothing
+        further to fall back to."""
+        in_use = max(1, len({id(c) for c in self._state.by_thread.values()}))
+        return _State(_Loaded(Path(path), self.device), use_cuda_graph=self._use_cuda_graph,
+                      check_finite=False, contexts=in_use)
+
+    def _context(self, state: _State) -> _Context:
+        """This thread's context: its own, a spare one made ahead, a new one, or, when no
+        new one can be made (out of GPU memory), another thread's shared under its lock."""
+        me = threading.get_ident()
+        with state.lock:
+            context = state.by_thread.get(me)
+            if context is None:
+                state.reclaim()
+            if context is None and state.spare:
+                context = state.by_thread[me] = state.spare.pop()
+            if context is not None:
+                return context
+        try:
+            context = state.new_context()
+        except EngineError as exc:
+            with state.lock:
+                if not state.by_thread:
+                    raise
+                context = next(iter(state.by_thread.values()))
+                context.shared = True
+                state.by_thread[me] = context
+            if not self._shared_told:
+                self._shared_told = True
+                log.warning("%s: no execution context for another thread (%s); threads share "
+                            "one, one call at a time", self.name, exc)
+            return context
+        with state.lock:
+            state.by_thread[me] = context
         return context
 
     # -- device-resident path ----------------------------------------------------------------
 
+    def _check_torch_feeds(self, loaded: _Loaded, feeds: Mapping[str, torch.Tensor]) -> int:
+        """The batch of ``feeds``: every input present with the engine's trailing shape and
+        the same number of rows (a (1, 512) identity never broadcasts over 4 faces)."""
+        if set(feeds) != set(loaded.input_names):
+            raise EngineError(f"{self.name}: inputs: expected {sorted(loaded.input_names)}, "
+                              f"got {sorted(feeds)}")
+        rows: dict[str, int] = {}
+        for name in loaded.input_names:
+            shape = tuple(feeds[name].shape)
+            want = loaded.max_shapes[name][1:]
+            if len(shape) != len(want) + 1 or shape[1:] != want:
+                raise EngineError(f"{self.name}: {name}: expected shape (batch, "
+                                  f"{', '.join(map(str, want))}), got {shape}")
+            rows[name] = shape[0]
+        if len(set(rows.values())) != 1 or 0 in rows.values():
+            raise EngineError(f"{self.name}: every input needs the same number of rows (≥ 1), "
+                              f"got {rows}")
+        return next(iter(rows.values()))
+
     def run_torch(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Copy ``feeds`` (tensors on the engine's device) into this thread's bound inputs,
         run, return the outputs. Up to ``max_batch`` rows they are the bound buffers (valid
-        until this thread's next call); more rows run in chunks into new tensors. On CUDA
-        the outputs are ready on the engine's stream, which the caller's current stream is
-        made to wait on: no host synchronisation."""
+        until this thread's next call); more rows run in chunks into new tensors. The
+        outputs are ready on the caller's current stream, which is made to wait on the
+        engine's: no host synchronisation (the NaN flag of an earlier call is read only
+        once its event has completed: ``Event.query``, never ``synchronize``)."""
+        self._poll()
+        state = self._state
+        batch = self._check_torch_feeds(state.loaded, feeds)
+        context = self._context(state)
+        with context.lock:
+            return self._run(context, feeds, batch)
+
+    def _run(self, context: _Context, feeds: Mapping[str, torch.Tensor],
+             batch: int) -> dict[str, torch.Tensor]:
         import torch
 
-        self._check_previous()
-        context = self._context()
-        batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
         step = context.loaded.max_batch
-        if batch <= step:
-            return self._run_chunk(context, feeds, 0, batch)
-        parts = [{k: v.clone() for k, v in
-                  self._run_chunk(context, feeds, start, min(batch, start + step)).items()}
-                 for start in range(0, batch, step)]
-        return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
-
-    def _run_chunk(self, context: _Context, feeds: Mapping[str, torch.Tensor], start: int,
-                   stop: int) -> dict[str, torch.Tensor]:
-        import torch
-
-        rows = stop - start
-        context.set_batch(rows)
-        if not context.cuda:
-            for name, target in context.inputs.items():
-                target[:rows].copy_(feeds[name][start:stop])
-            context.execute()
-            outputs = {name: t[:rows] for name, t in context.outputs.items()}
-            context.finite_host.copy_(self._all_finite(outputs))
-            context.pending = True
-            return outputs
-        assert context.stream is not None and context.done is not None
+        whole = batch <= step and not context.shared
         caller = torch.cuda.current_stream(self.device)
-        context.stream.wait_stream(caller)  # feeds were produced on the caller's stream
-        with torch.cuda.stream(context.stream):
-            for name, target in context.inputs.items():
-                target[:rows].copy_(feeds[name][start:stop], non_blocking=True)
-            context.execute()
-            outputs = {name: t[:rows] for name, t in context.outputs.items()}
-            context.finite_host.copy_(self._all_finite(outputs), non_blocking=True)
-            context.done.record(context.stream)
-        context.pending = True
-        caller.wait_stream(context.stream)
-        return outputs
+        parts: list[dict[str, torch.Tensor]] = []
+        for start in range(0, batch, step):
+            stop = min(batch, start + step)
+            rows = stop - start
+            context.stream.wait_stream(caller)  # feeds, and readers of the last outputs
+            with torch.cuda.stream(context.stream):
+                context.set_batch(rows)
+                for name, target in context.inputs.items():
+                    target[:rows].copy_(feeds[name][start:stop], non_blocking=True)
+                context.execute()
+                outputs = {name: t[:rows] for name, t in context.outputs.items()}
+                if context.check_finite:
+                    torch.logical_and(context.finite, self._all_finite(outputs),
+                                      out=context.finite)
+            caller.wait_stream(context.stream)
+            if whole:
+                parts.append(outputs)
+            else:  # copied on the caller's stream before the next chunk overwrites them
+                parts.append({k: v.clone() for k, v in outputs.items()})
+        if context.check_finite:
+            with torch.cuda.stream(context.stream):
+                context.finite_host.copy_(context.finite, non_blocking=True)
+                context.flag_ready.record(context.stream)
+            context.flag_pending = True
+        if len(parts) == 1:
+            return parts[0]
+        return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
     @staticmethod
     def _all_finite(outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -400,20 +587,21 @@ class TensorRTEngine:
 
         return torch.stack([torch.isfinite(t).all() for t in outputs.values()]).all()
 
-    def _check_previous(self) -> bool:
-        """Read this thread's previous finite flag (its event has long completed in a live
-        loop; ``synchronize`` on a completed event costs nothing). True when it switched."""
-        context: _Context | None = getattr(self._local, "context", None)
-        if context is None or not context.pending:
+    def _poll(self) -> bool:
+        """Read this thread's last finite flag if its copy has completed (``query``; never
+        a wait). True when the engine switched to FP32 (here or on another thread)."""
+        state = self._state
+        context = state.by_thread.get(threading.get_ident())
+        if context is None or not context.flag_pending or not context.flag_ready.query():
             return False
-        context.pending = False
-        if context.done is not None:
-            context.done.synchronize()
-        return not bool(context.finite_host.item()) and self._switch_to_fp32()
+        context.flag_pending = False
+        if bool(context.finite_host.item()):  # pinned host memory: no device wait
+            return False
+        return self._switch_to_fp32(state)
 
-    def _switch_to_fp32(self) -> bool:
+    def _switch_to_fp32(self, state: _State) -> bool:
         with self._switch_lock:
-            if self.fell_back:
+            if self._state is not state:
                 return True  # another thread switched already: re-run on the new engine
             if self.fallback is None:
                 return False
@@ -427,10 +615,16 @@ class TensorRTEngine:
                 return False
             log.warning("%s: the FP16 TensorRT engine produced NaN/Inf (black or green faces); "
                         "switching to the FP32 engine for this model", self.name)
-            self._loaded = _Loaded(path, self.device)
-            self.max_batch = self._loaded.max_batch
+            ready = getattr(self.fallback, "ready", None)
+            if isinstance(ready, _State) and ready.loaded.path == Path(path):
+                new = ready  # deserialised on the build thread
+            else:  # a bare build function: load it here, once
+                new = self.prepare_fallback(Path(path))
+            self._state = new
+            self.max_batch = new.loaded.max_batch
             self.fell_back = True
-            return True
+        state.retire()  # the FP16 engine's memory goes once its queued work is done
+        return True
 
     # -- Engine protocol (numpy) -------------------------------------------------------------
 
@@ -441,27 +635,47 @@ class TensorRTEngine:
         device_feeds = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
                         for k, v in feeds.items()}
         outputs = self.run_torch(device_feeds)
-        if self._check_previous():  # the numpy path waits anyway: check this very frame
-            outputs = self.run_torch(device_feeds)  # and re-run it on the FP32 engine
+        context = self._state.by_thread.get(threading.get_ident())
+        if context is not None and context.flag_pending:
+            context.flag_ready.synchronize()  # the numpy path waits for the results anyway
+        if self._poll():  # this very frame was bad: re-run it on the FP32 engine
+            outputs = self.run_torch(device_feeds)
         return {k: v.float().cpu().numpy() if v.dtype == torch.bfloat16 else
                 v.cpu().numpy().copy() for k, v in outputs.items()}
 
     def close(self) -> None:
-        context: _Context | None = getattr(self._local, "context", None)
-        if context is not None:
-            context.pending = False
-            context.graph = None
-        self._local = threading.local()
+        self._state.retire()
+
+
+# Model kinds (engines.models) whose FP32 fallback engine is built as soon as the FP16 one
+# opens: the face generators, whose NaN frames are the visible black/green faces. Every other
+# FP16 engine (detector, parser, encoders) builds its fallback only on its first NaN frame.
+FP32_AHEAD_KINDS = frozenset({"generator", "swapper"})
+
+
+def builds_fp32_ahead(onnx_path: Path) -> bool:
+    """Whether ``onnx_path`` is a face generator's file, by its model folder, its stem or
+    its official file name in ``engines.models``."""
+    from engines.models import FILE_NAMES, MODELS
+
+    path = Path(onnx_path)
+    for name in (path.parent.name, path.stem, FILE_NAMES.get(path.name, "")):
+        info = MODELS.get(name)
+        if info is not None:
+            return info.kind in FP32_AHEAD_KINDS
+    return False
 
 
 def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: str = "fp16",
-                         use_cuda_graph: bool = False) -> TensorRTEngine:
+                         use_cuda_graph: bool = False, fp32_ahead: bool | None = None
+                         ) -> TensorRTEngine:
     """Open the engine ``build(precision)`` returns (built or cached by the caller's
-    builder, normally ``export.tensorrt.ensure_engine``). With FP16 the FP32 engine is built
-    at once on a background thread (a cache hit when ``export tensorrt`` made it), so the
-    switch after a NaN frame never waits for a build. EngineUnavailable when tensorrt, CUDA
-    or a GPU is missing or TensorRT cannot initialise (the registry then tries the next
-    backend)."""
+    builder, normally ``export.tensorrt.ensure_engine``). With FP16 an FP32 fallback is
+    attached: built at once on a background thread when ``fp32_ahead`` (default: when
+    ``builds_fp32_ahead(onnx_path)``, the generator), else on the first NaN frame; either
+    way deserialised off the frame thread.
+    EngineUnavailable when tensorrt, CUDA or a GPU is missing or TensorRT cannot
+    initialise (the registry then tries the next backend)."""
     reason = unavailable_reason()
     if reason is not None:
         raise EngineUnavailable(BACKEND, reason)
@@ -469,5 +683,7 @@ def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: st
     engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name,
                             device=DEVICE)
     if precision == "fp16":
-        engine.fallback = Fp32Fallback(lambda: build("fp32"), name)
+        ahead = builds_fp32_ahead(onnx_path) if fp32_ahead is None else fp32_ahead
+        engine.fallback = Fp32Fallback(lambda: build("fp32"), name,
+                                       prepare=engine.prepare_fallback, eager=ahead)
     return engine

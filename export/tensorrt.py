@@ -5,13 +5,20 @@ ONNX file's sha256, the TensorRT version, GPU name, compute capability, precisio
 an engine is rebuilt automatically when any of them changes. The builder's timing cache is kept
 next to the engines and reused (builds go from minutes to seconds).
 
-Two build paths (TensorRT API names cited where used):
-- TensorRT 10 ("fp16-flag"): ``BuilderFlag.FP16`` plus ``BuilderFlag.OBEY_PRECISION_CONSTRAINTS``
-  with the normalisation layers (and the style mul/add after them) pinned to FP32 through
-  ``ILayer.precision`` and ``ILayer.set_output_type``.
-- TensorRT 11 ("strongly-typed"): ``BuilderFlag.FP16`` no longer exists; the network is created
-  with ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` from the FP16 graph ``export.fp16``
-  writes (precision decided in the graph by explicit Casts).
+Build paths (TensorRT API names cited where used):
+- "strongly-typed", whenever the module has ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``
+  (every TensorRT 10 and 11): the network is created with that flag from the FP16 graph
+  ``export.fp16`` writes (precision decided in the graph by explicit Casts). Weak typing
+  (``BuilderFlag.FP16``, ``OBEY_PRECISION_CONSTRAINTS``, ``ILayer.precision``) is deprecated
+  since TensorRT 10.12 ("superseded by strong typing") and removed in 11; in 11 the flag is
+  kept but ignored (strong typing is always on), so setting it is right for both.
+- "fp16-flag", only for a module without ``STRONGLY_TYPED``: ``BuilderFlag.FP16`` plus
+  ``OBEY_PRECISION_CONSTRAINTS`` with the normalisation layers pinned to FP32.
+- "fp32": the FP32 graph, strongly typed when the flag exists.
+
+Builds take a file lock (``build.lock`` in the engine folder, the ``filelock`` package): one
+build at a time on this machine, shared by ``export tensorrt`` and the live app, and a second
+opener of the same ONNX file finds the engine the first one built.
 
 Everything TensorRT-free (cache key, path choice from a module object, which layers to pin,
 profile shapes) is a pure function, tested without a GPU. TensorRT is imported lazily.
@@ -102,20 +109,26 @@ def has_fp16_flag(trt: Any) -> bool:
     return builder_flag is not None and hasattr(builder_flag, "FP16")
 
 
+def has_strongly_typed(trt: Any) -> bool:
+    """True when the module offers ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``."""
+    flags = getattr(trt, "NetworkDefinitionCreationFlag", None)
+    return flags is not None and hasattr(flags, "STRONGLY_TYPED")
+
+
 def choose_build_path(trt: Any, precision: str) -> BuildPath:
-    """How to build ``precision`` with this TensorRT module (TensorRT 10 vs 11 by hasattr)."""
+    """How to build ``precision`` with this TensorRT module: strongly typed whenever it can
+    be (weak typing is deprecated since TensorRT 10.12, removed in 11)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     if precision == "fp32":
         return "fp32"
-    if has_fp16_flag(trt):
-        return "fp16-flag"
-    flags = getattr(trt, "NetworkDefinitionCreationFlag", None)
-    if flags is None or not hasattr(flags, "STRONGLY_TYPED"):
+    if has_strongly_typed(trt):
+        return "strongly-typed"
+    if not has_fp16_flag(trt):
         raise EngineUnavailable(
             "tensorrt", f"TensorRT {getattr(trt, '__version__', '?')} offers neither "
             "BuilderFlag.FP16 nor NetworkDefinitionCreationFlag.STRONGLY_TYPED", TENSORRT_HINT)
-    return "strongly-typed"
+    return "fp16-flag"
 
 
 def layers_to_pin_fp32(layers: Iterable[tuple[str, str, Sequence[str]]],
@@ -327,16 +340,22 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
 
             from export import fp16
 
-            model = onnx.load(str(source))
-            fp32_nodes = fp16.fp32_node_names(model, "mixed")
-            fp32_tensors = fp16.fp32_tensor_names(model, "mixed")
-            all_nodes = {node.name for node in model.graph.node if node.name}
-            if path == "strongly-typed":
-                # TensorRT 11: precision lives in the graph; write the mixed FP16 ONNX
-                source = Path(scratch) / "fp16.onnx"
-                onnx.save(fp16.convert_to_fp16(model, "mixed"), str(source))
+            try:
+                model = onnx.load(str(source))
+                fp32_nodes = fp16.fp32_node_names(model, "mixed")
+                fp32_tensors = fp16.fp32_tensor_names(model, "mixed")
+                all_nodes = {node.name for node in model.graph.node if node.name}
+                if path == "strongly-typed":
+                    # precision lives in the graph; write the mixed FP16 ONNX
+                    source = Path(scratch) / "fp16.onnx"
+                    onnx.save(fp16.convert_to_fp16(model, "mixed"), str(source))
+            except (ValueError, OSError, onnx.checker.ValidationError,
+                    onnx.shape_inference.InferenceError) as exc:
+                # an EngineError: the registry then opens the model on the next backend
+                raise EngineBuildError(f"{onnx_path}: the FP16 graph for TensorRT could not "
+                                       f"be written ({type(exc).__name__}: {exc})") from exc
         flags = 0
-        if path == "strongly-typed" or (path == "fp32" and not has_fp16_flag(trt)):
+        if has_strongly_typed(trt) and path != "fp16-flag":
             flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
         network = builder.create_network(flags)  # explicit batch is implicit since TRT 10
         _parse(network, logger, source)
@@ -385,42 +404,100 @@ def _use_timing_cache(config: Any, timing_cache: Path | None) -> None:
     ``IBuilderConfig.set_timing_cache(cache, ignore_mismatch=False)`` returns False for a
     cache from another TensorRT version or GPU (a copied models folder, a driver update)."""
     blob = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
-    # create_timing_cache(b"") → a fresh cache
-    if config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+    # create_timing_cache(b"") → a fresh cache; None for a blob it cannot read (a damaged
+    # file: TensorRT's samples check for it), which set_timing_cache would refuse (TypeError)
+    cache = config.create_timing_cache(blob)
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
         return
     if blob:
-        log.warning("%s does not match this TensorRT version or GPU; building with a fresh "
-                    "timing cache (it replaces the old one)", timing_cache)
-        if config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+        why = "is damaged" if cache is None else "does not match this TensorRT version or GPU"
+        log.warning("%s %s; building with a fresh timing cache (it replaces the old one)",
+                    timing_cache, why)
+        fresh = config.create_timing_cache(b"")
+        if fresh is not None and config.set_timing_cache(fresh, ignore_mismatch=False):
             return
     log.warning("TensorRT refused a timing cache; building without one (slower)")
+
+
+BATCH_CHOICE = "batch-choice.json"
+
+
+def batch_choice(cache_dir: Path, onnx_path: Path) -> tuple[int, int] | None:
+    """The (max, opt) batch ``export tensorrt`` was last asked for this ONNX file (by file
+    name), or None: the live app builds and looks up the same profile."""
+    path = Path(cache_dir) / BATCH_CHOICE
+    try:
+        choices = json.loads(path.read_text())
+        max_batch, opt_batch = choices[Path(onnx_path).name]
+        batch_profile({}, int(max_batch), int(opt_batch))  # a hand-edited bad entry: ignored
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(max_batch), int(opt_batch)
+
+
+def record_batch_choice(cache_dir: Path, onnx_path: Path, max_batch: int, opt_batch: int) -> None:
+    """Remember ``export tensorrt --max-batch/--opt-batch`` for ``batch_choice``."""
+    path = Path(cache_dir) / BATCH_CHOICE
+    try:
+        choices = json.loads(path.read_text())
+    except (OSError, ValueError):
+        choices = {}
+    if not isinstance(choices, dict):
+        choices = {}
+    choices[Path(onnx_path).name] = [int(max_batch), int(opt_batch)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(choices, indent=1, sort_keys=True).encode())
+
+
+def build_lock(cache_dir: Path) -> Any:
+    """The machine-wide build lock for ``cache_dir`` (a ``filelock.FileLock``)."""
+    from filelock import FileLock
+
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(cache_dir) / "build.lock"))
 
 
 def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
                   max_batch: int = 1, opt_batch: int = 1, progress: bool = True) -> Path:
     """The cached engine for this ONNX file, GPU, TensorRT version, precision, shapes and
-    batch profile; built (minutes) when absent or when any of them changed."""
+    batch profile; built (minutes) when absent or when any of them changed. Builds hold
+    ``build_lock``: one at a time, and whoever waited finds the engine already built."""
     trt = import_tensorrt()
     gpu = current_gpu()
     batch_profile({}, max_batch, opt_batch)  # a clear ValueError before minutes of work
     shapes = static_shapes(onnx_input_shapes(Path(onnx_path)), batch=max_batch)
-    key = cache_key(onnx_sha256=sha256_file(Path(onnx_path)), tensorrt_version=trt.__version__,
+    onnx_sha = sha256_file(Path(onnx_path))
+    key = cache_key(onnx_sha256=onnx_sha, tensorrt_version=trt.__version__,
                     gpu_name=gpu.name, compute_capability=gpu.compute_capability,
                     precision=precision, shapes=shapes, batch_range=(1, opt_batch, max_batch))
-    from engines.derived import remove_derived, stamp_problem, write_stamp
-
-    onnx_sha = sha256_file(Path(onnx_path))
     target = engine_file(cache_dir, key, f"{Path(onnx_path).stem}-{precision}")
-    if target.exists():
-        problem = stamp_problem(target, onnx_sha)
-        if problem is None:
-            log.debug("TensorRT engine cache hit: %s", target)
-            return target
-        log.warning("rebuilding the TensorRT engine %s: %s", target, problem)
-        remove_derived(target)
-    built = build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
-                         opt_batch=opt_batch,
-                         timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
-                         progress=progress)
-    write_stamp(built, onnx_sha)
+    cached = _cached(target, onnx_sha)
+    if cached is not None:
+        return cached
+    with build_lock(cache_dir):
+        cached = _cached(target, onnx_sha)  # built while this one waited for the lock
+        if cached is not None:
+            return cached
+        from engines.derived import write_stamp
+
+        built = build_engine(onnx_path, target, precision=precision, max_batch=max_batch,
+                             opt_batch=opt_batch,
+                             timing_cache=timing_cache_file(cache_dir, trt.__version__, gpu),
+                             progress=progress)
+        write_stamp(built, onnx_sha)
     return built
+
+
+def _cached(target: Path, onnx_sha: str) -> Path | None:
+    """``target`` when it exists and its stamp matches; a changed one is removed."""
+    from engines.derived import remove_derived, stamp_problem
+
+    if not target.exists():
+        return None
+    problem = stamp_problem(target, onnx_sha)
+    if problem is None:
+        log.debug("TensorRT engine cache hit: %s", target)
+        return target
+    log.warning("rebuilding the TensorRT engine %s: %s", target, problem)
+    remove_derived(target)
+    return None

@@ -24,7 +24,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="ONNX file to use instead of the model's file in the models folder")
     parser.add_argument("--max-batch", type=int, default=MAX_BATCH,
                         help=f"faces per engine call: profile 1..N (default {MAX_BATCH}; "
-                        "more faces run in chunks)")
+                        "more faces run in chunks); the live app uses the same profile")
     parser.add_argument("--opt-batch", type=int, default=OPT_BATCH,
                         help=f"the face count TensorRT tunes for (default {OPT_BATCH})")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         for precision in precisions:
             for old in cache_dir.glob(f"{onnx_path.stem}-{precision}-*.engine"):
                 old.unlink()
+    # the live app builds and looks up this profile from now on (engines.registry)
+    trt_export.record_batch_choice(cache_dir, onnx_path, args.max_batch, args.opt_batch)
     for precision in precisions:
         engine = trt_export.ensure_engine(onnx_path, cache_dir, precision=precision,
                                           max_batch=args.max_batch, opt_batch=args.opt_batch,

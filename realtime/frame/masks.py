@@ -158,6 +158,38 @@ def masks_from_logits(logits: np.ndarray, crop_size: int) -> list[np.ndarray | N
 
 
 # ---------------------------------------------------------------------------- torch
+# The constants the torch path needs, uploaded once per device (and crop size): an upload
+# from pageable memory is a blocking copy on CUDA, which waits for whatever the GPU runs
+# (the swap); per frame that made 5 host synchronisations with the parsing mask.
+@functools.lru_cache(maxsize=16)
+def _index_t(size: int, device: torch.device) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(upsample_indices(size)).to(device)
+
+
+@functools.lru_cache(maxsize=4)
+def _mean_std_t(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    return (torch.tensor(MEAN, dtype=torch.float32, device=device),
+            torch.tensor(STD, dtype=torch.float32, device=device))
+
+
+@functools.lru_cache(maxsize=4)
+def _kept_ids_t(device: torch.device) -> torch.Tensor:
+    import torch
+
+    return torch.tensor(KEPT_CLASSES, device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def _erosion_weight_t(kernel_size: int, device: torch.device) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(np.array(erosion_kernel(kernel_size))).to(device)[None, None]
+
+
 def parser_input_torch(crops: torch.Tensor) -> torch.Tensor:
     """``parser_input`` on the device: uint8 [N, S, S, 3] BGR → float32 [N, 3, 512, 512]."""
     import torch
@@ -166,10 +198,9 @@ def parser_input_torch(crops: torch.Tensor) -> torch.Tensor:
         raise ValueTypeError(f"crops: expected uint8 [N, S, S, 3], got {crops.dtype} "
                              f"{tuple(crops.shape)}")
     size = int(crops.shape[1])
-    index = torch.from_numpy(upsample_indices(size)).to(crops.device)
+    index = _index_t(size, crops.device)
     rgb = crops.index_select(1, index).index_select(2, index).flip(-1)
-    mean = torch.tensor(MEAN, dtype=torch.float32, device=crops.device)
-    std = torch.tensor(STD, dtype=torch.float32, device=crops.device)
+    mean, std = _mean_std_t(crops.device)
     values = (rgb.to(torch.float32) / 255.0 - mean) / std
     return values.permute(0, 3, 1, 2).contiguous()
 
@@ -186,8 +217,7 @@ def soft_erode_torch(mask: torch.Tensor, *, kernel_size: int = EROSION_KERNEL,
         raise ValueTypeError(f"mask: expected [N, H, W], got {tuple(mask.shape)}")
     if iterations < 1:
         raise ValueError(f"iterations: expected >= 1, got {iterations}")
-    weight = torch.from_numpy(np.array(erosion_kernel(kernel_size))).to(mask.device)
-    weight = weight[None, None]
+    weight = _erosion_weight_t(kernel_size, mask.device)
     pad = kernel_size // 2
     x = mask.to(torch.float32)[:, None]
     for _ in range(iterations - 1):
@@ -210,8 +240,7 @@ def masks_from_logits_torch(logits: torch.Tensor,
         raise ValueTypeError(f"parser output: expected [N, {N_CLASSES}, H, W], got "
                              f"{tuple(logits.shape)}")
     classes = logits.argmax(dim=1)
-    kept_ids = torch.tensor(KEPT_CLASSES, device=logits.device)
-    kept = torch.isin(classes, kept_ids).to(torch.float32)
+    kept = torch.isin(classes, _kept_ids_t(logits.device)).to(torch.float32)
     found = kept.sum(dim=(1, 2)) >= MIN_FACE_PIXELS
     if tuple(kept.shape[1:]) != (crop_size, crop_size):
         # OpenCV's INTER_LINEAR resize: half-pixel centres, no antialiasing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -13,6 +14,7 @@ from onnx import TensorProto, helper
 
 from engines import tensorrt as trt_engine
 from engines.base import EngineError, EngineUnavailable
+from tests import fake_cuda
 from tests import fake_tensorrt as fake
 
 REASON = trt_engine.unavailable_reason()
@@ -216,11 +218,10 @@ def _feeds(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
 def rec(monkeypatch: pytest.MonkeyPatch) -> fake.Recorder:
     """The strict double as ``tensorrt`` on a machine whose torch "sees" a GPU; engines
     run on torch's CPU device."""
-    import torch
 
     recorder = fake.Recorder()
     monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=recorder))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fake_cuda.install(monkeypatch)  # streams, events, graphs; is_available() is True
     monkeypatch.setattr(trt_engine, "DEVICE", "cpu", raising=False)
     from export import tensorrt as trt_export
 
@@ -311,41 +312,9 @@ def test_each_calling_thread_gets_its_own_execution_context(rec: fake.Recorder,
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert rec.contexts_made == 3  # the opening thread's and one per worker
-
-
-def test_two_threads_in_one_context_are_caught_by_the_double(rec: fake.Recorder,
-                                                             tmp_path: Path) -> None:
-    """A control: the double notices two threads inside one execution context."""
-    import threading
-
-    rec.execute_seconds = 0.05
-    trt = sys.modules["tensorrt"]
-    engine = trt.Runtime(trt.Logger("warning")).deserialize_cuda_engine(
-        _engine_file(tmp_path / "e.engine", "abs").read_bytes())
-    context = engine.create_execution_context()
-    buffers = {k: np.zeros(s, np.float32) for k, s in
-               (("target", (1, 3, 4, 4)), ("source", (1, 8)), ("output", (1, 3, 4, 4)))}
-    for name, array in buffers.items():
-        context.set_tensor_address(name, array.ctypes.data)
-        if name != "output":
-            assert context.set_input_shape(name, array.shape)
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def launch() -> None:
-        start.wait(5)
-        try:
-            context.execute_async_v3(0)
-        except RuntimeError as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=launch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert len(errors) == 1 and "two threads" in str(errors[0])
+    # one per worker: the one made at open went to the first worker (issue 22 row 5: the
+    # opening thread keeps none)
+    assert rec.contexts_made == 2
 
 
 def test_tensorrt_that_cannot_initialise_cuda_is_skipped_with_its_reason(
@@ -412,7 +381,8 @@ def test_a_nan_frame_never_waits_for_the_fp32_build(
             raise TimeoutError("the test never released the FP32 build")
         return fp32_file
 
-    engine = trt_engine.open_tensorrt_engine(tmp_path / "g.onnx", build=build, precision="fp16")
+    engine = trt_engine.open_tensorrt_engine(tmp_path / "g.onnx", build=build, precision="fp16",
+                                             fp32_ahead=True)  # the generator's policy
     assert started.wait(5) and asked == ["fp16", "fp32"]  # started at open, before any frame
     feeds = _feeds(2)
     with caplog.at_level("WARNING"):
@@ -429,3 +399,262 @@ def test_a_nan_frame_never_waits_for_the_fp32_build(
     messages = [r.message for r in caplog.records]
     assert sum("not built yet" in m for m in messages) == 1  # told once
     assert sum("switching to the FP32 engine" in m for m in messages) == 1
+
+
+# --- issue 22: the second reading of the runtime, each row on the strict doubles --------------
+
+
+def _ready_fallback(engine: trt_engine.TensorRTEngine, path: Path,
+                    name: str = "g") -> trt_engine.Fp32Fallback:
+    fallback = trt_engine.Fp32Fallback(lambda: path, name, prepare=engine.prepare_fallback)
+    assert fallback.wait(10) == path
+    engine.fallback = fallback
+    return fallback
+
+
+def _torch_feeds(rows: int, seed: int = 0) -> dict[str, Any]:
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in _feeds(rows, seed).items()}
+
+
+def test_row3_a_second_call_in_one_frame_does_not_wait_for_the_first(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Row 3: with a face map each identity is another call in the same frame; the NaN
+    flag of the previous call is read only once its copy completed (Event.query), never
+    waited for (Event.synchronize on a launch the host has not seen finish)."""
+    import torch
+
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    engine.fallback = lambda: None  # a fallback exists, so the finite check runs
+    fake_cuda.host_waited()
+    outs = [engine.run_torch(_torch_feeds(2, seed))["output"].clone() for seed in (1, 2, 3)]
+    assert fake_cuda.waits == []
+    for seed, out in enumerate(outs, 1):
+        assert torch.equal(out, _torch_feeds(2, seed)["target"].abs())
+
+
+def test_row4_a_nan_in_an_earlier_chunk_is_not_forgotten(rec: fake.Recorder,
+                                                         tmp_path: Path) -> None:
+    """Row 4: 11 faces run as 8 + 3; a NaN among the first 8 must switch to FP32 even
+    though the last chunk is finite."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "fp16.engine", "sqrt"),
+                                       device="cpu")
+    _ready_fallback(engine, _engine_file(tmp_path / "fp32.engine", "abs"))
+    feeds = _feeds(11)
+    feeds["target"] = np.abs(feeds["target"])
+    feeds["target"][2, 0, 0, 0] = -1.0  # NaN in chunk 1 only
+    out = engine.run(feeds)["output"]
+    assert engine.fell_back
+    np.testing.assert_array_equal(out, np.abs(feeds["target"]))  # this frame re-run on FP32
+
+
+def test_row5_no_context_or_engine_is_kept_by_the_opening_thread(rec: fake.Recorder,
+                                                                 tmp_path: Path) -> None:
+    """Row 5: the thread that opens an engine keeps no context of its own, and after the
+    FP32 switch nothing keeps the FP16 engine alive."""
+    import gc
+    import threading
+    import weakref
+
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "fp16.engine", "sqrt"),
+                                       device="cpu")
+    made_at_open = rec.contexts_made
+    _ready_fallback(engine, _engine_file(tmp_path / "fp32.engine", "abs"))
+    fp16_loaded = weakref.ref(engine._state.loaded)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            feeds = _feeds(2)
+            engine.run(feeds)  # NaN → switch, on this thread
+            np.testing.assert_array_equal(engine.run(feeds)["output"], np.abs(feeds["target"]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(30)
+    assert errors == [] and engine.fell_back
+    gc.collect()
+    assert fp16_loaded() is None  # the FP16 engine, its contexts and buffers are gone
+    # the FP16 context made at open served the worker; the FP32 one was made on the
+    # fallback's thread
+    assert made_at_open == 1 and rec.contexts_made == 2
+
+
+def test_row6_out_of_memory_while_opening_is_an_engine_error(
+        rec: fake.Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row 6: torch's OutOfMemoryError while binding buffers is an EngineError, so the
+    registry falls back instead of the session crashing."""
+    import torch
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch, "empty", out_of_memory)
+    with pytest.raises(EngineError, match="out of GPU memory"):
+        trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+
+
+def test_row6_a_thread_that_gets_no_context_shares_one(
+        rec: fake.Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Row 6: a context made lazily for a second thread can fail (out of memory) in the
+    live loop; that thread then shares the existing one instead of stopping the pipeline."""
+    import threading
+
+    import torch
+
+    rec.contexts_left = 1
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    first = _torch_feeds(3, 1)
+    assert torch.equal(engine.run_torch(first)["output"], first["target"].abs())
+    got: list[Any] = []
+
+    def worker() -> None:
+        try:
+            feeds = _torch_feeds(2, 2)
+            got.append(torch.equal(engine.run_torch(feeds)["output"], feeds["target"].abs()))
+        except BaseException as exc:
+            got.append(exc)
+
+    with caplog.at_level("WARNING"):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(30)
+    assert got == [True] and "share one" in caplog.text
+
+
+def test_row7_the_fp32_engine_is_loaded_off_the_frame_thread_and_never_rechecked(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Row 7: the FP32 engine is deserialised and its context made on the fallback's build
+    thread; once on FP32 a non-finite output is kept (nothing to fall back to), not re-run."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "fp16.engine", "sqrt"),
+                                       device="cpu")
+    _ready_fallback(engine, _engine_file(tmp_path / "fp32.engine", "sqrt"), "gen")
+    assert rec.deserialized_on == ["MainThread", "fp32-build-gen"]
+    feeds = _feeds(2)
+    feeds["target"][0, 0, 0, 0] = -1.0
+    engine.run(feeds)  # NaN → switch, re-run on FP32 (still NaN: the op is sqrt)
+    assert engine.fell_back and rec.deserialized_on == ["MainThread", "fp32-build-gen"]
+    before = rec.executions
+    for _ in range(3):
+        assert np.isnan(engine.run(feeds)["output"]).any()
+    assert rec.executions - before == 3  # one launch per frame, no re-runs
+
+
+def test_row8_cuda_graphs_cover_every_batch_and_capture_thread_locally(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Row 8: one graph per batch size, captured at open with capture_error_mode
+    "thread_local"; one face replays the batch-1 graph (no new enqueue)."""
+    import threading
+
+    import torch
+
+    stop = threading.Event()
+
+    def other_thread_work() -> None:  # the live pipeline's other CUDA work
+        while not stop.wait(0.0005):
+            fake_cuda.enqueue(0, lambda: None)
+
+    busy = threading.Thread(target=other_thread_work)
+    busy.start()
+    try:
+        engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                           device="cpu", use_cuda_graph=True)
+    finally:
+        stop.set()
+        busy.join(5)
+    context = engine._state.any_context()
+    assert sorted(context.graphs) == list(range(1, 9))
+    assert {g.mode for g in context.graphs.values()} == {"thread_local"}
+    enqueued = rec.enqueued
+    for rows in (1, 3, 8, 1):
+        feeds = _torch_feeds(rows, rows)
+        assert torch.equal(engine.run_torch(feeds)["output"], feeds["target"].abs())
+    assert rec.enqueued == enqueued  # every launch was a replay
+
+
+def test_row12_feed_shapes_are_checked_on_the_device_path(rec: fake.Recorder,
+                                                          tmp_path: Path) -> None:
+    """Row 12: a (1, 8) identity beside 4 faces is refused, not broadcast."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    feeds = _torch_feeds(4)
+    feeds["source"] = feeds["source"][:1]
+    with pytest.raises(EngineError, match="same number of rows"):
+        engine.run_torch(feeds)
+    with pytest.raises(EngineError, match="expected shape"):
+        engine.run_torch({**_torch_feeds(2), "source": _torch_feeds(2)["source"][:, :4]})
+    with pytest.raises(EngineError, match="inputs"):
+        engine.run_torch({"target": _torch_feeds(2)["target"]})
+
+
+def test_row12_a_refused_address_is_an_engine_error(rec: fake.Recorder, tmp_path: Path) -> None:
+    rec.host_ranges.append((0, 1 << 63))  # every address the double sees counts as host
+    with pytest.raises(EngineError, match="set_tensor_address returned False"):
+        trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+
+
+@pytest.mark.parametrize("kind,numpy_name", [("HALF", "float16"), ("BF16", "float32"),
+                                             ("INT32", "int32")])
+def test_row12_specs_carry_numpy_dtypes_and_typed_tensors_run(
+        rec: fake.Recorder, tmp_path: Path, kind: str, numpy_name: str) -> None:
+    profile = {"target": _batch_profile(8, 3, 4, 4), "source": _batch_profile(8, 8)}
+    path = tmp_path / "e.engine"
+    path.write_bytes(fake.engine_bytes({"target": (-1, 3, 4, 4), "source": (-1, 8)},
+                                       {"output": (-1, 3, 4, 4)}, op="abs", profile=profile,
+                                       dtypes={"target": kind, "output": kind}))
+    engine = trt_engine.TensorRTEngine(path, device="cpu")
+    specs = {s.name: s.dtype for s in (*engine.inputs, *engine.outputs)}
+    assert specs == {"target": numpy_name, "source": "float32", "output": numpy_name}
+    feeds = _feeds(3)
+    feeds["target"] = np.round(feeds["target"] * 4).astype(numpy_name)
+    out = engine.run(feeds)["output"]
+    assert out.dtype == np.dtype(numpy_name)
+    np.testing.assert_array_equal(out, np.abs(feeds["target"]))
+
+
+def test_row2_only_the_generator_builds_its_fp32_engine_ahead(rec: fake.Recorder,
+                                                              tmp_path: Path) -> None:
+    """Row 2: the generator's FP32 fallback is built at open; every other FP16 engine
+    (parser, detector, encoders) builds it only on its first NaN frame."""
+    fp16_file = _engine_file(tmp_path / "fp16.engine", "sqrt")
+    fp32_file = _engine_file(tmp_path / "fp32.engine", "abs")
+    asked: list[tuple[str, str]] = []
+
+    def builder(name: str) -> trt_engine.BuildFunction:
+        def build(precision: str) -> Path:
+            asked.append((name, precision))
+            return fp16_file if precision == "fp16" else fp32_file
+
+        return build
+
+    engines = {name: trt_engine.open_tensorrt_engine(
+        tmp_path / name / f"{name}.onnx", build=builder(name), precision="fp16")
+        for name in ("simswap-224", "face-parsing", "scrfd-10g")}
+    fallbacks = {n: e.fallback for n, e in engines.items()}
+    assert all(isinstance(f, trt_engine.Fp32Fallback) for f in fallbacks.values())
+    assert {n for n, f in fallbacks.items() if f.started} == {"simswap-224"}  # type: ignore[union-attr]
+    assert trt_engine.builds_fp32_ahead(tmp_path / "inswapper_128.onnx")
+    parser = engines["face-parsing"]
+    feeds = _feeds(2)
+    feeds["target"][0, 0, 0, 0] = -1.0
+    parser.run(feeds)  # the first NaN starts the parser's build
+    assert fallbacks["face-parsing"].started  # type: ignore[union-attr]
+    assert fallbacks["face-parsing"].wait(10) == fp32_file  # type: ignore[union-attr]
+    np.testing.assert_array_equal(parser.run(feeds)["output"], np.abs(feeds["target"]))
+    assert parser.fell_back and not engines["scrfd-10g"].fallback.started  # type: ignore[union-attr]
+
+
+def test_row5_a_thread_that_ended_leaves_its_context_to_the_next(rec: fake.Recorder,
+                                                                 tmp_path: Path) -> None:
+    """Row 5: a restarted swap worker reuses the context of the one that ended instead of
+    each worker keeping one forever."""
+    import threading
+
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"), device="cpu")
+    for seed in range(3):  # three workers, one after the other
+        thread = threading.Thread(target=engine.run_torch, args=(_torch_feeds(2, seed),))
+        thread.start()
+        thread.join(10)
+    assert rec.contexts_made == 1

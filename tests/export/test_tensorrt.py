@@ -12,6 +12,7 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -73,9 +74,13 @@ def _module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType
     return fake.module(fp16_flag=fp16_flag, strongly_typed=strongly_typed)
 
 
-def test_path_choice_tensorrt10_uses_the_fp16_flag() -> None:
-    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp16") == "fp16-flag"
+def test_path_choice_tensorrt10_is_strongly_typed_too() -> None:
+    """Issue 22 row 10: weak typing (BuilderFlag.FP16) is deprecated since 10.12; TensorRT
+    10 builds strongly typed as 11 does. The FP16 flag only for a module without it."""
+    assert trt_export.choose_build_path(_module(fp16_flag=True), "fp16") == "strongly-typed"
     assert trt_export.choose_build_path(_module(fp16_flag=True), "fp32") == "fp32"
+    old = _module(fp16_flag=True, strongly_typed=False)
+    assert trt_export.choose_build_path(old, "fp16") == "fp16-flag"
 
 
 def test_path_choice_tensorrt11_uses_a_strongly_typed_network() -> None:
@@ -210,12 +215,12 @@ def _layers_for(path: Path) -> list[tuple[str, str, str]]:
             if n.op_type in kinds]
 
 
-def test_tensorrt10_build_sets_fp16_and_pins_norms(
+def test_a_module_without_strong_typing_sets_fp16_and_pins_norms(
         monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
     rec = Recorder()
     layers = _layers_for(generator_onnx)
-    monkeypatch.setitem(sys.modules, "tensorrt",
-                        fake_tensorrt(fp16_flag=True, layers=layers, rec=rec))
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=layers, rec=rec, strongly_typed=False))
     cache = tmp_path / "timing.cache"
     out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
                                   timing_cache=cache, progress=True)
@@ -237,6 +242,26 @@ def test_tensorrt10_build_sets_fp16_and_pins_norms(
     trt_export.build_engine(generator_onnx, tmp_path / "e2.engine", timing_cache=cache,
                             progress=False)
     assert rec.cache_blob == saved and rec.monitor is None
+
+
+def test_tensorrt10_build_uses_no_deprecated_api(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Issue 22 row 10: on TensorRT 10.13 the FP16 build is strongly typed from the FP16
+    graph: no BuilderFlag.FP16, no layer precision (the double warns on each, as 10.12+)."""
+    import warnings
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=True, layers=_layers_for(generator_onnx), rec=rec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        trt_export.build_engine(generator_onnx, tmp_path / "e.engine", precision="fp16",
+                                progress=False)
+        trt_export.build_engine(generator_onnx, tmp_path / "f.engine", precision="fp32",
+                                progress=False)
+    assert rec.deprecated == [] and rec.builder_flags == [] and rec.pinned == {}
+    assert rec.network_flags == [1 << 1, 1 << 1] and rec.build_errors == []
+    assert any(n.op_type == "Cast" for n in rec.parsed[0].graph.node)  # the FP16 graph
 
 
 def test_tensorrt11_build_is_strongly_typed_from_the_fp16_graph(
@@ -402,3 +427,129 @@ def test_cli_builds_into_the_models_engine_cache(monkeypatch: pytest.MonkeyPatch
     assert rec.profiles[0][1:] == ((1, 3, 64, 64), (1, 3, 64, 64), (8, 3, 64, 64))
     args.force = True
     assert tensorrt_cli.run(args) == 0 and rec.builds == 4  # --force rebuilt both
+
+
+# --- issue 22: build rows --------------------------------------------------------------------
+
+
+def _gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trt_export, "current_gpu",
+                        lambda: trt_export.GpuInfo("Fake GPU", (8, 9)))
+
+
+def test_row2_one_build_at_a_time_and_one_build_per_engine(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Row 2: the same ONNX opened twice at once is built once; two different ones are
+    built one after the other (the file lock ``export tensorrt`` and the app share)."""
+    import threading
+
+    rec = Recorder(build_seconds=0.3)
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    _gpu(monkeypatch)
+    model = onnx.load(str(generator_onnx))
+    model.doc_string = "another file (another hash), the same graph"
+    other = tmp_path / "other.onnx"
+    onnx.save(model, str(other))
+    results: list[Any] = []
+
+    def open_one(path: Path, precision: str) -> None:
+        try:
+            results.append(trt_export.ensure_engine(path, tmp_path / "engines",
+                                                    precision=precision, progress=False))
+        except BaseException as exc:
+            results.append(exc)
+
+    jobs = [(generator_onnx, "fp16"), (generator_onnx, "fp16"), (other, "fp32")]
+    threads = [threading.Thread(target=open_one, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(isinstance(r, Path) for r in results), results
+    assert rec.builds == 2 and rec.most_builds_at_once == 1
+    assert (tmp_path / "engines" / "build.lock").exists()
+
+
+def test_row6_an_fp16_conversion_error_is_an_engine_error(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Row 6: ValueError (or an onnx error) from the FP16 conversion is an EngineError, so
+    the registry skips TensorRT instead of the session crashing."""
+    from engines.base import EngineError
+    from export import fp16
+
+    def broken(model: Any, mode: str = "mixed") -> Any:
+        raise ValueError("Concat: input ranks differ")
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    monkeypatch.setattr(fp16, "convert_to_fp16", broken)
+    with pytest.raises(EngineError, match=r"FP16 graph.*input ranks differ"):
+        trt_export.build_engine(generator_onnx, tmp_path / "e.engine", progress=False)
+    assert rec.builds == 0
+
+
+def test_row9_a_damaged_timing_cache_is_replaced(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Row 9: create_timing_cache returns None for a damaged file; the build goes on with a
+    fresh cache and writes it."""
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"\x00\x13half-written")
+    with caplog.at_level("WARNING", logger="export.tensorrt"):
+        out = trt_export.build_engine(generator_onnx, tmp_path / "e.engine",
+                                      timing_cache=cache, progress=False)
+    assert out.exists() and "is damaged" in caplog.text
+    assert cache.read_bytes().startswith(b"timing:11.1.0.7:Fake GPU")
+
+
+def test_row11_the_app_finds_the_engine_export_built_with_another_profile(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    """Row 11: ``export tensorrt --max-batch 4 --opt-batch 2`` is the profile the live app
+    then looks up (no second build)."""
+    import argparse
+
+    from engines import tensorrt as trt_engine
+    from engines.registry import tensorrt_builder
+    from export import tensorrt_cli
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    monkeypatch.setattr(trt_engine, "unavailable_reason", lambda: None)
+    _gpu(monkeypatch)
+    parser = argparse.ArgumentParser()
+    tensorrt_cli.configure_parser(parser)
+    args = parser.parse_args(["--model", "simswap-224", "--onnx", str(generator_onnx),
+                              "--no-progress", "--max-batch", "4", "--opt-batch", "2"])
+    args.models_dir = tmp_path
+    assert tensorrt_cli.run(args) == 0 and rec.builds == 2
+    build = tensorrt_builder(generator_onnx, tmp_path / "engines", trt_engine.MAX_BATCH,
+                             trt_engine.OPT_BATCH)
+    built = build("fp16")
+    assert rec.builds == 2 and built.name.startswith("tiny-fp16-")
+    assert rec.profiles[0][1:] == ((1, 3, 64, 64), (2, 3, 64, 64), (4, 3, 64, 64))
+    assert trt_export.batch_choice(tmp_path / "engines", generator_onnx) == (4, 2)
+
+
+def test_row12_the_onnx_file_is_hashed_once(
+        monkeypatch: pytest.MonkeyPatch, generator_onnx: Path, tmp_path: Path) -> None:
+    from engines import fileio
+
+    rec = Recorder()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(
+        fp16_flag=False, layers=_layers_for(generator_onnx), rec=rec))
+    _gpu(monkeypatch)
+    hashed: list[Path] = []
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return fileio.sha256_file(path)
+
+    monkeypatch.setattr(trt_export, "sha256_file", counting)
+    trt_export.ensure_engine(generator_onnx, tmp_path, progress=False)
+    assert hashed == [generator_onnx]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -384,3 +385,129 @@ def test_host_waits_per_frame_do_not_grow_with_faces(t1_bgr: np.ndarray,
     # on the CPU device the frame upload is pageable; on CUDA it goes through pinned memory
     assert counts[0] == counts[1] == {"Tensor.to from pageable host memory": 1,
                                       "Tensor.cpu of a device tensor": 1}
+
+
+# --- issue 22: the per-frame host-wait budget on the TensorRT path --------------------------
+
+
+class AllSkin(torch.nn.Module):
+    """A parser stand-in: every pixel "skin" (class 1), so every face gets a parsed mask."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = x.new_zeros((x.shape[0], 19, x.shape[2], x.shape[3]))
+        logits[:, 1] = 1.0 + x[:, 0] * 0.0
+        return logits
+
+
+def _trt_processor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   mask: str) -> TorchFrameProcessor:
+    """The GPU frame path as the app builds it, on the CPU device: the generator on the
+    strict TensorRT double (asynchronous launches, FP32 fallback attached so the NaN check
+    runs), the parser on a TorchEngine, torch.cuda's streams/events from tests.fake_cuda,
+    and the upload's CUDA branch (pinned staging buffer + event)."""
+    import sys
+
+    from engines import tensorrt as trt_engine
+    from engines.torch import TorchEngine
+    from realtime.frame.parsing import FaceParser
+    from tests import fake_cuda
+    from tests import fake_tensorrt as fake
+
+    monkeypatch.setitem(sys.modules, "tensorrt", fake.fake_tensorrt(rec=fake.Recorder()))
+    fake_cuda.install(monkeypatch)
+    # inswapper's 128 px crops: the same code as SimSwap's 224, a third of the CPU time
+    tail = {"target": (3, 128, 128), "source": (512,)}
+    path = tmp_path / "inswapper-128-fp16.engine"
+    path.write_bytes(fake.engine_bytes(
+        {k: (-1, *v) for k, v in tail.items()}, {"output": (-1, 3, 128, 128)}, op="copy",
+        profile={k: ((1, *v), (1, *v), (8, *v)) for k, v in tail.items()}))
+    engine = trt_engine.TensorRTEngine(path, device="cpu", name="inswapper-128")
+    engine.fallback = lambda: None  # an FP32 engine "still building": the check runs
+    parser = FaceParser(TorchEngine(
+        AllSkin(), (TensorSpec("input", ("N", 3, 512, 512), "float32"),),
+        (TensorSpec("logits", ("N", 19, 512, 512), "float32"),), device="cpu"))
+    dev = TorchFrameProcessor(FaceSwapper("inswapper-128", engine), None, Settings(mask=mask),
+                              device="cpu", parser=parser)
+    dev._cuda = True  # the upload's CUDA branch: what runs on a GPU
+    return dev
+
+
+def _frame(dev: TorchFrameProcessor, image: np.ndarray, faces: list[Face],
+           face_map: bool) -> np.ndarray:
+    """One frame as the pipeline runs it: with a face map, each identity is its own
+    swap call (faces alternate between two people)."""
+    if not face_map:
+        return dev.process(image, faces, VECTOR)[0]
+    other = l2_normalize(np.random.default_rng(1).standard_normal(512))
+    aligned = dev.align(image, faces)
+    swapped: list[Any] = [None] * len(faces)
+    for person, vector in enumerate((VECTOR, other)):
+        chosen = [i for i in range(len(faces)) if i % 2 == person]
+        if chosen:
+            for i, crop in zip(chosen, dev.swap_crops([aligned[i] for i in chosen], vector),
+                               strict=True):
+                swapped[i] = crop
+    return dev.composite(image, aligned, swapped)
+
+
+@pytest.mark.parametrize("mask", ["box", "parsing"])
+def test_one_blocking_host_wait_per_frame_on_the_tensorrt_path(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, mask: str) -> None:
+    """Issue 22 (rows 1 and 3): per frame the host waits once, for the download, with the
+    box or the parsing mask, for 1 and 4 faces, with and without a face map. Before: the
+    parser uploaded 5 constants per call (each a blocking copy) and every extra identity
+    waited for the previous call's event."""
+    import cv2
+
+    from tests.cuda_copies import HostSyncCounter
+
+    # half size (the faces still make full-size crops): a quarter of the per-pixel CPU time
+    image = cv2.resize(t1_bgr, (t1_bgr.shape[1] // 2, t1_bgr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA)
+    faces = [Face(f.track_id, Detection(f.box / 2, f.detection.score, f.landmarks / 2))
+             for f in t1_faces[:4]]
+    dev = _trt_processor(tmp_path, monkeypatch, mask)
+    assert dev.uses_parser == (mask == "parsing")
+    _frame(dev, image, faces[:2], True)  # warm: both identities, the parser's constants
+    for count in (1, 4):
+        for face_map in (False, True):
+            with HostSyncCounter() as syncs:
+                out = _frame(dev, image, faces[:count], face_map)
+            assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 1}, (count, face_map)
+            assert out.shape == image.shape and not np.array_equal(out, image)
+
+
+def test_the_sync_counter_sees_every_kind_of_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control for tests.cuda_copies (issue 22): explicit waits on work the host has not
+    seen finish, pageable copies into device tensors, device → host copies; and not a
+    pinned asynchronous copy, nor a wait for what an earlier download already covered."""
+    from tests import fake_cuda
+    from tests.cuda_copies import HostSyncCounter
+
+    fake_cuda.install(monkeypatch)
+    device = torch.zeros(4)
+    stream = torch.cuda.Stream()
+    with HostSyncCounter() as syncs:
+        event = torch.cuda.Event()
+        event.record(stream)
+        event.synchronize()  # recorded after the host last waited: blocks
+        event.synchronize()  # already seen: free
+        stream.synchronize()
+        torch.cuda.synchronize()
+        device.copy_(torch.from_numpy(np.ones(4, np.float32)))  # pageable → device
+        pinned = torch.empty((4,), pin_memory=True)
+        device.copy_(pinned, non_blocking=True)  # pinned, asynchronous: no wait
+        pinned.copy_(device, non_blocking=True)  # device → pinned, asynchronous
+        torch.from_numpy(np.zeros(4, np.float32)).copy_(device)  # device → pageable: waits
+        (torch.from_numpy(np.ones(4, np.float32)) * 2).to("cpu")  # computed on the host
+        staged = torch.cuda.Event()
+        staged.record()
+        device.cpu()  # the download: the host has seen everything so far
+        staged.synchronize()  # the upload's staging event behind it: free
+    assert syncs.calls == {"Event.synchronize": 1, "Stream.synchronize": 1,
+                           "torch.cuda.synchronize": 1,
+                           "Tensor.copy_ from pageable host memory": 1,
+                           "Tensor.copy_ of a device tensor": 1,
+                           "Tensor.to from pageable host memory": 1,
+                           "Tensor.cpu of a device tensor": 1}
