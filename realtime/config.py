@@ -88,6 +88,9 @@ class Settings:
     # entry or click assigns wear: "source" (the active one) or "leave" (not swapped)
     face_map: tuple[str, ...] = ()
     unassigned_faces: str = "source"
+    # how far the swap moves from the target's own identity towards the source's:
+    # 1 = the model's own behaviour, 0 = the target's, 2 = twice as far (frame/strength.py)
+    identity_strength: float = 1.0
     # the identity meter (on the swap worker, a few times a second; preview only)
     quality_meter: bool = True
     # outputs
@@ -245,6 +248,7 @@ RULES: dict[str, Rule] = {
     "swap_enabled": Flag(),
     "face_map": TextList(_face_map_entry),
     "unassigned_faces": Choice(("source", "leave")),
+    "identity_strength": Number(0, 2),
     "quality_meter": Flag(),
     "preview_mode": Choice(get_args(PreviewMode)),
     "virtual_cam": Flag(),

@@ -88,6 +88,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="instead of speed: SimSwap's paper metrics (ID retrieval, "
                         "identity cosine, pose and expression error) over every "
                         "--sources × --targets pair, with a JSON and an HTML report")
+    parser.add_argument("--strengths", default=None, metavar="LIST",
+                        help="with --quality: identity strengths to compare, e.g. 0.5,1,1.5 "
+                        "(each 0..2; the table gives identity cosine, pose and expression "
+                        "error per strength)")
     parser.add_argument("--sources", type=Path, default=None, metavar="DIR",
                         help="with --quality: a folder of source photos (one identity each)")
     parser.add_argument("--targets", type=Path, default=None, metavar="DIR_OR_VIDEO",
@@ -340,6 +344,7 @@ def run_quality(args: argparse.Namespace) -> int:
         raise ValueError(f"--targets {args.targets}: no such file or folder")
     if args.model == PASSTHROUGH:
         raise ValueError("--quality needs a swap model, not passthrough")
+    strengths = parse_strengths(args.strengths)
     cache_dir = default_cache_dir()
     models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
     if note:
@@ -386,10 +391,18 @@ def run_quality(args: argparse.Namespace) -> int:
     if not independent:
         warnings.append(f"identity measured with {encoder_name}, the encoder that drove the "
                         "swap (install the other ArcFace for an independent measure)")
-    with tqdm(total=len(sources) * len(targets), desc="quality", unit="pair") as bar:
-        results, outputs = quality.evaluate(parts.processor, detect, encoder.identify,
-                                            sources, source_vectors, targets,
-                                            progress=lambda: bar.update(1))
+    by_strength: dict[str, Any] = {}
+    for strength in strengths:
+        parts.processor.update_settings(settings.with_changes(identity_strength=strength))
+        with tqdm(total=len(sources) * len(targets), desc=f"quality s={strength:g}",
+                  unit="pair") as bar:
+            run_results = quality.evaluate(parts.processor, detect, encoder.identify,
+                                           sources, source_vectors, targets,
+                                           progress=lambda: bar.update(1))
+        by_strength[f"{strength:g}"] = quality.summarize(
+            run_results[0], [s.name for s in sources], source_vectors)
+        if strength == 1.0 or strength == strengths[0]:
+            results, outputs = run_results
     summary = quality.summarize(results, [s.name for s in sources], source_vectors)
     cross = summary.get("source_cross_cosine_mean")
     if cross is not None and cross > 0.9:
@@ -406,6 +419,9 @@ def run_quality(args: argparse.Namespace) -> int:
                    "distance",
         "warnings": warnings, "pairs": quality.pair_dicts(results), "machine": machine_info(),
     }
+    if args.strengths is not None:
+        report["strengths"] = by_strength
+        print(format_strengths(by_strength))
     for warning in warnings:
         print(f"warning: {warning}")
     for key, value in summary.items():
@@ -421,6 +437,36 @@ def run_quality(args: argparse.Namespace) -> int:
     quality.write_html(html_path, report, source_images, [t for _, t in targets], outputs)
     print(f"wrote {html_path}")
     return 0
+
+
+def parse_strengths(text: str | None) -> list[float]:
+    """``"0.5,1,1.5"`` → ``[0.5, 1.0, 1.5]`` (None → ``[1.0]``); each must be in 0..2."""
+    from realtime.frame.strength import check_strength
+
+    if text is None:
+        return [1.0]
+    try:
+        values = [check_strength(float(part)) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--strengths: expected numbers in 0..2 like 0.5,1,1.5, got "
+                         f"{text!r} ({exc})") from None
+    if not values:
+        raise ValueError(f"--strengths: expected at least one number, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def format_strengths(by_strength: dict[str, Any]) -> str:
+    """One row per strength: identity cosine, pose and expression error."""
+    lines = [f"{'strength':>8} {'id cosine':>10} {'id top-1':>9} {'pose °':>8} "
+             f"{'expression':>10}"]
+    for key, row in by_strength.items():
+        def cell(name: str, width: int, row: dict[str, Any] = row) -> str:
+            value = row.get(name)
+            return f"{value:>{width}.4f}" if isinstance(value, float) else f"{'-':>{width}}"
+        lines.append(f"{key:>8} {cell('identity_cosine_mean', 10)} "
+                     f"{cell('id_retrieval_top1', 9)} {cell('pose_error_deg_mean', 8)} "
+                     f"{cell('expression_error_mean', 10)}")
+    return "\n".join(lines)
 
 
 def run_detectors(args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
                         help="which faces to swap")
     add_mask_argument(parser, default=None)
+    add_strength_argument(parser, default=None)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
                         help="sync: swap every frame; async: paste the newest swapped face on "
                         "every frame while the swapper catches up; auto: measure and pick")
@@ -105,6 +106,28 @@ def add_mask_argument(parser: argparse.ArgumentParser, *, default: str | None) -
                         f"face-parsing is installed, else box (default: {saved}auto)")
 
 
+def add_strength_argument(parser: argparse.ArgumentParser, *, default: float | None) -> None:
+    """``--identity-strength S`` (shared by ``live`` and ``swap``)."""
+    saved = "the saved setting, " if default is None else ""
+    parser.add_argument("--identity-strength", type=float, default=default, metavar="S",
+                        help="0..2: how far the face moves from the target's own identity "
+                        "towards the source's (1 = the model's own swap, 0 = the target's "
+                        "identity, >1 stronger; not 1 costs one identity-encoder call per "
+                        f"face and swap; default: {saved}1)")
+
+
+def check_strength_arg(strength: float | None) -> float | None:
+    """``strength`` when in 0..2 (or None); raises ``ValueError`` naming the option."""
+    from realtime.frame.strength import check_strength
+
+    if strength is None:
+        return None
+    try:
+        return check_strength(strength)
+    except ValueError as exc:
+        raise ValueError(f"--identity-strength: {exc}") from None
+
+
 def add_detect_width_argument(parser: argparse.ArgumentParser, *,
                               default: int | None) -> None:
     """``--detect-width N`` (shared by ``live`` and ``bench``)."""
@@ -146,7 +169,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
                        ("detector", "detector"), ("detect_every", "detect_every"),
                        ("detect_width", "detect_width"), ("mask", "mask"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
-                       ("max_faces", "max_faces")):
+                       ("max_faces", "max_faces"),
+                       ("identity_strength", "identity_strength")):
         value = getattr(args, arg, None)
         if value is not None:
             changes[field] = value
@@ -172,6 +196,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
     check_detect_width(changes.get("detect_width"))
     check_max_faces(changes.get("max_faces"))
+    check_strength_arg(changes.get("identity_strength"))
     return settings.with_changes(**changes)
 
 

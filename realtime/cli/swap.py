@@ -61,9 +61,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=False,
                         help="match the swapped face's colour statistics to the target's "
                         "(default: off; SimSwap's own paste has none)")
-    from realtime.cli.live import add_mask_argument
+    from realtime.cli.live import add_mask_argument, add_strength_argument
 
     add_mask_argument(parser, default="auto")
+    add_strength_argument(parser, default=1.0)
     parser.add_argument("--map", action="append", default=[], metavar="REF.jpg=SOURCE.jpg",
                         help="the person in REF.jpg wears the identity in SOURCE.jpg (repeat "
                         "for several people; matched by face with --match-threshold)")
@@ -222,6 +223,7 @@ def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Call
 
 
 def run(args: argparse.Namespace) -> int:
+    from realtime.cli.live import check_strength_arg
     from realtime.config import Settings, default_cache_dir
     from realtime.faces.detect import make_detector
     from realtime.faces.identity import load_encoder
@@ -239,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector, faces=args.faces, match_threshold=args.match_threshold,
         det_threshold=args.det_threshold, feather=args.feather,
         color_match=args.color_match, mask=args.mask,
+        identity_strength=check_strength_arg(args.identity_strength),
     )  # fmt: skip
     parser = load_mask_parser(args.mask, models_dir, engine=args.engine)  # fails early
     swapper = load_swapper(args.model, models_dir, engine=args.engine)

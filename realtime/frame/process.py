@@ -28,6 +28,7 @@ import numpy as np
 
 from realtime.config import Settings
 from realtime.frame.mask_reuse import MaskReuse
+from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -187,7 +188,9 @@ class FrameProcessor:
         if tracks is not None and len(tracks) != len(aligned):
             raise ValueTypeError(f"swap_crops: expected one track id per face, got "
                                  f"{len(tracks)} for {len(aligned)} faces")
-        crops = self.swapper.swap(aligned, self.identity_vector(source))
+        vectors = face_vectors(self.identity_vector(source), [a.crop for a in aligned],
+                               self.settings.identity_strength, self.encoder)
+        crops = self.swapper.swap(aligned, vectors)
         if not self.uses_parser or not aligned:
             return crops
         assert self.parser is not None

@@ -28,6 +28,7 @@ import torch
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
 from realtime.frame.process import MaskedCrop, identity_vector, split_masked, timed_stages
+from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -235,14 +236,21 @@ class TorchFrameProcessor:
         the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
         the parsing mask is on. ``tracks`` is accepted for the protocol and unused: on
         the device the parse costs milliseconds, so every swap parses its crops."""
-        vector_t = self._source_vector(self.identity_vector(source))
+        vector = self.identity_vector(source)
+        vector_t = self._source_vector(vector)
         if not aligned:
             return []
         crops = [a.crop_t if isinstance(a, DeviceAlignedFace) else self._crop_tensor(a.crop)
                  for a in aligned]
         target = self.prepare_targets(crops)
         n = int(target.shape[0])
-        vectors = vector_t.expand(n, -1).contiguous()
+        if self.settings.identity_strength != 1.0 and self.encoder is not None:
+            # the encoder runs on the host: one small crop download per face
+            host = [c.cpu().numpy() for c in crops]
+            steered = face_vectors(vector, host, self.settings.identity_strength, self.encoder)
+            vectors = torch.from_numpy(steered).to(self.device, self._source_dtype)
+        else:
+            vectors = vector_t.expand(n, -1).contiguous()
         if self.swapper.batched:
             out = self._run(target, vectors)
         else:

@@ -204,6 +204,15 @@ class ControlsPanel(QWidget):
         form.addRow("Mask", self.mask_mode)
         form.addRow("Edge feather", self.feather)
         form.addRow(self.color_match)
+        self.identity_strength = QSlider(Qt.Orientation.Horizontal)
+        self.identity_strength.setRange(0, 200)  # percent: 100 = the model's own swap
+        self.identity_strength.setToolTip(
+            "How far the face moves from the person's own identity towards the source's: "
+            "100 % is the model's own swap, 0 % keeps the person's identity, up to 200 % "
+            "pushes further. Other than 100 % costs one identity-encoder call per face.")
+        self.identity_strength.valueChanged.connect(
+            lambda v: self._emit(identity_strength=v / 100.0))
+        form.addRow("Identity strength", self.identity_strength)
         return box
 
     def _output_box(self) -> QGroupBox:
@@ -295,6 +304,7 @@ class ControlsPanel(QWidget):
             self.max_faces.setValue(settings.max_faces)
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
+            self.identity_strength.setValue(round(settings.identity_strength * 100))
             self._select(self.mask_mode, settings.mask)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))
             if index >= 0:
