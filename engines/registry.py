@@ -25,7 +25,10 @@ from engines.base import (
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+# OpenVINO comes after ONNX Runtime CPU: measured side by side on this project's 2-core
+# machine (bench/bench_runtimes.py, README "Runtimes") it was not faster, so ``auto`` uses
+# it only where ONNX Runtime cannot run the model; name it to choose it.
+BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "openvino")
 PREFERENCES = ("auto", *BACKENDS)
 
 TENSORRT_HINT = ("pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12 "
@@ -100,6 +103,10 @@ def backend_status() -> dict[str, str | None]:
         status["onnxruntime-cpu"] = f"onnxruntime is not installed ({exc}; pip install onnxruntime)"
     else:
         status["onnxruntime-cpu"] = None
+    from engines.openvino import OPENVINO_HINT, unavailable_reason
+
+    openvino = unavailable_reason()
+    status["openvino"] = None if openvino is None else f"{openvino} ({OPENVINO_HINT})"
     return status
 
 
@@ -112,6 +119,10 @@ def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precisio
             onnx_path, build=tensorrt_builder(onnx_path, folder, module.MAX_BATCH,
                                               module.OPT_BATCH), precision=precision)
         return engine
+    if backend == "openvino":
+        from engines.openvino import OpenVinoEngine
+
+        return OpenVinoEngine(onnx_path, cache_dir=cache_dir, threads=threads)
     from engines.onnxruntime import OnnxRuntimeEngine
 
     if backend == "onnxruntime-cuda":

@@ -39,6 +39,7 @@ ENGINE_LABELS: dict[str, str] = {
     "tensorrt": "TensorRT (NVIDIA)",
     "onnxruntime-cuda": "ONNX Runtime CUDA",
     "onnxruntime-cpu": "ONNX Runtime CPU",
+    "openvino": "OpenVINO CPU",
 }
 MODEL_LABELS: dict[str, str] = {
     "simswap-224": "SimSwap 224",
