@@ -86,7 +86,7 @@ def test_a_corrupt_or_missing_file_is_a_model_error(tmp_path: Path) -> None:
         OpenVinoEngine(tmp_path / "none.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07 not a protobuf")
-    with pytest.raises(EngineError, match="OpenVINO could not compile bad.onnx"):
+    with pytest.raises(EngineError, match=r"OpenVINO could not compile bad\.onnx"):
         OpenVinoEngine(bad)
 
 
