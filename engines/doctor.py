@@ -23,8 +23,11 @@ HINTS = {
     "onnxruntime-cpu": "pip install onnxruntime",
     "cuda-python": "pip install cuda-python",
     "openvino": "pip install openvino",
+    "onnxruntime-directml": "pip uninstall onnxruntime && pip install onnxruntime-directml",
+    "onnxruntime-coreml": "pip install onnxruntime (its macOS wheels carry CoreML)",
 }
-BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "openvino")
+BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",
+            "onnxruntime-cpu", "openvino")
 
 Row = tuple[str, str]
 
@@ -169,10 +172,17 @@ def _local_backend_status() -> dict[str, str | None]:
 
 
 def _openvino_status() -> dict[str, str | None]:
+    """OpenVINO, DirectML and CoreML: each None when usable, else why not and the fix."""
+    from engines import ort_providers
     from engines.openvino import unavailable_reason
 
+    status: dict[str, str | None] = {}
+    for device, provider in ort_providers.PROVIDERS.items():
+        why = ort_providers.unavailable_reason(device)
+        status[provider.backend] = None if why is None else f"{why} ({provider.hint})"
     reason = unavailable_reason()
-    return {"openvino": None if reason is None else f"{reason} ({HINTS['openvino']})"}
+    status["openvino"] = None if reason is None else f"{reason} ({HINTS['openvino']})"
+    return status
 
 
 def _with_hint(backend: str, reason: str) -> str:

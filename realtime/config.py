@@ -22,7 +22,8 @@ __all__ = ["APP_NAME", "default_models_dir"]  # re-exported: settings name both
 
 ModelName = Literal["simswap-224", "simswap-512", "inswapper-128"]
 # the runtimes engines.registry.open_engine can run an ONNX file on (see PREFERENCES there)
-EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "openvino"]
+EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-directml",
+                       "onnxruntime-coreml", "onnxruntime-cpu", "openvino"]
 DetectorChoice = Literal["auto", "scrfd", "retinaface", "dlib"]
 SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]

@@ -38,6 +38,8 @@ ENGINE_LABELS: dict[str, str] = {
     "auto": "Auto (fastest available)",
     "tensorrt": "TensorRT (NVIDIA)",
     "onnxruntime-cuda": "ONNX Runtime CUDA",
+    "onnxruntime-directml": "DirectML (Windows GPU)",
+    "onnxruntime-coreml": "CoreML (Mac)",
     "onnxruntime-cpu": "ONNX Runtime CPU",
     "openvino": "OpenVINO CPU",
 }
