@@ -92,6 +92,10 @@ class Settings:
     # how far the swap moves from the target's own identity towards the source's:
     # 1 = the model's own behaviour, 0 = the target's, 2 = twice as far (frame/strength.py)
     identity_strength: float = 1.0
+    # face enhancer after the swap (on the swap worker live): off | gfpgan (GFPGAN 1.4,
+    # Apache-2.0); enhance_blend mixes the enhanced face with the plain swap
+    enhance: str = "off"
+    enhance_blend: float = 0.7
     # the identity meter (on the swap worker, a few times a second; preview only)
     quality_meter: bool = True
     # outputs
@@ -250,6 +254,8 @@ RULES: dict[str, Rule] = {
     "face_map": TextList(_face_map_entry),
     "unassigned_faces": Choice(("source", "leave")),
     "identity_strength": Number(0, 2),
+    "enhance": Choice(("off", "gfpgan")),
+    "enhance_blend": Number(0, 1),
     "quality_meter": Flag(),
     "preview_mode": Choice(get_args(PreviewMode)),
     "virtual_cam": Flag(),

@@ -216,6 +216,19 @@ class ControlsPanel(QWidget):
         self.identity_strength.valueChanged.connect(
             lambda v: self._emit(identity_strength=v / 100.0))
         form.addRow("Identity strength", self.identity_strength)
+        self.enhance = QCheckBox("Enhance face (GFPGAN 1.4)")
+        self.enhance.setToolTip(
+            "Restores the swapped face with GFPGAN 1.4 (Apache-2.0) on the swap worker: "
+            "sharper at 720p/1080p close-ups, fewer face refreshes per second on a CPU. "
+            "Needs the gfpgan-1.4 model (Get models).")
+        self.enhance.toggled.connect(
+            lambda on: self._emit(enhance="gfpgan" if on else "off"))
+        self.enhance_blend = QSlider(Qt.Orientation.Horizontal)
+        self.enhance_blend.setRange(0, 100)  # percent of the enhanced face kept
+        self.enhance_blend.valueChanged.connect(
+            lambda v: self._emit(enhance_blend=v / 100.0))
+        form.addRow(self.enhance)
+        form.addRow("Enhance blend", self.enhance_blend)
         return box
 
     def _output_box(self) -> QGroupBox:
@@ -308,6 +321,8 @@ class ControlsPanel(QWidget):
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
             self.identity_strength.setValue(round(settings.identity_strength * 100))
+            self.enhance.setChecked(settings.enhance != "off")
+            self.enhance_blend.setValue(round(settings.enhance_blend * 100))
             self._select(self.mask_mode, settings.mask)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))
             if index >= 0:
