@@ -101,12 +101,12 @@ def main() -> int:
     with torch.no_grad():
         image, _ = official(torch.from_numpy(x), return_rgb=False, randomize_noise=False)
     out = image.numpy()
-    np.savez_compressed(
-        GOLDEN, seed=np.int64(SEED), commit=np.array(COMMIT),
-        torch_version=np.array(torch.__version__),
-        weights_sha256=np.array(reference.state_digest(state)),
-        input_sha256=np.array(reference.sha256_array(x)),
-        **summarise(out))
+    arrays: dict[str, np.ndarray] = {
+        "seed": np.array(SEED, dtype=np.int64), "commit": np.array(COMMIT),
+        "torch_version": np.array(torch.__version__),
+        "weights_sha256": np.array(reference.state_digest(state)),
+        "input_sha256": np.array(reference.sha256_array(x)), **summarise(out)}
+    np.savez_compressed(GOLDEN, allow_pickle=False, **arrays)
     print(f"wrote {GOLDEN} ({GOLDEN.stat().st_size} bytes); output mean "
           f"{float(out.mean()):.4f}, std {float(out.std()):.4f}")
     return 0
