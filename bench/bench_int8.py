@@ -46,8 +46,7 @@ def _images() -> dict[str, np.ndarray]:
     spec = importlib.util.find_spec("insightface")
     assert spec is not None and spec.origin is not None, "needs insightface (package data)"
     t1 = cv2.imread(str(Path(spec.origin).parent / "data" / "images" / "t1.jpg"))
-    with cbook.get_sample_data("grace_hopper.jpg") as handle:
-        grace = cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
+    grace = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
     assert t1 is not None and grace is not None
     return {"t1": t1, "astronaut": np.ascontiguousarray(data.astronaut()[:, :, ::-1]),
             "grace_hopper": grace}
