@@ -72,7 +72,8 @@ def test_bad_checkpoints_are_refused_before_anything_is_replaced(
     gfpgan_checkpoint: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
     models = tmp_path / "models"
-    import_model(gfpgan_checkpoint, models, "gfpgan-1.4")
+    # the official file name is enough (no --as)
+    assert import_model(gfpgan_checkpoint, models) == ["gfpgan-1.4"]
     installed = model_path(models, "gfpgan-1.4")
     before = sha256_file(installed)
     state = torch.load(gfpgan_checkpoint, map_location="cpu", weights_only=True)["params_ema"]
