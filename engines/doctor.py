@@ -17,14 +17,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engines.ort_providers import PROVIDERS
+
 HINTS = {
     "tensorrt": "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12",
     "onnxruntime-cuda": "pip uninstall onnxruntime && pip install onnxruntime-gpu",
     "onnxruntime-cpu": "pip install onnxruntime",
     "cuda-python": "pip install cuda-python",
     "openvino": "pip install openvino",
-    "onnxruntime-directml": "pip uninstall onnxruntime && pip install onnxruntime-directml",
-    "onnxruntime-coreml": "pip install onnxruntime (its macOS wheels carry CoreML)",
+    **{p.backend: p.hint for p in PROVIDERS.values()},  # DirectML, CoreML
 }
 BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",
             "onnxruntime-cpu", "openvino")
