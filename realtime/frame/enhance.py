@@ -141,7 +141,7 @@ class LazyEnhancer:
     """Opens the enhancer the first time it is wanted (on the swap worker live, so the
     seconds of loading never stall the frame path). When it cannot be opened (the model
     is not installed) ``get`` logs why once and returns None from then on: the swap goes
-    on without enhancement and ``error`` says why (shown by the window)."""
+    on without enhancement and ``error`` says why (the warning is in the log)."""
 
     def __init__(self, opener: Callable[[], FaceEnhancer]) -> None:
         self._opener = opener
