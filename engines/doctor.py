@@ -17,13 +17,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engines.ort_providers import PROVIDERS
+
 HINTS = {
     "tensorrt": "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12",
     "onnxruntime-cuda": "pip uninstall onnxruntime && pip install onnxruntime-gpu",
     "onnxruntime-cpu": "pip install onnxruntime",
     "cuda-python": "pip install cuda-python",
+    "openvino": "pip install openvino",
+    **{p.backend: p.hint for p in PROVIDERS.values()},  # DirectML, CoreML
 }
-BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",
+            "onnxruntime-cpu", "openvino")
 
 Row = tuple[str, str]
 
@@ -156,7 +161,7 @@ def _local_backend_status() -> dict[str, str | None]:
     if importlib.util.find_spec("onnxruntime") is None:
         status["onnxruntime-cuda"] = f"onnxruntime is not installed ({HINTS['onnxruntime-cuda']})"
         status["onnxruntime-cpu"] = f"onnxruntime is not installed ({HINTS['onnxruntime-cpu']})"
-        return status
+        return status | _openvino_status()
     import onnxruntime as ort
 
     providers = ort.get_available_providers()
@@ -164,6 +169,20 @@ def _local_backend_status() -> dict[str, str | None]:
         None if "CUDAExecutionProvider" in providers else
         f"no CUDAExecutionProvider in this onnxruntime build ({HINTS['onnxruntime-cuda']})")
     status["onnxruntime-cpu"] = None
+    return status | _openvino_status()
+
+
+def _openvino_status() -> dict[str, str | None]:
+    """OpenVINO, DirectML and CoreML: each None when usable, else why not and the fix."""
+    from engines import ort_providers
+    from engines.openvino import unavailable_reason
+
+    status: dict[str, str | None] = {}
+    for device, provider in ort_providers.PROVIDERS.items():
+        why = ort_providers.unavailable_reason(device)
+        status[provider.backend] = None if why is None else f"{why} ({provider.hint})"
+    reason = unavailable_reason()
+    status["openvino"] = None if reason is None else f"{reason} ({HINTS['openvino']})"
     return status
 
 
@@ -206,8 +225,24 @@ def collect(models_dir: Path) -> dict[str, list[Row]]:
         models = _models(models_dir)
     except Exception as exc:
         models = [("models", f"unknown ({type(exc).__name__}: {exc})")]
-    return {"System": system, f"Engines (first usable wins: {' > '.join(BACKENDS)})": engines,
-            f"Models in {models_dir}": models}
+    report = {"System": system,
+              f"Engines (first usable wins: {' > '.join(BACKENDS)})": engines,
+              f"Models in {models_dir}": models}
+    failures = _compile_failures(models_dir)
+    if failures:
+        report["Models a runtime could not compile (the next runtime was used)"] = failures
+    return report
+
+
+def _compile_failures(models_dir: Path) -> list[Row]:
+    """The newest compile failure per model file, as the runtimes recorded them."""
+    try:
+        from engines.openvino import read_failures
+
+        found = read_failures(models_dir / "engines")
+    except Exception as exc:
+        return [("openvino", f"unknown ({type(exc).__name__}: {exc})")]
+    return [(f"openvino: {name}", reason) for name, reason in sorted(found.items())]
 
 
 def format_report(sections: dict[str, list[Row]]) -> str:

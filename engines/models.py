@@ -66,6 +66,13 @@ FACE_PARSING_LICENCE = (
 )
 FACE_PARSING_LICENCE_URL = "https://github.com/zllrunning/face-parsing.PyTorch/blob/master/LICENSE"
 
+GFPGAN_LICENCE = (
+    "GFPGAN (TencentARC/GFPGAN) code and its released GFPGANv1.4.pth weights are licensed "
+    "under the Apache License 2.0 (the repository lists third-party parts under their own "
+    "licences): commercial use allowed, keep the licence notice."
+)
+GFPGAN_LICENCE_URL = "https://github.com/TencentARC/GFPGAN/blob/master/LICENSE"
+
 MEDIAPIPE_LICENCE = (
     "MediaPipe's FaceMesh model (google-ai-edge/mediapipe, face_landmark.tflite) is licensed "
     "under the Apache License 2.0: commercial use allowed, keep the licence notice."
@@ -100,7 +107,8 @@ class ModelInfo:
     # Approximate size of the model file, not of the archive: from parameter counts for the
     # SimSwap files (≈55 M float32 each), from mirrors' listings for insightface's files.
     size_mb: float
-    kind: Literal["generator", "encoder", "swapper", "detector", "parser", "landmarks"]
+    kind: Literal["generator", "encoder", "swapper", "detector", "parser", "landmarks",
+                  "enhancer"]
     licence_name: str = ""  # short form for tables
 
     @property
@@ -195,6 +203,17 @@ MODELS: dict[str, ModelInfo] = {
             licence_name="MIT code; weights: CelebAMask-HQ, non-commercial research",
             size_mb=53.3, kind="parser",
         ),
+        ModelInfo(
+            name="gfpgan-1.4",
+            title="GFPGAN 1.4 face enhancer (GFPGANv1Clean, 512 px)",
+            # no published sha256: recorded at the first download or import
+            files=(ModelFile("GFPGANv1.4.pth"),),
+            urls=("https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/"
+                  "GFPGANv1.4.pth",),
+            licence=GFPGAN_LICENCE, licence_url=GFPGAN_LICENCE_URL,
+            licence_name="Apache-2.0",
+            size_mb=348.6, kind="enhancer",
+        ),
     )
 }
 
@@ -214,6 +233,7 @@ ARCHIVE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("scrfd_10g_bnkps.onnx", "scrfd-10g"),
     ("face_landmark.tflite", "face-mesh"),
     ("79999_iter.pth", "face-parsing"),
+    ("GFPGANv1.4.pth", "gfpgan-1.4"),
 )
 # Official plain file names -> model.
 FILE_NAMES: dict[str, str] = {

@@ -45,12 +45,14 @@ def cuda_unavailable_reason() -> str | None:
 class OnnxRuntimeEngine:
     """Runs one ONNX file with ONNX Runtime; ``backend`` is onnxruntime-cpu or -cuda."""
 
-    def __init__(self, path: Path, *, device: Literal["cpu", "cuda"] = "cpu",
-                 threads: int | None = None) -> None:
+    def __init__(self, path: Path, *,
+                 device: Literal["cpu", "cuda", "directml", "coreml"] = "cpu",
+                 threads: int | None = None, precision: str = "fp32") -> None:
         self.path = Path(path)
         self.backend = f"onnxruntime-{device}"
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        if device not in ("cpu", "cuda", "directml", "coreml"):
+            raise ValueError(f"device: expected 'cpu', 'cuda', 'directml' or 'coreml', "
+                             f"got {device!r}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads: expected >= 1 or None, got {threads}")
         try:
@@ -62,6 +64,14 @@ class OnnxRuntimeEngine:
             reason = cuda_unavailable_reason()
             if reason is not None:
                 raise EngineUnavailable(self.backend, reason, CUDA_HINT)
+        gpu_provider = None
+        if device in ("directml", "coreml"):
+            from engines import ort_providers
+
+            gpu_provider = ort_providers.PROVIDERS[device]
+            reason = ort_providers.unavailable_reason(device)
+            if reason is not None:
+                raise EngineUnavailable(self.backend, reason, gpu_provider.hint)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such model file")
         options = ort.SessionOptions()
@@ -76,6 +86,9 @@ class OnnxRuntimeEngine:
         providers: list[Any] = ["CPUExecutionProvider"]
         if device == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "DEFAULT"}))
+        if gpu_provider is not None:
+            providers.insert(0, ort_providers.provider_entry(device, precision))
+            ort_providers.configure_session(device, options)
         try:
             self._session: Any = ort.InferenceSession(str(self.path), options,
                                                       providers=providers)
@@ -86,6 +99,10 @@ class OnnxRuntimeEngine:
             raise ModelFileError(f"{self.path}: ONNX Runtime cannot load this model "
                                  f"({type(exc).__name__}: {exc})") from exc
         active = self._session.get_providers()
+        if gpu_provider is not None and (not active or active[0] != gpu_provider.name):
+            self._session = None
+            raise EngineUnavailable(self.backend, f"{gpu_provider.name} could not be "
+                                    f"initialised (session got {active})", gpu_provider.hint)
         if device == "cuda" and (not active or active[0] != "CUDAExecutionProvider"):
             # onnxruntime-gpu silently falls back to CPU when CUDA/cuDNN fail to load.
             self._session = None

@@ -25,7 +25,12 @@ from engines.base import (
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+# OpenVINO comes after ONNX Runtime CPU: measured side by side on this project's 2-core
+# machine (bench/bench_runtimes.py, README "Runtimes") it was not faster, so ``auto`` uses
+# it only where ONNX Runtime cannot run the model; name it to choose it.
+# DirectML (Windows) and CoreML (macOS) are ONNX Runtime providers (engines/ort_providers.py).
+BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",
+            "onnxruntime-cpu", "openvino")
 PREFERENCES = ("auto", *BACKENDS)
 
 TENSORRT_HINT = ("pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12 "
@@ -103,7 +108,16 @@ def backend_status() -> dict[str, str | None]:
         status["onnxruntime-cpu"] = f"onnxruntime is not installed ({exc}; pip install onnxruntime)"
     else:
         status["onnxruntime-cpu"] = None
-    return status
+    from engines import ort_providers
+
+    for device, provider in ort_providers.PROVIDERS.items():
+        reason = ort_providers.unavailable_reason(device)
+        status[provider.backend] = None if reason is None else f"{reason} ({provider.hint})"
+    from engines.openvino import OPENVINO_HINT, unavailable_reason
+
+    openvino = unavailable_reason()
+    status["openvino"] = None if openvino is None else f"{openvino} ({OPENVINO_HINT})"
+    return {name: status[name] for name in BACKENDS}
 
 
 def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precision: str,
@@ -115,11 +129,38 @@ def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precisio
             onnx_path, build=tensorrt_builder(onnx_path, folder, module.MAX_BATCH,
                                               module.OPT_BATCH), precision=precision)
         return engine
+    if backend == "openvino":
+        from engines.openvino import OpenVinoEngine
+
+        return OpenVinoEngine(onnx_path, cache_dir=cache_dir, threads=threads)
     from engines.onnxruntime import OnnxRuntimeEngine
 
     if backend == "onnxruntime-cuda":
         return OnnxRuntimeEngine(onnx_path, device="cuda", threads=threads)
+    if backend in ("onnxruntime-directml", "onnxruntime-coreml"):
+        return _open_gpu_provider(backend, onnx_path, cache_dir=cache_dir,
+                                  precision=precision, threads=threads)
     return OnnxRuntimeEngine(onnx_path, device="cpu", threads=threads)
+
+
+def _open_gpu_provider(backend: str, onnx_path: Path, *, cache_dir: Path | None,
+                       precision: str, threads: int | None) -> Engine:
+    """DirectML or CoreML: checked before any FP16 copy is written; DirectML at FP16 runs
+    the mixed FP16 copy of the model."""
+    from engines import ort_providers
+    from engines.onnxruntime import OnnxRuntimeEngine
+
+    device = "directml" if backend == "onnxruntime-directml" else "coreml"
+    provider = ort_providers.PROVIDERS[device]
+    reason = ort_providers.unavailable_reason(device)
+    if reason is not None:
+        raise EngineUnavailable(backend, reason, provider.hint)
+    path = onnx_path
+    if precision == "fp16" and provider.fp16_graph:
+        folder = cache_dir if cache_dir is not None else onnx_path.parent / "engines"
+        path = ort_providers.fp16_onnx(onnx_path, folder)
+    return OnnxRuntimeEngine(path, device=device, threads=threads,  # type: ignore[arg-type]
+                             precision=precision)
 
 
 def open_engine(onnx_path: Path, preference: str = "auto", *, cache_dir: Path | None = None,

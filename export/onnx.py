@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 GENERATORS: dict[str, int] = {"simswap-224": 224, "simswap-512": 512}
 ENCODER = "arcface-simswap"
 PARSER = "face-parsing"
-EXPORTABLE: tuple[str, ...] = (*GENERATORS, ENCODER, PARSER)
+ENHANCER = "gfpgan-1.4"
+EXPORTABLE: tuple[str, ...] = (*GENERATORS, ENCODER, PARSER, ENHANCER)
 # Graph output names; "output" unless listed (the parser's interface names its logits).
 OUTPUT_NAMES: dict[str, str] = {PARSER: "logits"}
 OPSET = 17
@@ -84,6 +85,10 @@ def load_torch_model(model: str, weights: Path) -> torch.nn.Module:
         from export.parsing import load_parser
 
         return load_parser(weights)
+    if model == ENHANCER:
+        from export.gfpgan import load_enhancer
+
+        return load_enhancer(weights)
     from export.simswap import load_generator
 
     return load_generator(weights, GENERATORS[model])
@@ -102,6 +107,10 @@ def example_inputs(model: str, batch: int = 1, seed: int = 0) -> dict[str, torch
         from export.parsing import INPUT_SIZE
 
         return {"input": torch.randn(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=gen)}
+    if model == ENHANCER:
+        from export.gfpgan import OUT_SIZE
+
+        return {"input": torch.rand(batch, 3, OUT_SIZE, OUT_SIZE, generator=gen) * 2 - 1}
     size = GENERATORS[model]
     source = torch.nn.functional.normalize(torch.randn(batch, 512, generator=gen), dim=1)
     return {"target": torch.rand(batch, 3, size, size, generator=gen), "source": source}

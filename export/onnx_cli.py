@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-MODELS = ("simswap-224", "simswap-512", "arcface-simswap", "face-parsing")
+MODELS = ("simswap-224", "simswap-512", "arcface-simswap", "face-parsing", "gfpgan-1.4")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="which architecture the weights are for")
     parser.add_argument("--weights", required=True, type=Path, metavar="PATH",
                         help="latest_net_G.pth / 550000_net_G.pth / checkpoints.zip / "
-                        "arcface_checkpoint.tar / 79999_iter.pth")
+                        "arcface_checkpoint.tar / 79999_iter.pth / GFPGANv1.4.pth")
     parser.add_argument("--output", required=True, type=Path, metavar="FILE.onnx")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="max abs difference allowed between ONNX Runtime and torch "

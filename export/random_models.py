@@ -340,3 +340,34 @@ def populate_models_dir(models_dir: Path, names: Iterable[str] = ALL, seed: int 
             import_model(official, models_dir, name)
             official.unlink(missing_ok=True)
     return models_dir
+
+
+def make_gfpgan(seed: int = 0) -> torch.nn.Module:
+    """GFPGAN 1.4's ``GFPGANv1Clean`` with seeded random weights, in eval mode: modulation
+    biases 1 (as the official initialisation), noise strengths non-zero (the released
+    ones are; zero would hide the noise path), stored noise maps seeded."""
+    import torch
+
+    from export.gfpgan import GFPGANv1Clean, ModulatedConv2d, StyleConv
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GFPGANv1Clean()
+        gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, ModulatedConv2d):
+                    module.modulation.bias.fill_(1.0)
+                if isinstance(module, StyleConv):
+                    module.weight.copy_(0.1 * torch.randn(1, generator=gen).abs())
+    return model.eval()
+
+
+def write_gfpgan_checkpoint(path: Path, seed: int = 0) -> Path:
+    """``GFPGANv1.4.pth`` in the official layout: ``{'params_ema': state_dict}``."""
+    import torch
+
+    state = {k: v.detach().clone() for k, v in make_gfpgan(seed).state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"params_ema": state}, path)
+    return path

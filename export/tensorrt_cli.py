@@ -12,7 +12,7 @@ from pathlib import Path
 from engines.tensorrt import MAX_BATCH, OPT_BATCH
 
 MODEL_CHOICES = ("simswap-224", "simswap-512", "arcface-simswap", "inswapper-128",
-                 "arcface-w600k", "scrfd-10g", "face-parsing")
+                 "arcface-w600k", "scrfd-10g", "face-parsing", "gfpgan-1.4")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -48,6 +48,12 @@ def _parser(path: Path) -> None:
     load_parser(path)
 
 
+def _gfpgan(path: Path) -> None:
+    from export.gfpgan import load_gfpgan
+
+    load_gfpgan(path)  # params_ema, strict keys and shapes, weights_only unpickling
+
+
 def _face_mesh(path: Path) -> None:
     from export.tflite_onnx import convert_tflite
 
@@ -98,6 +104,7 @@ VALIDATORS: dict[str, Validator] = {
     "arcface-simswap": _arcface,
     "face-parsing": _parser,
     "face-mesh": _face_mesh,
+    "gfpgan-1.4": _gfpgan,
     **{name: _onnx(name) for name in ONNX_INPUTS},
 }
 

@@ -22,7 +22,8 @@ __all__ = ["APP_NAME", "default_models_dir"]  # re-exported: settings name both
 
 ModelName = Literal["simswap-224", "simswap-512", "inswapper-128"]
 # the runtimes engines.registry.open_engine can run an ONNX file on (see PREFERENCES there)
-EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"]
+EngineChoice = Literal["auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-directml",
+                       "onnxruntime-coreml", "onnxruntime-cpu", "openvino"]
 DetectorChoice = Literal["auto", "scrfd", "retinaface", "dlib"]
 SwapMode = Literal["auto", "sync", "async"]
 PreviewMode = Literal["swapped", "original", "side-by-side"]
@@ -92,6 +93,13 @@ class Settings:
     # entry or click assigns wear: "source" (the active one) or "leave" (not swapped)
     face_map: tuple[str, ...] = ()
     unassigned_faces: str = "source"
+    # how far the swap moves from the target's own identity towards the source's:
+    # 1 = the model's own behaviour, 0 = the target's, 2 = twice as far (frame/strength.py)
+    identity_strength: float = 1.0
+    # face enhancer after the swap (on the swap worker live): off | gfpgan (GFPGAN 1.4,
+    # Apache-2.0); enhance_blend mixes the enhanced face with the plain swap
+    enhance: str = "off"
+    enhance_blend: float = 0.7
     # the identity meter (on the swap worker, a few times a second; preview only)
     quality_meter: bool = True
     # outputs
@@ -251,6 +259,9 @@ RULES: dict[str, Rule] = {
     "live_mouth": Flag(),
     "face_map": TextList(_face_map_entry),
     "unassigned_faces": Choice(("source", "leave")),
+    "identity_strength": Number(0, 2),
+    "enhance": Choice(("off", "gfpgan")),
+    "enhance_blend": Number(0, 1),
     "quality_meter": Flag(),
     "preview_mode": Choice(get_args(PreviewMode)),
     "virtual_cam": Flag(),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
     from realtime.faces.mapping import FaceMap
     from realtime.faces.quality import QualityMeter
+    from realtime.frame.enhance import LazyEnhancer
     from realtime.frame.parsing import FaceParser
     from realtime.frame.process import FaceProcessor, FrameProcessor
     from realtime.frame.process_torch import TorchFrameProcessor
@@ -44,7 +45,7 @@ LIVE_DLIB_UPSAMPLE = 0
 
 def choose_processor(
     swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings,
-    parser: FaceParser | None = None,
+    parser: FaceParser | None = None, enhancer: LazyEnhancer | None = None,
 ) -> FrameProcessor | TorchFrameProcessor:
     """The device-resident processor when the swapper's engine takes torch tensors on a
     CUDA device (TensorRT, a CUDA TorchEngine), else the numpy/OpenCV one.
@@ -66,12 +67,13 @@ def choose_processor(
 
         log.info("frame processing on the GPU (%s): one upload and one download per frame",
                  backend)
-        return TorchFrameProcessor(swapper, encoder, settings, parser=parser)
+        return TorchFrameProcessor(swapper, encoder, settings, parser=parser,
+                                   enhancer=enhancer)
     from realtime.frame.process import FrameProcessor
 
     why = "its engine has no run_torch" if not has_run_torch else f"device {device_type}"
     log.info("frame processing on the host with numpy/OpenCV (%s: %s)", backend, why)
-    return FrameProcessor(swapper, encoder, settings, parser=parser)
+    return FrameProcessor(swapper, encoder, settings, parser=parser, enhancer=enhancer)
 
 
 class PassthroughSwapper:
@@ -200,7 +202,12 @@ def build_parts(settings: Settings, models_dir: Path, *,
     meter = make_meter(settings, models_dir)
     # on a GPU (TensorRT) the frame stays on the device from upload to download
     mask = "box mask" if parser is None else f"parsing mask on {parser.backend}"
-    return LiveParts(choose_processor(swapper_real, encoder, settings, parser), detector, bank,
+    from realtime.frame.enhance import lazy_enhancer
+
+    # opened on the swap worker the first time the setting asks for it
+    enhancer = lazy_enhancer(models_dir, engine=settings.engine, threads=threads)
+    return LiveParts(choose_processor(swapper_real, encoder, settings, parser, enhancer),
+                     detector, bank,
                      f"{settings.model} on {swapper_real.backend}, {mask}", meter, face_map)
 
 

@@ -106,3 +106,49 @@ def unchecked_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, st
     monkeypatch.setattr("engines.models.validate_candidate",
                         lambda name, path: calls.append((name, Path(path).name)))
     return calls
+
+
+@pytest.fixture(scope="session")
+def gfpgan_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``GFPGANv1.4.pth`` in the official layout with seeded random weights (the golden
+    seed): 86 M parameters, ~350 MB, built once per session."""
+    from export.random_models import write_gfpgan_checkpoint
+    from tests.golden.make_gfpgan_golden import SEED
+
+    return write_gfpgan_checkpoint(tmp_path_factory.mktemp("gfpgan") / "GFPGANv1.4.pth", SEED)
+
+
+@pytest.fixture(scope="session")
+def gfpgan_models_dir(tmp_path_factory: pytest.TempPathFactory, gfpgan_checkpoint: Path) -> Path:
+    """A models folder with the small inswapper look-alikes and GFPGAN 1.4 imported as a
+    user would (its ONNX export happens on first use)."""
+    from engines.models import import_model
+    from export.random_models import populate_models_dir
+
+    folder = populate_models_dir(tmp_path_factory.mktemp("models-gfpgan"),
+                                 names=("inswapper-128", "arcface-w600k"))
+    import_model(gfpgan_checkpoint, folder, "gfpgan-1.4")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gfpgan_export(gfpgan_models_dir: Path) -> object:
+    """The GFPGAN ONNX export (checked against torch), done once per session (~35 s of
+    CPU) by ``ensure_onnx``'s own path; returns the ``ExportReport``."""
+    import export.onnx as onnx_export
+
+    reports = []
+    real = onnx_export.export_onnx
+
+    def recording(*args: object, **kwargs: object) -> object:
+        report = real(*args, **kwargs)  # type: ignore[arg-type]
+        reports.append(report)
+        return report
+
+    onnx_export.export_onnx = recording  # type: ignore[assignment]
+    try:
+        onnx_export.ensure_onnx(gfpgan_models_dir, "gfpgan-1.4")
+    finally:
+        onnx_export.export_onnx = real
+    assert len(reports) == 1
+    return reports[0]

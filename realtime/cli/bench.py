@@ -88,10 +88,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
                         help="the identity meter during the run; 'both' runs every size "
                         "with and without it, side by side (its cost on fps and latency)")
+    parser.add_argument("--enhance", choices=("off", "gfpgan", "both"), default="off",
+                        help="the GFPGAN 1.4 face enhancer on the swap worker; 'both' runs "
+                        "every size without and with it, side by side (its cost on the "
+                        "face refresh, swap/s, and on the frame rate)")
     parser.add_argument("--quality", action="store_true",
                         help="instead of speed: SimSwap's paper metrics (ID retrieval, "
                         "identity cosine, pose and expression error) over every "
                         "--sources × --targets pair, with a JSON and an HTML report")
+    parser.add_argument("--strengths", default=None, metavar="LIST",
+                        help="with --quality: identity strengths to compare, e.g. 0.5,1,1.5 "
+                        "(each 0..2; the table gives identity cosine, pose and expression "
+                        "error per strength)")
     parser.add_argument("--sources", type=Path, default=None, metavar="DIR",
                         help="with --quality: a folder of source photos (one identity each)")
     parser.add_argument("--targets", type=Path, default=None, metavar="DIR_OR_VIDEO",
@@ -169,7 +177,7 @@ def _source_photo(cache_dir: Path) -> Path:
 
 def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
                warmup: float, fps: float, paced: bool, clip_faces: int,
-               meter: bool = True) -> dict[str, Any]:
+               meter: bool = True, enhance: str = "off") -> dict[str, Any]:
     """Run the pipeline on the clip at one size; returns the measured figures."""
     from realtime.faces.track import FaceTracker
     from realtime.io.clip import ClipSource
@@ -180,7 +188,9 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
     reuse = getattr(parts.processor, "mask_reuse", None)
     if reuse is not None:
         reuse.clear()  # every row starts with new tracks: their first swaps parse
-    settings = settings.with_changes(quality_meter=meter and parts.meter is not None)
+    settings = settings.with_changes(quality_meter=meter and parts.meter is not None,
+                                     enhance=enhance)
+    parts.processor.update_settings(settings)
     pipeline = Pipeline(source, parts.processor, parts.detector, parts.sources, [NullSink()],
                         settings, tracker=FaceTracker(detect_every=settings.detect_every),
                         meter=parts.meter if meter else None)
@@ -208,6 +218,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         "mask": settings.mask,
         **_parse_figures(reuse if getattr(parts.processor, "uses_parser", False) else None),
         "meter": "on" if settings.quality_meter else "off",
+        "enhance": enhance,
+        "enhance_ms_per_call": _enhance_ms(parts.processor) if enhance != "off" else None,
         "meter_reading": stats.format_meter(),
         "seconds": round(elapsed, 2),
         "fps_in": totals["in"] / elapsed,
@@ -220,6 +232,13 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         "stages_ms": {name: asdict(s) for name, s in stats.stages.items()},
         "drops": {k: v - drops0.get(k, 0) for k, v in stats.drops.items()},
     }
+
+
+def _enhance_ms(processor: Any) -> float | None:
+    """The last enhancer call's wall time (all faces of one swap), or None."""
+    lazy = getattr(processor, "enhancer", None)
+    enhancer = lazy.get() if lazy is not None else None
+    return None if enhancer is None else enhancer.last_ms
 
 
 def _parse_figures(reuse: Any) -> dict[str, Any]:
@@ -248,6 +267,8 @@ def format_table(results: list[dict[str, Any]]) -> str:
         size = r["size"] + ("" if r.get("meter", "on") == "on" else " nm")
         if r.get("mask") is not None:
             size += f" {r['mask']}"
+        if r.get("enhance", "off") != "off":
+            size += f" +{r['enhance']}"
         parse = "-" if r.get("parse_ms_per_face") is None else \
             f"{r['parse_ms_per_face']:.0f}/{r['parses']}"
         lines.append(
@@ -315,18 +336,28 @@ def run(args: argparse.Namespace) -> int:
 
         meters = {"on": (True,), "off": (False,), "both": (True, False)}[args.meter]
         masks = ("box", "parsing") if args.mask == "both" else (settings.mask,)
-        runs = [(size, mask, m) for size in sizes for mask in masks for m in meters]
-        for (width, height), mask, meter in tqdm(runs, desc="bench", unit="run", leave=False):
+        enhances = {"off": ("off",), "gfpgan": ("gfpgan",),
+                    "both": ("off", "gfpgan")}[args.enhance]
+        if args.enhance != "off":
+            _require_enhancer(parts.processor)
+        runs = [(size, mask, m, e) for size in sizes for mask in masks for m in meters
+                for e in enhances]
+        for (width, height), mask, meter, enhance in tqdm(runs, desc="bench", unit="run",
+                                                          leave=False):
             results.append(bench_size(parts, settings.with_changes(mask=mask), width, height,
                                       seconds=args.seconds,
                                       warmup=args.warmup, fps=args.fps,
                                       paced=not args.unpaced, clip_faces=args.clip_faces,
-                                      meter=meter))
+                                      meter=meter, enhance=enhance))
     finally:
         close = getattr(parts.processor.swapper, "close", None)
         if close is not None:
             close()
     print(format_table(results) + ("\n(nm: identity meter off)" if args.meter != "on" else ""))
+    for r in results:
+        if r.get("enhance_ms_per_call") is not None:
+            print(f"{r['size']} enhancer: {r['enhance_ms_per_call']:.0f} ms per swap call "
+                  "(on the swap worker)")
     for r in results:
         if r["meter_reading"]:
             print(f"{r['size']} meter: {r['meter_reading']}")
@@ -345,6 +376,16 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
     return 0
+
+
+def _require_enhancer(processor: Any) -> None:
+    """Open the enhancer before timing (a missing model is an error here, not a silent
+    'off' as live)."""
+    lazy = getattr(processor, "enhancer", None)
+    if lazy is None or lazy.get() is None:
+        why = getattr(lazy, "error", None) or "this processor takes no enhancer"
+        raise ValueError(f"--enhance: the face enhancer cannot be opened ({why}); "
+                         "install it with: models download gfpgan-1.4")
 
 
 def run_quality(args: argparse.Namespace) -> int:
@@ -366,6 +407,7 @@ def run_quality(args: argparse.Namespace) -> int:
         raise ValueError(f"--targets {args.targets}: no such file or folder")
     if args.model == PASSTHROUGH:
         raise ValueError("--quality needs a swap model, not passthrough")
+    strengths = parse_strengths(args.strengths)
     cache_dir = default_cache_dir()
     models_dir, note = ensure_models(args.model, Path(args.models_dir), cache_dir)
     if note:
@@ -412,10 +454,18 @@ def run_quality(args: argparse.Namespace) -> int:
     if not independent:
         warnings.append(f"identity measured with {encoder_name}, the encoder that drove the "
                         "swap (install the other ArcFace for an independent measure)")
-    with tqdm(total=len(sources) * len(targets), desc="quality", unit="pair") as bar:
-        results, outputs = quality.evaluate(parts.processor, detect, encoder.identify,
-                                            sources, source_vectors, targets,
-                                            progress=lambda: bar.update(1))
+    by_strength: dict[str, Any] = {}
+    for strength in strengths:
+        parts.processor.update_settings(settings.with_changes(identity_strength=strength))
+        with tqdm(total=len(sources) * len(targets), desc=f"quality s={strength:g}",
+                  unit="pair") as bar:
+            run_results = quality.evaluate(parts.processor, detect, encoder.identify,
+                                           sources, source_vectors, targets,
+                                           progress=lambda: bar.update(1))
+        by_strength[f"{strength:g}"] = quality.summarize(
+            run_results[0], [s.name for s in sources], source_vectors)
+        if strength == 1.0 or strength == strengths[0]:
+            results, outputs = run_results
     summary = quality.summarize(results, [s.name for s in sources], source_vectors)
     cross = summary.get("source_cross_cosine_mean")
     if cross is not None and cross > 0.9:
@@ -432,6 +482,9 @@ def run_quality(args: argparse.Namespace) -> int:
                    "distance",
         "warnings": warnings, "pairs": quality.pair_dicts(results), "machine": machine_info(),
     }
+    if args.strengths is not None:
+        report["strengths"] = by_strength
+        print(format_strengths(by_strength))
     for warning in warnings:
         print(f"warning: {warning}")
     for key, value in summary.items():
@@ -447,6 +500,36 @@ def run_quality(args: argparse.Namespace) -> int:
     quality.write_html(html_path, report, source_images, [t for _, t in targets], outputs)
     print(f"wrote {html_path}")
     return 0
+
+
+def parse_strengths(text: str | None) -> list[float]:
+    """``"0.5,1,1.5"`` → ``[0.5, 1.0, 1.5]`` (None → ``[1.0]``); each must be in 0..2."""
+    from realtime.frame.strength import check_strength
+
+    if text is None:
+        return [1.0]
+    try:
+        values = [check_strength(float(part)) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--strengths: expected numbers in 0..2 like 0.5,1,1.5, got "
+                         f"{text!r} ({exc})") from None
+    if not values:
+        raise ValueError(f"--strengths: expected at least one number, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def format_strengths(by_strength: dict[str, Any]) -> str:
+    """One row per strength: identity cosine, pose and expression error."""
+    lines = [f"{'strength':>8} {'id cosine':>10} {'id top-1':>9} {'pose °':>8} "
+             f"{'expression':>10}"]
+    for key, row in by_strength.items():
+        def cell(name: str, width: int, row: dict[str, Any] = row) -> str:
+            value = row.get(name)
+            return f"{value:>{width}.4f}" if isinstance(value, float) else f"{'-':>{width}}"
+        lines.append(f"{key:>8} {cell('identity_cosine_mean', 10)} "
+                     f"{cell('id_retrieval_top1', 9)} {cell('pose_error_deg_mean', 8)} "
+                     f"{cell('expression_error_mean', 10)}")
+    return "\n".join(lines)
 
 
 def run_detectors(args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from realtime.types import Detection
 
 DETECTOR_CHOICES = ("auto", "scrfd", "retinaface", "dlib")
-ENGINE_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+ENGINE_CHOICES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-directml",
+                  "onnxruntime-coreml", "onnxruntime-cpu", "openvino")
 # A photo is not real-time: search a larger copy than the live default.
 PHOTO_DETECT_WIDTH = 1280
 # Point colours (BGR) in SCRFD order: eyes, nose, mouth corners.

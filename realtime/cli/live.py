@@ -63,6 +63,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", default=None, metavar="all|largest|match:REF",
                         help="which faces to swap")
     add_mask_argument(parser, default=None)
+    add_strength_argument(parser, default=None)
+    add_enhance_arguments(parser, live=True)
     parser.add_argument("--swap-mode", choices=("auto", "sync", "async"), default=None,
                         help="sync: swap every frame; async: paste the newest swapped face on "
                         "every frame while the swapper catches up; auto: measure and pick")
@@ -105,6 +107,48 @@ def add_mask_argument(parser: argparse.ArgumentParser, *, default: str | None) -
                         "lips and mouth as SimSwap's face parser labels them (hair, ears, "
                         "hands stay real; needs the face-parsing model); auto = parsing when "
                         f"face-parsing is installed, else box (default: {saved}auto)")
+
+
+def add_strength_argument(parser: argparse.ArgumentParser, *, default: float | None) -> None:
+    """``--identity-strength S`` (shared by ``live`` and ``swap``)."""
+    saved = "the saved setting, " if default is None else ""
+    parser.add_argument("--identity-strength", type=float, default=default, metavar="S",
+                        help="0..2: how far the face moves from the target's own identity "
+                        "towards the source's (1 = the model's own swap, 0 = the target's "
+                        "identity, >1 stronger; not 1 costs one identity-encoder call per "
+                        f"face and swap; default: {saved}1)")
+
+
+def add_enhance_arguments(parser: argparse.ArgumentParser, *, live: bool) -> None:
+    """``--enhance off|gfpgan`` and ``--enhance-blend B`` (shared by ``live`` and ``swap``)."""
+    saved = "the saved setting, " if live else ""
+    parser.add_argument("--enhance", choices=("off", "gfpgan"), default=None if live else "off",
+                        help="restore the swapped face with GFPGAN 1.4 (Apache-2.0; needs "
+                        "'models download gfpgan-1.4'), on the FFHQ-aligned 512 view, pasted "
+                        "with the same mask" + ("; live it runs on the swap worker, so it "
+                        "lowers the face refresh, not the frame rate" if live else "")
+                        + f" (default: {saved}off)")
+    parser.add_argument("--enhance-blend", type=float, default=None, metavar="B",
+                        help="0..1: how much of the enhanced face is kept over the plain swap "
+                        f"(default: {saved}{Settings().enhance_blend:g})")
+
+
+def check_blend_arg(blend: float | None) -> float | None:
+    if blend is not None and not 0.0 <= blend <= 1.0:
+        raise ValueError(f"--enhance-blend: expected 0..1, got {blend}")
+    return blend
+
+
+def check_strength_arg(strength: float | None) -> float | None:
+    """``strength`` when in 0..2 (or None); raises ``ValueError`` naming the option."""
+    from realtime.frame.strength import check_strength
+
+    if strength is None:
+        return None
+    try:
+        return check_strength(strength)
+    except ValueError as exc:
+        raise ValueError(f"--identity-strength: {exc}") from None
 
 
 def add_detect_width_argument(parser: argparse.ArgumentParser, *,
@@ -161,7 +205,9 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
                        ("detect_width", "detect_width"), ("mask", "mask"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
                        ("max_faces", "max_faces"), ("texture", "texture"),
-                       ("live_mouth", "live_mouth")):
+                       ("live_mouth", "live_mouth"),
+                       ("identity_strength", "identity_strength"),
+                       ("enhance", "enhance"), ("enhance_blend", "enhance_blend")):
         value = getattr(args, arg, None)
         if value is not None:
             changes[field] = value
@@ -187,6 +233,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         raise ValueError(f"--detect-every: expected >= 1, got {changes['detect_every']}")
     check_detect_width(changes.get("detect_width"))
     check_max_faces(changes.get("max_faces"))
+    check_strength_arg(changes.get("identity_strength"))
+    check_blend_arg(changes.get("enhance_blend"))
     return settings.with_changes(**changes)
 
 

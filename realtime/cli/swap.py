@@ -61,9 +61,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=False,
                         help="match the swapped face's colour statistics to the target's "
                         "(default: off; SimSwap's own paste has none)")
-    from realtime.cli.live import add_mask_argument
+    from realtime.cli.live import add_enhance_arguments, add_mask_argument, add_strength_argument
 
     add_mask_argument(parser, default="auto")
+    add_strength_argument(parser, default=1.0)
+    add_enhance_arguments(parser, live=False)
     parser.add_argument("--map", action="append", default=[], metavar="REF.jpg=SOURCE.jpg",
                         help="the person in REF.jpg wears the identity in SOURCE.jpg (repeat "
                         "for several people; matched by face with --match-threshold)")
@@ -167,6 +169,7 @@ def _reference_vector(path: Path, detector: FaceDetector, encoder_identify: Call
 
 
 def run(args: argparse.Namespace) -> int:
+    from realtime.cli.live import check_blend_arg, check_strength_arg
     from realtime.config import Settings, default_cache_dir
     from realtime.faces.detect import make_detector
     from realtime.faces.identity import load_encoder
@@ -184,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector, faces=args.faces, match_threshold=args.match_threshold,
         det_threshold=args.det_threshold, feather=args.feather,
         color_match=args.color_match, mask=args.mask,
+        identity_strength=check_strength_arg(args.identity_strength), enhance=args.enhance,
+        enhance_blend=(check_blend_arg(args.enhance_blend)
+                       if args.enhance_blend is not None else Settings().enhance_blend),
     )  # fmt: skip
     parser = load_mask_parser(args.mask, models_dir, engine=args.engine)  # fails early
     swapper = load_swapper(args.model, models_dir, engine=args.engine)
@@ -214,12 +220,18 @@ def run(args: argparse.Namespace) -> int:
         face_map.set_match_photo(mode.reference)
         face_map.add_photo_vector(mode.reference, _reference_vector(
             Path(mode.reference), detector, encoder.identify))
-    processor = choose_processor(swapper, encoder, settings, parser)
+    enhancer = None
+    if args.enhance != "off":
+        from realtime.frame.enhance import LazyEnhancer, load_enhancer
+
+        opened = load_enhancer(args.enhance, models_dir, engine=args.engine)  # fails early
+        enhancer = LazyEnhancer(lambda: opened)
+    processor = choose_processor(swapper, encoder, settings, parser, enhancer)
     swap_frame = make_frame_swapper(
         processor, detector, active=source, sources=[*([source] if source else []), *mapped],
         faces_mode=args.faces, face_map=face_map if face_map.active else None)
     name = source.name if source is not None else "the --map identities"
-    if source is not None and face_map:
+    if source is not None and mapped:
         name += " and the --map identities"
     if kind == "image":
         from realtime.faces.sources import read_image
@@ -232,8 +244,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"swapcam: warning: {note}")
         _write_image(args.output, out)
         mask = "box" if parser is None else "parsing"
+        extra = "" if enhancer is None else f", enhanced with {args.enhance}"
         print(f"swapped {count} face(s) with {name!r} ({args.model} on "
-              f"{swapper.backend}, {mask} mask) → {args.output}")  # fmt: skip
+              f"{swapper.backend}, {mask} mask{extra}) → {args.output}")  # fmt: skip
         return 0
     return _run_video(args, swap_frame, name, swapper.backend)
 

@@ -28,10 +28,12 @@ import numpy as np
 
 from realtime.config import Settings
 from realtime.frame.mask_reuse import MaskReuse
+from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
+    from realtime.frame.enhance import LazyEnhancer
     from realtime.frame.parsing import FaceParser
     from realtime.frame.swap import FaceSwapper
 
@@ -83,6 +85,33 @@ def split_masked(aligned: Sequence[Any], swapped: Sequence[Any],
     crops = [s.crop if isinstance(s, MaskedCrop) else s for s in swapped]
     masks = [s.mask if use_masks and isinstance(s, MaskedCrop) else None for s in swapped]
     return crops, masks
+
+
+def enhance_crops(crops: list[Any], family: str, settings: Settings,
+                  enhancer: LazyEnhancer | None) -> list[Any]:
+    """The swapped crops through the face enhancer when the setting asks for it (host
+    numpy crops; larger crops come back, see ``realtime.frame.enhance``)."""
+    if settings.enhance == "off" or enhancer is None or not crops:
+        return crops
+    opened = enhancer.get()
+    if opened is None:  # not installed: logged once by LazyEnhancer
+        return crops
+    return opened.enhance(crops, family, settings.enhance_blend)
+
+
+def matrix_and_mask(matrix: np.ndarray, size: int, crop_size: int,
+                    mask: Any) -> tuple[np.ndarray, Any]:
+    """The paste matrix and mask for a crop ``crop_size`` wide of a face aligned at
+    ``size`` (an enhanced crop is larger: its matrix is scaled, its mask resized)."""
+    if crop_size == size:
+        return matrix, mask
+    from realtime.frame.enhance import scale_matrix
+
+    if isinstance(mask, np.ndarray):
+        import cv2
+
+        mask = cv2.resize(mask, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
+    return scale_matrix(matrix, crop_size / size), mask
 
 
 class FaceProcessor(Protocol):
@@ -159,7 +188,7 @@ class FrameProcessor:
 
     def __init__(
         self, swapper: FaceSwapper, encoder: IdentityEncoder | None, settings: Settings,
-        *, parser: FaceParser | None = None,
+        *, parser: FaceParser | None = None, enhancer: LazyEnhancer | None = None,
     ) -> None:
         if encoder is not None and encoder.family != swapper.family:
             raise ValueTypeError(
@@ -169,6 +198,7 @@ class FrameProcessor:
         self.encoder = encoder
         self.settings = settings
         self.parser = parser
+        self.enhancer = enhancer
         self.parse_ms: float | None = None  # the last parser call (crops → masks)
         self.mask_reuse = MaskReuse()
 
@@ -204,7 +234,10 @@ class FrameProcessor:
         if tracks is not None and len(tracks) != len(aligned):
             raise ValueTypeError(f"swap_crops: expected one track id per face, got "
                                  f"{len(tracks)} for {len(aligned)} faces")
-        crops = self.swapper.swap(aligned, self.identity_vector(source))
+        vectors = face_vectors(self.identity_vector(source), [a.crop for a in aligned],
+                               self.settings.identity_strength, self.encoder)
+        crops = enhance_crops(self.swapper.swap(aligned, vectors), self.family,
+                              self.settings, self.enhancer)
         if not self.uses_parser or not aligned:
             return crops
         assert self.parser is not None
@@ -232,10 +265,11 @@ class FrameProcessor:
         crops, masks = split_masked(aligned, swapped, self.settings.mask != "box")
         out = image.copy()
         for face, crop, mask in zip(aligned, crops, masks, strict=True):
+            matrix, mask = matrix_and_mask(face.matrix, face.size, crop.shape[0], mask)
             paste_face(
                 out,
                 crop,
-                face.matrix,
+                matrix,
                 feather=self.settings.feather,
                 color_match=self.settings.color_match,
                 face_mask=mask,

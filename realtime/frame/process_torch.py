@@ -27,11 +27,20 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.process import MaskedCrop, identity_vector, split_masked, timed_stages
+from realtime.frame.enhance import scale_matrix
+from realtime.frame.process import (
+    MaskedCrop,
+    enhance_crops,
+    identity_vector,
+    split_masked,
+    timed_stages,
+)
+from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
     from realtime.faces.identity import IdentityEncoder
+    from realtime.frame.enhance import LazyEnhancer
     from realtime.frame.parsing import FaceParser
     from realtime.frame.swap import FaceSwapper
 
@@ -73,7 +82,8 @@ class TorchFrameProcessor:
 
     def __init__(self, swapper: FaceSwapper, encoder: IdentityEncoder | None,
                  settings: Settings, *, device: str | torch.device | None = None,
-                 parser: FaceParser | None = None) -> None:
+                 parser: FaceParser | None = None,
+                 enhancer: LazyEnhancer | None = None) -> None:
         engine = swapper.engine
         if not isinstance(engine, TorchRunnable):
             raise TypeError(
@@ -96,6 +106,7 @@ class TorchFrameProcessor:
         self.encoder = encoder
         self.settings = settings
         self.parser = parser
+        self.enhancer = enhancer
         self.parse_ms: float | None = None  # launch time of the last parse on CUDA
         self._engine = engine
         self._target_dtype = getattr(torch, swapper.target_spec.dtype)
@@ -235,20 +246,32 @@ class TorchFrameProcessor:
         the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
         the parsing mask is on. ``tracks`` is accepted for the protocol and unused: on
         the device the parse costs milliseconds, so every swap parses its crops."""
-        vector_t = self._source_vector(self.identity_vector(source))
+        vector = self.identity_vector(source)
+        vector_t = self._source_vector(vector)
         if not aligned:
             return []
         crops = [a.crop_t if isinstance(a, DeviceAlignedFace) else self._crop_tensor(a.crop)
                  for a in aligned]
         target = self.prepare_targets(crops)
         n = int(target.shape[0])
-        vectors = vector_t.expand(n, -1).contiguous()
+        if self.settings.identity_strength != 1.0 and self.encoder is not None:
+            # the encoder runs on the host: one small crop download per face
+            host = [c.cpu().numpy() for c in crops]
+            steered = face_vectors(vector, host, self.settings.identity_strength, self.encoder)
+            vectors = torch.from_numpy(steered).to(self.device, self._source_dtype)
+        else:
+            vectors = vector_t.expand(n, -1).contiguous()
         if self.swapper.batched:
             out = self._run(target, vectors)
         else:
             out = []
             for i in range(n):
                 out.extend(self._run(target[i : i + 1], vectors[i : i + 1]))
+        if self.settings.enhance != "off" and self.enhancer is not None:
+            # the enhancer's engine takes host arrays: one download and upload per face
+            host = enhance_crops([c.cpu().numpy() for c in out], self.family,
+                                 self.settings, self.enhancer)
+            out = [self._crop_tensor(c) for c in host]
         if not self.uses_parser:
             return out
         assert self.parser is not None
@@ -270,7 +293,15 @@ class TorchFrameProcessor:
         for face, crop, mask in zip(aligned, crops, masks, strict=True):
             if isinstance(mask, np.ndarray):
                 mask = torch.from_numpy(mask).to(self.device)
-            paste_face_torch(out_t, self._crop_tensor(crop), face.matrix,
+            crop_t = self._crop_tensor(crop)
+            matrix = face.matrix
+            if int(crop_t.shape[0]) != face.size:  # an enhanced, larger crop
+                matrix = scale_matrix(face.matrix, int(crop_t.shape[0]) / face.size)
+                if mask is not None:
+                    mask = torch.nn.functional.interpolate(
+                        mask[None, None].float(), size=tuple(crop_t.shape[:2]),
+                        mode="bilinear", align_corners=False)[0, 0]
+            paste_face_torch(out_t, crop_t, matrix,
                              feather=self.settings.feather,
                              color_match=self.settings.color_match, face_mask=mask)
         return out_t

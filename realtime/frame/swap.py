@@ -108,15 +108,19 @@ class FaceSwapper:
         return np.ascontiguousarray(batch)
 
     def forward_swap(self, batch: np.ndarray, identity: np.ndarray) -> np.ndarray:
-        """Run the generator on [N, 3, S, S] with one identity (512,) → [N, 3, S, S]."""
+        """Run the generator on [N, 3, S, S] with one identity (512,) for every face, or
+        one per face (N, 512) → [N, 3, S, S]."""
         n = int(batch.shape[0])
-        vector = np.asarray(identity, dtype=np.float32).reshape(1, -1)
-        if vector.shape[1] != EMBEDDING_SIZE:
-            raise ValueTypeError(f"identity: expected ({EMBEDDING_SIZE},), got {identity.shape}")
+        vectors = np.asarray(identity, dtype=np.float32)
+        if vectors.shape == (EMBEDDING_SIZE,):
+            vectors = np.repeat(vectors[None], n, axis=0)
+        if vectors.shape != (n, EMBEDDING_SIZE):
+            raise ValueTypeError(f"identity: expected ({EMBEDDING_SIZE},) or "
+                                 f"({n}, {EMBEDDING_SIZE}), got {identity.shape}")
         if n == 0:
             return batch.copy()
         target = batch.astype(self._dtype, copy=False)
-        source = np.repeat(vector, n, axis=0).astype(self._source_dtype, copy=False)
+        source = vectors.astype(self._source_dtype, copy=False)
         if self.batched:
             return self._run(target, source)
         outs = [self._run(target[i : i + 1], source[i : i + 1]) for i in range(n)]
@@ -135,7 +139,8 @@ class FaceSwapper:
         return [np.ascontiguousarray(p.transpose(1, 2, 0)[:, :, ::-1]) for p in pixels]
 
     def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
-        """All faces of one frame against one identity, in one engine call when possible."""
+        """All faces of one frame against one identity (512,) or one each (N, 512), in one
+        engine call when possible."""
         if not crops:
             return []
         return self.decode_outputs(self.forward_swap(self.prepare_targets(crops), identity))

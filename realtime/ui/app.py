@@ -21,6 +21,8 @@ ARG_FIELDS: dict[str, str] = {
     "detect_every": "detect_every", "detect_width": "detect_width", "feather": "feather",
     "width": "camera_width", "height": "camera_height", "fps": "camera_fps",
     "swap_mode": "swap_mode", "mask": "mask", "max_faces": "max_faces",
+    "identity_strength": "identity_strength", "enhance": "enhance",
+    "enhance_blend": "enhance_blend",
 }
 
 

@@ -37,7 +37,10 @@ ENGINE_LABELS: dict[str, str] = {
     "auto": "Auto (fastest available)",
     "tensorrt": "TensorRT (NVIDIA)",
     "onnxruntime-cuda": "ONNX Runtime CUDA",
+    "onnxruntime-directml": "DirectML (Windows GPU)",
+    "onnxruntime-coreml": "CoreML (Mac)",
     "onnxruntime-cpu": "ONNX Runtime CPU",
+    "openvino": "OpenVINO CPU",
 }
 MODEL_LABELS: dict[str, str] = {
     "simswap-224": "SimSwap 224",
@@ -220,6 +223,28 @@ class ControlsPanel(QWidget):
         form.addRow(self.live_mouth)
         form.addRow("Edge feather", self.feather)
         form.addRow(self.color_match)
+        self.identity_strength = QSlider(Qt.Orientation.Horizontal)
+        self.identity_strength.setRange(0, 200)  # percent: 100 = the model's own swap
+        self.identity_strength.setToolTip(
+            "How far the face moves from the person's own identity towards the source's: "
+            "100 % is the model's own swap, 0 % keeps the person's identity, up to 200 % "
+            "pushes further. Other than 100 % costs one identity-encoder call per face.")
+        self.identity_strength.valueChanged.connect(
+            lambda v: self._emit(identity_strength=v / 100.0))
+        form.addRow("Identity strength", self.identity_strength)
+        self.enhance = QCheckBox("Enhance face (GFPGAN 1.4)")
+        self.enhance.setToolTip(
+            "Restores the swapped face with GFPGAN 1.4 (Apache-2.0) on the swap worker: "
+            "sharper at 720p/1080p close-ups, fewer face refreshes per second on a CPU. "
+            "Needs the gfpgan-1.4 model (Get models).")
+        self.enhance.toggled.connect(
+            lambda on: self._emit(enhance="gfpgan" if on else "off"))
+        self.enhance_blend = QSlider(Qt.Orientation.Horizontal)
+        self.enhance_blend.setRange(0, 100)  # percent of the enhanced face kept
+        self.enhance_blend.valueChanged.connect(
+            lambda v: self._emit(enhance_blend=v / 100.0))
+        form.addRow(self.enhance)
+        form.addRow("Enhance blend", self.enhance_blend)
         return box
 
     def _output_box(self) -> QGroupBox:
@@ -311,6 +336,9 @@ class ControlsPanel(QWidget):
             self.max_faces.setValue(settings.max_faces)
             self.feather.setValue(round(settings.feather * 100))
             self.color_match.setChecked(settings.color_match)
+            self.identity_strength.setValue(round(settings.identity_strength * 100))
+            self.enhance.setChecked(settings.enhance != "off")
+            self.enhance_blend.setValue(round(settings.enhance_blend * 100))
             self._select(self.mask_mode, settings.mask)
             self._select(self.texture, settings.texture)
             self.live_mouth.setChecked(settings.live_mouth)

@@ -26,7 +26,7 @@ from tests.engines import FileServer, tiny_onnx_bytes
 pytestmark = pytest.mark.usefixtures("unchecked_model_loads")
 
 CONTRACT_NAMES = ("simswap-224", "simswap-512", "arcface-simswap", "inswapper-128",
-                  "arcface-w600k", "scrfd-10g", "face-mesh", "face-parsing")
+                  "arcface-w600k", "scrfd-10g", "face-mesh", "face-parsing", "gfpgan-1.4")
 
 
 def fake_checkpoint(seed: int = 0) -> bytes:
@@ -80,7 +80,8 @@ def test_table_covers_the_contract_and_is_sane() -> None:
     layout = {"simswap-224": "latest_net_G.pth", "simswap-512": "550000_net_G.pth",
               "arcface-simswap": "arcface_checkpoint.tar", "inswapper-128": "inswapper_128.onnx",
               "arcface-w600k": "w600k_r50.onnx", "scrfd-10g": "det_10g.onnx",
-              "face-mesh": "face_landmark.tflite", "face-parsing": "79999_iter.pth"}
+              "face-mesh": "face_landmark.tflite", "face-parsing": "79999_iter.pth",
+              "gfpgan-1.4": "GFPGANv1.4.pth"}
     for name, info in models.MODELS.items():
         assert info.name == name
         assert models.model_path(Path("/m"), name) == Path("/m") / name / layout[name]

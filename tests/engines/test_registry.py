@@ -72,6 +72,7 @@ def test_backend_status_reports_reasons_and_usable() -> None:
 def test_no_engine_available_lists_every_backend(
         tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(NoEngineAvailable) as info:
         registry.open_engine(tiny)
     assert list(info.value.reasons) == list(registry.BACKENDS)

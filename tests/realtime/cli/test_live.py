@@ -199,7 +199,8 @@ def test_engine_choices_are_what_the_registry_runs() -> None:
     from realtime.cli import swap as swap_cli
     from realtime.ui.controls import ENGINE_LABELS
 
-    expected = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+    expected = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-directml",
+                "onnxruntime-coreml", "onnxruntime-cpu", "openvino")
     assert expected == PREFERENCES
     assert tuple(ENGINE_LABELS) == expected
     for module in (live_cli, swap_cli, bench_cli):
