@@ -60,8 +60,10 @@ class RecordingSwapper:
         self.calls: list[tuple[np.ndarray, np.ndarray]] = []
 
     def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
-        for face in crops:
-            self.calls.append((identity.copy(), _signature(face.crop)))
+        # one (512,) vector per face: the swappers take (N, 512) (identity strength)
+        rows = np.broadcast_to(np.asarray(identity).reshape(-1, 512), (len(crops), 512))
+        for face, row in zip(crops, rows, strict=True):
+            self.calls.append((row.copy(), _signature(face.crop)))
         return [face.crop.copy() for face in crops]
 
 
