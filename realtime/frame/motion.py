@@ -38,16 +38,16 @@ if TYPE_CHECKING:
     from realtime.faces.plan import FacePlan
 
 TEXTURE_MODES: tuple[str, ...] = ("auto", "static", "flow")
-# Side of the grey crops the flow runs on, and DIS's finest pyramid level (1: half of it).
-# Measured on a 6 px synthetic jaw motion (bench/flow_params.py): 128 px at level 1 has
-# 0.33 px end-point error for ~0.5 ms a call; the ultrafast preset's level 2 at 96 px
-# underestimates the motion by half.
-FLOW_SIZE = 128
+# Side of the grey crops the flow runs on, and DIS's finest pyramid level (1: half of it),
+# and the forward-backward disagreement (flow px at FLOW_SIZE) and photometric residual
+# (grey levels) at which the warp's weight has fallen to exp(-1). Chosen on three talking
+# clips side by side (bench/flow_params.py): 112 px with these scales gave 0.32–0.34 of
+# the static texture's error for ~2.6 ms per face on one loaded core; 128 px 0.30–0.32 for
+# ~3.3 ms; stricter scales (1.5 px, 28 levels) fell back too often (0.36–0.40).
+FLOW_SIZE = 112
 FINEST_SCALE = 1
-# Forward-backward disagreement (flow px at FLOW_SIZE) and photometric residual (grey
-# levels) at which the warp's weight has fallen to exp(-1).
-FB_SCALE = 1.5
-RESIDUAL_SCALE = 28.0
+FB_SCALE = 3.0
+RESIDUAL_SCALE = 60.0
 # Share of the crop side over which the weight ramps up from the crop's edges.
 EDGE_RAMP = 0.08
 
