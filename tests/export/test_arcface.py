@@ -112,6 +112,34 @@ def test_the_plain_state_dict_is_used_once_written(
     assert data["state_dict"]["fc.weight"].shape == (512, 25088)
 
 
+def test_a_cache_of_another_format_is_rebuilt(
+        tmp_path: Path, source_model: ArcFaceResNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache written by another version (its stamp genuine, its format not ours) is
+    not read: the checkpoint is unpickled again and the weights are the checkpoint's."""
+    from engines.derived import write_stamp
+    from engines.fileio import sha256_file
+
+    path = pickle_official_arcface(source_model, tmp_path / "arcface_checkpoint.tar")
+    cache_dir = tmp_path / "cache"
+    load_arcface(path, cache_dir=cache_dir)
+    cache = cache_path(path, cache_dir)
+    state = torch.load(cache, weights_only=True)["state_dict"]
+    torch.save({"format": arcface.CACHE_FORMAT + 1,
+                "state_dict": {k: torch.zeros_like(v) for k, v in state.items()}}, cache)
+    write_stamp(cache, sha256_file(path))
+    calls: list[Path] = []
+    real = arcface.load_pickled_arcface
+
+    def counting(checkpoint: Path) -> dict[str, torch.Tensor]:
+        calls.append(checkpoint)
+        return real(checkpoint)
+
+    monkeypatch.setattr(arcface, "load_pickled_arcface", counting)
+    model = load_arcface(path, cache_dir=cache_dir)
+    assert calls == [path]
+    assert torch.equal(model.state_dict()["fc.weight"], source_model.state_dict()["fc.weight"])
+
+
 def test_no_cache_is_written_beside_the_users_file(
         tmp_path: Path, source_model: ArcFaceResNet) -> None:
     """Issue 15 item 6: the loader wrote ``<name>.state_dict.pt`` beside the checkpoint
