@@ -113,20 +113,19 @@ def test_the_plain_state_dict_is_used_once_written(
 
 
 def test_a_cache_of_another_format_is_rebuilt(
-        tmp_path: Path, source_model: ArcFaceResNet, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, official_file: Path, source_model: ArcFaceResNet,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A cache written by another version (its stamp genuine, its format not ours) is
     not read: the checkpoint is unpickled again and the weights are the checkpoint's."""
     from engines.derived import write_stamp
     from engines.fileio import sha256_file
 
-    path = pickle_official_arcface(source_model, tmp_path / "arcface_checkpoint.tar")
     cache_dir = tmp_path / "cache"
-    load_arcface(path, cache_dir=cache_dir)
-    cache = cache_path(path, cache_dir)
-    state = torch.load(cache, weights_only=True)["state_dict"]
-    torch.save({"format": arcface.CACHE_FORMAT + 1,
-                "state_dict": {k: torch.zeros_like(v) for k, v in state.items()}}, cache)
-    write_stamp(cache, sha256_file(path))
+    cache = cache_path(official_file, cache_dir)
+    cache.parent.mkdir(parents=True)
+    torch.save({"format": arcface.CACHE_FORMAT + 1, "state_dict": {"fc.weight": torch.zeros(1)}},
+               cache)
+    write_stamp(cache, sha256_file(official_file))
     calls: list[Path] = []
     real = arcface.load_pickled_arcface
 
@@ -135,8 +134,8 @@ def test_a_cache_of_another_format_is_rebuilt(
         return real(checkpoint)
 
     monkeypatch.setattr(arcface, "load_pickled_arcface", counting)
-    model = load_arcface(path, cache_dir=cache_dir)
-    assert calls == [path]
+    model = load_arcface(official_file, cache_dir=cache_dir)
+    assert calls == [official_file]
     assert torch.equal(model.state_dict()["fc.weight"], source_model.state_dict()["fc.weight"])
 
 
