@@ -45,6 +45,14 @@ T_DERIVED = ("tests/engines/test_derived.py",)
 T_ARCHIVE = ("tests/engines/test_archive.py",)
 T_MODELS = ("tests/engines/test_models.py",)
 T_DOWNLOAD = ("tests/engines/test_download.py",)
+# the slow export files: only their tests of the derived-file stamps
+T_ONNX_STAMP = tuple(f"tests/export/test_onnx.py::test_ensure_onnx_{name}" for name in (
+    "keeps_the_export_when_the_same_checkpoint_is_reimported",
+    "rebuilds_an_onnx_whose_bytes_changed", "reexports_for_another_checkpoint"))
+T_TRT_STAMP = tuple(f"tests/export/test_tensorrt.py::test_{name}" for name in (
+    "ensure_engine_caches_and_rebuilds_on_key_change", "a_changed_engine_file_is_rebuilt"))
+T_ARC_STAMP = ("tests/export/test_arcface.py::test_the_plain_state_dict_is_used_once_written",
+               "tests/export/test_arcface.py::test_a_cache_of_another_format_is_rebuilt")
 
 
 @dataclass(frozen=True)
@@ -209,25 +217,25 @@ GUARDS: list[Guard] = [
           'if record.get("sha256") != got:', "if False:", T_DERIVED),
     Guard("stamp: ONNX export checks its stamp", "export/onnx.py",
           "    problem = stamp_problem(path, source_sha)",
-          "    problem = None if path.exists() else 'missing'", ("tests/export/test_onnx.py",)),
+          "    problem = None if path.exists() else 'missing'", T_ONNX_STAMP),
     Guard("stamp: ONNX export writes its stamp", "export/onnx.py",
           "    write_stamp(path, source_sha, source=str(weights))", "    pass",
-          ("tests/export/test_onnx.py",)),
+          T_ONNX_STAMP),
     Guard("stamp: TensorRT engine checks its stamp", "export/tensorrt.py",
           "        problem = stamp_problem(target, onnx_sha)", "        problem = None",
-          ("tests/export/test_tensorrt.py",)),
+          T_TRT_STAMP),
     Guard("stamp: TensorRT engine writes its stamp", "export/tensorrt.py",
-          "    write_stamp(built, onnx_sha)", "    pass", ("tests/export/test_tensorrt.py",)),
+          "    write_stamp(built, onnx_sha)", "    pass", T_TRT_STAMP),
     Guard("stamp: arcface cache checks its stamp", "export/arcface.py",
           "    problem = stamp_problem(cache, source_sha256)",
           "    problem = None if cache.exists() else 'missing'",
-          ("tests/export/test_arcface.py",)),
+          T_ARC_STAMP),
     Guard("stamp: arcface cache writes its stamp", "export/arcface.py",
           "        write_stamp(cache, source_sha256)", "        pass",
-          ("tests/export/test_arcface.py",)),
+          T_ARC_STAMP),
     Guard("stamp: arcface cache format", "export/arcface.py",
           'if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:',
-          "if not isinstance(data, dict):", ("tests/export/test_arcface.py",)),
+          "if not isinstance(data, dict):", T_ARC_STAMP),
     # -- engines/archive.py: zip extraction -------------------------------------------------
     Guard("archive: unreadable zip", ARCHIVE,
           "    except (zipfile.BadZipFile, OSError) as exc:\n        raise ModelFileError",

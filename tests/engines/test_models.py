@@ -364,6 +364,36 @@ def test_corruption_is_detected_and_never_loaded(tmp_path: Path, models_dir: Pat
     assert models.verify_model(models_dir, "inswapper-128")
 
 
+def test_a_size_change_is_corrupt_without_hashing(tmp_path: Path, models_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorded size is the cheap check: a file of another size is corrupt before
+    (and without) reading its ~0.5 GB."""
+    src = tmp_path / "inswapper_128.onnx"
+    src.write_bytes(INSWAPPER)
+    models.import_model(src, models_dir)
+    models.model_path(models_dir, "inswapper-128").write_bytes(INSWAPPER + b"x")
+
+    def no_hashing(*_args: object, **_kwargs: object) -> str:
+        raise AssertionError("hashed although the size already differs")
+
+    monkeypatch.setattr(models, "sha256_file", no_hashing)
+    assert models.model_status(models_dir, "inswapper-128") == "corrupt"
+
+
+def test_every_install_goes_through_the_load_check(
+        tmp_path: Path, models_dir: Path, server: FileServer,
+        unchecked_model_loads: list[tuple[str, str]]) -> None:
+    """Imports, downloads and the siblings of an archive are each loaded as their model
+    before they are installed (here the recorder stands in for export/validate.py)."""
+    src = tmp_path / "inswapper_128.onnx"
+    src.write_bytes(INSWAPPER)
+    models.import_model(src, models_dir)
+    models.download_model("scrfd-10g", models_dir, accept_licence=True, progress=False,
+                          base_url=server.base_url)
+    assert {name for name, _file in unchecked_model_loads} == {
+        "inswapper-128", "scrfd-10g", "arcface-w600k"}
+
+
 def test_require_missing_model_gives_exact_commands(models_dir: Path) -> None:
     with pytest.raises(models.ModelMissing) as info:
         models.require_model(models_dir, "simswap-224")

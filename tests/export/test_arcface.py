@@ -112,6 +112,33 @@ def test_the_plain_state_dict_is_used_once_written(
     assert data["state_dict"]["fc.weight"].shape == (512, 25088)
 
 
+def test_a_cache_of_another_format_is_rebuilt(
+        tmp_path: Path, official_file: Path, source_model: ArcFaceResNet,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache written by another version (its stamp genuine, its format not ours) is
+    not read: the checkpoint is unpickled again and the weights are the checkpoint's."""
+    from engines.derived import write_stamp
+    from engines.fileio import sha256_file
+
+    cache_dir = tmp_path / "cache"
+    cache = cache_path(official_file, cache_dir)
+    cache.parent.mkdir(parents=True)
+    torch.save({"format": arcface.CACHE_FORMAT + 1, "state_dict": {"fc.weight": torch.zeros(1)}},
+               cache)
+    write_stamp(cache, sha256_file(official_file))
+    calls: list[Path] = []
+    real = arcface.load_pickled_arcface
+
+    def counting(checkpoint: Path) -> dict[str, torch.Tensor]:
+        calls.append(checkpoint)
+        return real(checkpoint)
+
+    monkeypatch.setattr(arcface, "load_pickled_arcface", counting)
+    model = load_arcface(official_file, cache_dir=cache_dir)
+    assert calls == [official_file]
+    assert torch.equal(model.state_dict()["fc.weight"], source_model.state_dict()["fc.weight"])
+
+
 def test_no_cache_is_written_beside_the_users_file(
         tmp_path: Path, source_model: ArcFaceResNet) -> None:
     """Issue 15 item 6: the loader wrote ``<name>.state_dict.pt`` beside the checkpoint
