@@ -64,7 +64,13 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
                               threads=threads)
     if parser is not None:
         closers.append(parser.close)
-    processor = choose_processor(swapper, encoders[settings.model], settings, parser)
+    from realtime.frame.enhance import lazy_enhancer
+
+    # opened on the swap worker the first time "Enhance face" asks for it
+    enhancer = lazy_enhancer(models_dir, engine=settings.engine, threads=threads)
+    closers.append(enhancer.close)
+    processor = choose_processor(swapper, encoders[settings.model], settings, parser,
+                                 enhancer)
     # The bank detects on the source worker while the pipeline detects on its own
     # thread: dlib is not thread-safe (a shared instance aborts the process), so the
     # bank gets a detector of its own.

@@ -118,6 +118,7 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
 
     def fake_pipeline(source, processor, detector, bank, sinks, settings, **extras):  # type: ignore[no-untyped-def]
         made["frames"] = detector
+        made["processor"] = processor
         return object()
 
     def fake_bank(encoder_for, detector, cache_dir, **kwargs):  # type: ignore[no-untyped-def]
@@ -144,6 +145,8 @@ def test_build_runtime_tunes_like_live(tmp_path: Path, monkeypatch: pytest.Monke
                                                       session.LIVE_DLIB_UPSAMPLE)
     default = DlibDetector()
     assert (photos.detect_width, photos.upsample) == (default.detect_width, default.upsample)
+    # the window's "Enhance face" has an enhancer to open (lazily, on the swap worker)
+    assert getattr(made["processor"], "enhancer", None) is not None
 
 
 def test_the_camera_runs_alone_without_models(tmp_path: Path, t1_path: Path) -> None:
