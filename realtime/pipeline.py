@@ -13,12 +13,11 @@
                                 [swap]           (async mode: the swapper is slower than frames)
 
 Every handoff is a :class:`~realtime.slot.LatestSlot`: one item, the newest wins, drops
-counted, so latency is bounded by construction. The process thread tracks faces between
-detections (:mod:`realtime.faces.track`), asks :func:`realtime.faces.plan.plan_faces` which
-face wears which identity, aligns them, and either swaps synchronously or, when the swapper
-is slower than the camera, pastes each track's newest texture
-(:mod:`realtime.frame.textures`, following the face's motion: :mod:`realtime.frame.motion`)
-with the current frame's own transform while the swap worker refreshes the stalest one.
+counted, so latency is bounded by construction. The process thread tracks faces
+(:mod:`realtime.faces.track`), asks :func:`realtime.faces.plan.plan_faces` who wears what,
+aligns, and either swaps synchronously or, when the swapper is slower than the camera,
+pastes each track's newest texture (:mod:`realtime.frame.textures`, following the face's
+motion: :mod:`realtime.frame.motion`) while the swap worker refreshes the stalest one.
 No face policy lives here: this module wires threads, handoffs and stats.
 
 The owner stops what it starts: :meth:`Pipeline.stop` sets an Event, closes the slots to
@@ -409,13 +408,13 @@ class Pipeline:
 
     # ---------------------------------------------------------------- capture
     def _capture_loop(self) -> None:
-        def deliver(frame: Frame) -> None:
-            self.stats_recorder.add_stage(
-                "capture", max(0.0, (time.monotonic_ns() - frame.captured_ns) / 1e6))
-            self.stats_recorder.tick("in")
-            self.captured.put(frame)
+        self._reader.run(self._stop, self._deliver)
 
-        self._reader.run(self._stop, deliver)
+    def _deliver(self, frame: Frame) -> None:
+        self.stats_recorder.add_stage("capture", max(0.0, (time.monotonic_ns()
+                                                           - frame.captured_ns) / 1e6))
+        self.stats_recorder.tick("in")
+        self.captured.put(frame)
 
     # ---------------------------------------------------------------- process
     def _run_detect(self, job: _DetectJob) -> tuple[list[Detection], np.ndarray]:
