@@ -39,7 +39,7 @@ import numpy as np
 
 from realtime.config import Settings
 from realtime.faces.detect import retune_detector
-from realtime.faces.mapping import NO_MAP
+from realtime.faces.mapping import NO_MAP, map_needed
 from realtime.faces.plan import plan_faces
 from realtime.faces.track import FaceTracker
 from realtime.frame.metering import measure_swaps
@@ -288,9 +288,9 @@ class Pipeline:
             self._controls = replace(self._controls, track_id=track_id)
 
     def assign_face(self, track_id: int, source_name: str | None) -> None:
-        """The person on ``track_id`` wears ``source_name`` (None: the assignment ends;
-        ``mapping.ACTIVE_SOURCE`` / ``LEAVE_ALONE``: the active source / never swapped);
-        followed through tracking and re-identified after a loss (``FaceMap``)."""
+        """The person on ``track_id`` wears ``source_name`` (None: the assignment ends; the
+        map's special names: the active source / never swapped), followed through tracking
+        and re-identified after a loss (``FaceMap.assign_track``)."""
         face_map = self._ensure_map()
         if source_name is None:
             face_map.unassign_track(track_id)
@@ -338,8 +338,8 @@ class Pipeline:
         return self.face_map
 
     def _follow_faces_mode(self, settings: Settings, unassigned: str | None = None) -> None:
-        """``faces = match:REF`` is the face map's match entry (embedded on the worker)."""
-        if settings.faces.startswith("match:") and self.face_map is None:
+        """The faces mode's person (``match``) is a face-map entry, embedded on the worker."""
+        if self.face_map is None and map_needed(settings.faces):
             self._ensure_map()
         if self.face_map is not None:
             self.face_map.follow_settings(settings.faces, unassigned)
@@ -582,7 +582,7 @@ class Pipeline:
         batch for the price of one face (``batch_swaps``) takes them all."""
         if getattr(self.processor, "batch_swaps", False) or len(job.track_ids) <= 1:
             return job
-        i = self.textures.refresh_order(job.track_ids, [s.name for s in job.sources])[0]
+        i = self.textures.next_to_refresh(job.track_ids, [s.name for s in job.sources])
         return replace(job, track_ids=job.track_ids[i:i + 1], aligned=job.aligned[i:i + 1],
                        sources=job.sources[i:i + 1], landmarks=job.landmarks[i:i + 1])
 

@@ -144,3 +144,17 @@ def test_find_cycle_finds_one() -> None:
 def test_no_import_circles(graph: dict[str, set[str]]) -> None:
     cycle = find_cycle(graph)
     assert cycle is None, " → ".join(cycle or [])
+
+
+def test_the_pipeline_wires_threads_only() -> None:
+    """Issue 18: ``pipeline.py`` stays small and holds no face policy: which face wears
+    what is ``faces.plan``'s, textures are ``frame.textures``'s / ``frame.motion``'s."""
+    path = ROOT / "realtime" / "pipeline.py"
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 600
+    known = set(project_modules())
+    imported = imports_of(path, "realtime.pipeline", known)
+    assert "realtime.faces.select" not in imported
+    for policy in ("PENDING", "UNASSIGNED", "ACTIVE_SOURCE", "LEAVE_ALONE", "largest_faces",
+                   "parse_mode", "refresh_order", "match:"):
+        assert policy not in text, policy

@@ -91,6 +91,13 @@ def photo_vector(photo: str, detect: Callable[[np.ndarray], Sequence[Detection]]
     return np.asarray(identify(image, best.landmarks))
 
 
+def map_needed(faces_mode: str) -> bool:
+    """Whether ``Settings.faces`` alone asks for a face map (``match:REF``'s person)."""
+    from realtime.faces.select import parse_mode
+
+    return parse_mode(faces_mode).kind == "match"
+
+
 def check_policy(policy: str) -> str:
     if policy not in UNASSIGNED_POLICIES:
         raise ValueError(f"unassigned faces: expected one of {UNASSIGNED_POLICIES}, "

@@ -82,6 +82,11 @@ class TextureStore:
                          key=lambda t: t.frame_index, default=None)
             return newest or own
 
+    def next_to_refresh(self, track_ids: Sequence[int],
+                        source_names: Sequence[str] | None = None) -> int:
+        """The index of the face a slow swapper should take next (``refresh_order``)."""
+        return self.refresh_order(track_ids, source_names)[0]
+
     def refresh_order(self, track_ids: Sequence[int],
                       source_names: Sequence[str] | None = None) -> list[int]:
         """Indices into ``track_ids``, the face that most needs a new texture first: faces

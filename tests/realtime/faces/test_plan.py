@@ -133,3 +133,10 @@ def test_a_photo_without_a_face_is_reported_once_and_matches_nobody() -> None:
     assert face_map.photos_to_embed() == []
     assert len(face_map.failures()) == 1 and "/nobody.jpg" in face_map.failures()[0]
     assert NO_MAP.active is False
+
+
+def test_only_match_asks_for_a_map_by_itself() -> None:
+    from realtime.faces.mapping import map_needed
+
+    assert map_needed("match:/ref.jpg") and not map_needed("all")
+    assert not map_needed("largest")
