@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import onnx
 import pytest
@@ -15,8 +17,11 @@ SIZE = 128
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _few_threads() -> None:
+def _few_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)  # the rest of the run keeps its own setting
 
 
 @pytest.fixture(scope="module")
