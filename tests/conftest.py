@@ -91,6 +91,15 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test files holding a ``slow`` test run first (each file keeps its own order): with
+    a file per xdist worker (``--dist loadfile --no-loadscope-reorder``), the long files
+    start at once on both workers and the short ones fill the gaps, instead of one long
+    file running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within
+
+
 def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The temporary folder of this whole run: the session's own one without xdist, their
     common parent on xdist workers (pytest gives each worker its own basetemp below it)."""

@@ -191,7 +191,7 @@ def test_real_simswap_224_architecture() -> None:
     precisions = fp16.node_precisions(mixed224)
     assert all(precisions[n] == TensorProto.FLOAT for n in norms)
     rows = {r.variant: r for r in bench.measure("simswap-224", model, 224, model32=model32,
-                                                crops=1)}
+                                                crops=1, mixed_onnx=mixed224)}
     assert rows["all-fp16"].peak_norm_input > 256
     assert not rows["all-fp16"].finite or rows["all-fp16"].max_abs > 0.1
     for variant in ("mixed", "mixed ONNX/ORT"):
