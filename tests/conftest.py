@@ -82,8 +82,15 @@ def _worker_count() -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """On xdist workers, torch gets its share of the cores: the workers run side by side,
-    and oversubscribed torch threads spin against each other."""
+    """SIGINT reaches the tests' child processes; on xdist workers, torch gets its share
+    of the cores (the workers run side by side, and oversubscribed torch threads spin
+    against each other)."""
+    import signal
+
+    # A shell starts a background job (`pytest &`, a CI step) with SIGINT ignored, and
+    # children inherit that: the Ctrl-C tests' processes would never see their SIGINT.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     workers = _worker_count()
     if workers > 1:
         import torch
