@@ -228,13 +228,16 @@ def _peak_norm_input(model: nn.Module, target: torch.Tensor, source: torch.Tenso
 
 
 def measure(name: str, model: nn.Module, size: int, seed: int = 0,
-            model32: onnx.ModelProto | None = None, crops: int = 2) -> list[DriftRow]:
+            model32: onnx.ModelProto | None = None, crops: int = 2,
+            mixed_onnx: onnx.ModelProto | None = None) -> list[DriftRow]:
     """Drift of all-FP16 and mixed against FP32 over the real face crops (worst case), and of
-    the mixed ONNX graph from ``export.fp16`` on ONNX Runtime when ``model32`` is given."""
+    the mixed ONNX graph from ``export.fp16`` on ONNX Runtime when ``model32`` is given
+    (``mixed_onnx``: that graph already converted from ``model32``, to convert it once)."""
     generator = torch.Generator().manual_seed(seed)
     source = torch.nn.functional.normalize(torch.randn(1, STYLE_DIM, generator=generator), dim=1)
     emulated = {v: emulate(model, v) for v in ("all-fp16", "mixed")}
-    mixed_onnx = fp16.convert_to_fp16(model32, "mixed") if model32 is not None else None
+    if mixed_onnx is None and model32 is not None:
+        mixed_onnx = fp16.convert_to_fp16(model32, "mixed")
     results: dict[str, list[tuple[float, float]]] = {}
     peak = 0.0
     for crop in face_crops(size)[:crops]:

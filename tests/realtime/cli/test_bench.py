@@ -165,6 +165,7 @@ def _installed_mesh(models_dir: Path, face_landmark_tflite: Path) -> None:
     assert import_model(face_landmark_tflite, models_dir) == ["face-mesh"]
 
 
+@pytest.mark.slow
 def test_bench_detectors_side_by_side(tmp_path: Path, face_landmark_tflite: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """One photo folder × two variants: every detector in one table, with the method."""

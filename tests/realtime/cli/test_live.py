@@ -98,6 +98,7 @@ def test_headless_passthrough_prints_a_stats_line_every_second(
     assert "done:" in out
 
 
+@pytest.mark.slow
 def test_headless_swap_with_a_real_model_and_recording(
         clip_video: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         face_photos: dict[str, Path]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -28,8 +30,11 @@ def t1_faces(t1_bgr: np.ndarray) -> list[Detection]:
 
 
 @pytest.fixture(autouse=True)
-def _few_threads() -> None:
+def _few_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)  # the rest of the run keeps its own setting
 
 
 @pytest.mark.parametrize("family", ["simswap-224", "inswapper-128", "simswap-512"])

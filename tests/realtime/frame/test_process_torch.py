@@ -112,6 +112,7 @@ def test_process_equals_numpy_with_shade_module(t1_bgr: np.ndarray, t1_faces: li
     _assert_same(t1_bgr, ref, got, host, t1_faces)
 
 
+@pytest.mark.slow
 def test_process_equals_numpy_with_simswap_generator(
     astronaut_bgr: np.ndarray, astronaut_faces: list[Face], t1_bgr: np.ndarray,
     t1_faces: list[Face], generator: torch.nn.Module,

@@ -73,7 +73,7 @@ def test_a_signal_closes_the_window_like_its_close_button(tmp_path: Path, t1_pat
     import signal
     import subprocess
     import sys
-    import time
+    import threading
 
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
@@ -83,14 +83,32 @@ def test_a_signal_closes_the_window_like_its_close_button(tmp_path: Path, t1_pat
         [sys.executable, "main.py", "--models-dir", str(tmp_path / "models"), "-v", "live",
          "--camera", str(t1_path), "--detect-every", "7"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    running = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            # The window's jobs run in order (camera, then pipeline); with no models the
+            # build fails, and the window logs that on its own thread, from the event
+            # loop: imports done, window shown, camera-only preview up, handlers set.
+            if "build failed:" in line:
+                running.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        time.sleep(8)  # imports, window, camera-only preview
-        assert process.poll() is None, process.communicate()[0]
+        running.wait(60)
+        assert process.poll() is None, "".join(lines)
         process.send_signal(getattr(signal, signame))
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
+    reader.join(10)
+    output = "".join(lines)
+    assert running.is_set(), output
     assert process.returncode == 0, output
     saved = SettingsStore(tmp_path / "config" / "swapcam" / "settings.toml").load().settings
     assert saved.window_geometry  # written by the close path
