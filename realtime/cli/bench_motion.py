@@ -120,14 +120,14 @@ def _input(args: argparse.Namespace, detector: Any) -> tuple[Any, str]:
             raise ValueError(f"--input {path}: expected a video file")
         return (lambda: open_source(str(path), fps=args.fps)), f"{path.name} at {args.fps:g} fps"
     from realtime.io.clip import source_portrait
-    from realtime.io.talking import TalkingClip, TalkingSource
+    from realtime.io.talking import TalkingClip, talking_source
 
     photo = source_portrait()
     found = detector.detect(photo)
     if not found:
         raise ValueError("the built-in talking clip's photo shows no face to this detector")
     clip = TalkingClip(photo, max(found, key=lambda d: d.area).landmarks, 640, 480)
-    return (lambda: TalkingSource(clip, fps=args.fps)), \
+    return (lambda: talking_source(clip, fps=args.fps)), \
         f"built-in talking clip 640×480 at {args.fps:g} fps"
 
 

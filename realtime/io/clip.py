@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -154,19 +155,26 @@ class SyntheticClip:
         roi[:] = cv2.blendLinear(face, roi, alpha, 1.0 - alpha)
 
 
+class Renderer(Protocol):
+    def render(self, index: int) -> np.ndarray: ...
+
+
 class ClipSource:
     """A :class:`SyntheticClip` as a frame source, paced like a camera or unpaced."""
 
     def __init__(self, width: int, height: int, *, fps: float = 30.0, paced: bool = True,
                  faces: int = 3, seed: int = 0,
-                 ready: Callable[[], bool] | None = None) -> None:
+                 ready: Callable[[], bool] | None = None,
+                 clip: Renderer | None = None, label: str | None = None) -> None:
         if not fps > 0:
             raise ValueError(f"fps: expected > 0, got {fps}")
         self.width, self.height, self.paced, self.faces, self.seed = (
             width, height, paced, faces, seed)
         self._fps = fps
         self.ready = ready
-        self._clip: SyntheticClip | None = None
+        # another clip (anything with ``render(index)``), e.g. the talking clip
+        self._clip: Renderer | None = clip
+        self._label = label
         self._index = 0
         self._due: float | None = None
         self._closed = threading.Event()
@@ -209,4 +217,6 @@ class ClipSource:
 
     def describe(self) -> str:
         pacing = f"{self._fps:g} fps" if self.paced else "unpaced"
+        if self._label is not None:
+            return f"{self._label} {self.width}×{self.height} ({pacing})"
         return f"synthetic clip {self.width}×{self.height} ({self.faces} faces, {pacing})"

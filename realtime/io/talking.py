@@ -14,13 +14,11 @@ corners), so this module knows nothing of face detection.
 from __future__ import annotations
 
 import math
-import threading
-import time
 
 import cv2
 import numpy as np
 
-from realtime.types import Frame
+from realtime.io.clip import ClipSource
 
 TALK_SECONDS = 6.0  # the clip loops seamlessly after this
 
@@ -143,44 +141,6 @@ class TalkingClip:
         return frame
 
 
-class TalkingSource:
+def talking_source(clip: TalkingClip, *, fps: float = 30.0) -> ClipSource:
     """A :class:`TalkingClip` as a frame source paced at ``fps`` like a camera."""
-
-    def __init__(self, clip: TalkingClip, *, fps: float = 30.0) -> None:
-        if not fps > 0:
-            raise ValueError(f"fps: expected > 0, got {fps}")
-        self.clip = clip
-        self._fps = fps
-        self._index = 0
-        self._due: float | None = None
-        self._closed = threading.Event()
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.clip.width, self.clip.height
-
-    def open(self) -> None:
-        self._closed.clear()
-        self._due = None
-
-    def read(self) -> Frame | None:
-        now = time.monotonic()
-        due = now if self._due is None else self._due
-        if due > now and self._closed.wait(due - now):
-            return None
-        self._due = due + 1.0 / self._fps if now <= due + 1.0 / self._fps \
-            else now + 1.0 / self._fps
-        captured_ns = time.monotonic_ns()
-        frame = Frame(self._index, captured_ns, self.clip.render(self._index))
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        self._closed.set()
-
-    def describe(self) -> str:
-        return f"talking clip {self.clip.width}×{self.clip.height} ({self._fps:g} fps)"
+    return ClipSource(clip.width, clip.height, fps=fps, clip=clip, label="talking clip")

@@ -18,7 +18,7 @@ from realtime.faces.detect import make_detector
 from realtime.frame.process import FrameProcessor
 from realtime.io.clip import ClipSource, source_portrait
 from realtime.io.sinks import NullSink
-from realtime.io.talking import TalkingClip, TalkingSource
+from realtime.io.talking import TalkingClip, talking_source
 from realtime.pipeline import Pipeline
 from realtime.session import passthrough_source
 from realtime.types import AlignedFace, SwapResult
@@ -68,7 +68,7 @@ def test_static_texture_frames_are_the_plain_texture_pasted(detector: Any) -> No
     settings = Settings(swap_mode="async", texture="static", color_match=False,
                         quality_meter=False, mask="box", detect_every=2)
     processor = FrameProcessor(ConstantSwapper(0.3), None, settings)  # type: ignore[arg-type]
-    pipe = Pipeline(TalkingSource(clip, fps=20), processor, detector,
+    pipe = Pipeline(talking_source(clip, fps=20), processor, detector,
                     (passthrough_source(FAMILY),), [NullSink()], settings)
     pipe.start()
     try:
@@ -107,7 +107,7 @@ def test_a_flow_that_cannot_be_used_shows_the_plain_texture_and_is_counted(
             return [c.crop.copy() for c in crops]
 
     processor = FrameProcessor(Passthrough(0.3), None, settings)  # type: ignore[arg-type]
-    pipe = Pipeline(TalkingSource(clip, fps=20), processor, detector,
+    pipe = Pipeline(talking_source(clip, fps=20), processor, detector,
                     (passthrough_source(FAMILY),), [NullSink()], settings)
     pipe.start()
     try:

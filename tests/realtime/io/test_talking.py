@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtime.io.clip import source_portrait
-from realtime.io.talking import TalkingClip, TalkingSource, blink, brow_raise, jaw_opening
+from realtime.io.talking import TalkingClip, blink, brow_raise, jaw_opening, talking_source
 
 # five points of source_portrait()'s face (found once with the embedded RetinaFace)
 POINTS = np.array([[143.0, 190.0], [222.0, 186.0], [186.0, 235.0], [150.0, 283.0],
@@ -50,12 +50,12 @@ def test_bad_inputs_are_refused() -> None:
 
 
 def test_the_source_is_paced_and_stops(clip: TalkingClip) -> None:
-    source = TalkingSource(clip, fps=100.0)
+    source = talking_source(clip, fps=100.0)
     source.open()
     frames = [source.read() for _ in range(3)]
     assert [f.index for f in frames if f is not None] == [0, 1, 2]
     assert frames[2] is not None and frames[2].image.shape == (240, 320, 3)
-    slow = TalkingSource(clip, fps=0.5)
+    slow = talking_source(clip, fps=0.5)
     slow.open()
     assert slow.read() is not None
     slow.close()  # the next frame is 2 s away: a closed source returns at once, no frame
