@@ -78,6 +78,26 @@ def state_digest(state: dict[str, object]) -> str:
     return h.hexdigest()
 
 
+# BatchNorm statistics are calibrated by a forward pass (export.random_models), whose float
+# sums vary in their last bits with the CPU and thread count: they are compared with a
+# tolerance; every other tensor comes from the seeded generator and is compared bit for bit.
+STATISTICS = ("running_mean", "running_var")
+
+
+def seeded_digest(state: dict[str, object]) -> str:
+    """``state_digest`` of the tensors drawn from the seed (all but the BatchNorm statistics)."""
+    return state_digest({k: v for k, v in state.items() if not k.endswith(STATISTICS)})
+
+
+def batchnorm_statistics(state: dict[str, object]) -> np.ndarray:
+    """Every BatchNorm running mean and variance, float32, concatenated in key order."""
+    import torch
+
+    parts = [v.detach().cpu().reshape(-1).numpy() for k, v in state.items()
+             if k.endswith(STATISTICS) and isinstance(v, torch.Tensor)]
+    return np.concatenate(parts).astype(np.float32)
+
+
 def summarise(logits: np.ndarray) -> dict[str, np.ndarray]:
     """What the golden file keeps of [N,19,512,512] logits (< 1 MB): a 16×16 grid and the
     middle row of every map, per-map means (float64) and the argmax class histogram."""
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     arrays: dict[str, np.ndarray] = {
         "commit": np.array(COMMIT), "seed": np.array(SEED),
         "torch_version": np.array(torch.__version__), "input_sha256": np.array(digest(x)),
-        "weights_sha256": np.array(state_digest(state)), "official_keys": keys,
+        "weights_sha256": np.array(state_digest(state)),
+        "seeded_weights_sha256": np.array(seeded_digest(state)),
+        "batchnorm_statistics": batchnorm_statistics(state), "official_keys": keys,
         "shape": np.array(logits.shape), **summarise(logits)}
     with open(args.output, "wb") as handle:
         np.savez_compressed(handle, allow_pickle=False, **arrays)

@@ -173,7 +173,7 @@ def test_face_mask_equals_the_official_path(crop_size: int) -> None:
     assert (diff > 1e-4).sum() <= 3 and diff.max() < 0.01
     # hair and neck are out, the cheeks in
     assert got[crop_size // 2, crop_size // 2] == 1.0
-    assert got[crop_size - 2, crop_size // 2] == 0.0
+    assert got[crop_size - 2, crop_size // 2] < 1e-6  # blur sums leave float dust
 
 
 def test_too_few_face_pixels_means_no_mask() -> None:
