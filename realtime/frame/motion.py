@@ -32,6 +32,14 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from realtime.frame.motion_torch import (
+    host_grey,
+    host_greys,
+    is_tensor,
+    motion_tensors,
+    take_live_mouth_torch,
+    warp_texture_torch,
+)
 from realtime.frame.textures import Texture, TextureStore
 
 if TYPE_CHECKING:
@@ -85,7 +93,7 @@ def _dis() -> Any:
 
 
 def flow_grey(bgr: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
-    """The small grey crop the flow runs on."""
+    """The small grey crop the flow runs on (from a BGR or an already grey crop)."""
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
 
@@ -195,42 +203,69 @@ class TextureMotion:
             del self._refs[track]
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
-               live_mouth: bool = False, landmarks: np.ndarray | None = None) -> Any:
+               live_mouth: bool = False, landmarks: np.ndarray | None = None,
+               current_grey: np.ndarray | None = None) -> Any:
         """What to paste for ``track_id`` this frame: ``texture.crop`` as it is (static),
         or warped with the face's motion since the texture was swapped (flow), with the
-        live mouth when asked. Same kind as ``texture.crop`` (array or ``MaskedCrop``)."""
+        live mouth when asked. Same kind as ``texture.crop`` (array or ``MaskedCrop``, on
+        the host or, for the device processor, as device tensors). ``current_grey``: the
+        current crop's grey image when the caller has it (downloaded with the frame's
+        other faces)."""
         if mode == "static" and not live_mouth:
             return texture.crop
-        current = getattr(aligned_now, "crop", None)
+        current = _current_crop(aligned_now)
         crop, mask, masked = _split(texture.crop)
         own = texture.track_id == track_id and texture.target is not None
-        if not isinstance(current, np.ndarray) or not isinstance(crop, np.ndarray) or not own:
-            # device crops, or another person's texture (a face new to the tracker): never
-            # warp one person's texture with another person's motion
-            return texture.crop
-        if crop.shape[:2] != current.shape[:2]:
+        on_host = isinstance(current, np.ndarray) and isinstance(crop, np.ndarray)
+        on_device = is_tensor(current) and is_tensor(crop)
+        if not own or not (on_host or on_device) or crop.shape[:2] != current.shape[:2]:
+            # another person's texture (a face new to the tracker): never warp one
+            # person's texture with another person's motion; an enhanced (larger) crop
             return texture.crop
         if mode == "flow":
-            motion = self._motion(track_id, texture, current)
+            motion = self._motion(track_id, texture, current, current_grey)
             if motion is None:
                 self.fallbacks += 1
-            else:
+            elif on_host:
                 crop = warp_texture(crop, motion)
                 if isinstance(mask, np.ndarray):
                     mask = warp_texture(mask, motion)
+            else:
+                flow, weight = motion_tensors(motion, crop.device)
+                crop = warp_texture_torch(crop, flow, weight)
+                if is_tensor(mask):
+                    mask = warp_texture_torch(mask, flow, weight)
         if live_mouth and landmarks is not None:
             matrix = np.asarray(aligned_now.matrix, np.float64)
             points = np.asarray(landmarks, np.float64) @ matrix[:, :2].T + matrix[:, 2]
-            crop = take_live_mouth(crop, current, points[3:5])
+            if on_host:
+                crop = take_live_mouth(crop, current, points[3:5])
+            else:
+                crop = take_live_mouth_torch(crop, current,
+                                             mouth_weight(int(crop.shape[0]), points[3:5]))
         return _join(texture.crop, crop, mask) if masked else crop
 
-    def _motion(self, track_id: int, texture: Texture, current: np.ndarray) -> Motion | None:
+    def _motion(self, track_id: int, texture: Texture, current: Any,
+                current_grey: np.ndarray | None) -> Motion | None:
         cached = self._refs.get(track_id)
         if cached is None or cached[0] is not texture:
             assert texture.target is not None
-            cached = (texture, flow_grey(texture.target, self.size))
+            # once per texture (a device target: one download)
+            cached = (texture, flow_grey(_host_image(texture.target), self.size))
             self._refs[track_id] = cached  # a new texture resets the track's flow
-        return estimate_motion(cached[1], flow_grey(current, self.size), current.shape[0])
+        now = current_grey if current_grey is not None else _host_image(current)
+        return estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
+
+
+def _current_crop(aligned: Any) -> Any:
+    """The aligned crop: ``AlignedFace.crop`` on the host, ``DeviceAlignedFace.crop_t``."""
+    crop = getattr(aligned, "crop", None)
+    return crop if crop is not None else getattr(aligned, "crop_t", None)
+
+
+def _host_image(crop: Any) -> np.ndarray:
+    """A host crop as it is; a device crop as its grey image (downloaded)."""
+    return crop if isinstance(crop, np.ndarray) else host_grey(crop)
 
 
 def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePlan,
@@ -241,14 +276,25 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     aligned crop; and the names of the sources shown."""
     pairs: list[tuple[Any, Any]] = []
     names: set[str] = set()
-    for face, now, src in zip(plan.faces, aligned, plan.sources, strict=True):
+    greys = _device_greys(aligned) if mode == "flow" else [None] * len(aligned)
+    for face, now, src, grey in zip(plan.faces, aligned, plan.sources, greys, strict=True):
         texture = store.for_face(face.track_id, src.name, mapped)
         if texture is None:
             continue
         pairs.append((now, motion.follow(face.track_id, texture, now, mode=mode,
-                                         live_mouth=live_mouth, landmarks=face.landmarks)))
+                                         live_mouth=live_mouth, landmarks=face.landmarks,
+                                         current_grey=grey)))
         names.add(texture.source_name)
     return pairs, names
+
+
+def _device_greys(aligned: Sequence[Any]) -> list[np.ndarray | None]:
+    """The device crops' grey images in one download (None each on the host path)."""
+    crops = [_current_crop(a) for a in aligned]
+    if not crops or not all(is_tensor(c) for c in crops) or len(
+            {tuple(c.shape) for c in crops}) != 1:
+        return [None] * len(aligned)
+    return list(host_greys(crops))
 
 
 def _split(item: Any) -> tuple[Any, Any, bool]:

@@ -1,11 +1,77 @@
-"""The texture warp of :mod:`realtime.frame.motion` on a torch device (the GPU path):
-``grid_sample`` with OpenCV ``remap``'s sampling convention (pixel centres at integer
-coordinates, coordinates rounded to 1/32 px, borders replicated), then the same blend
-with the plain texture. Agrees with the OpenCV path within one grey level."""
+"""The flow texture of :mod:`realtime.frame.motion` on a torch device (the GPU path).
+
+The flow itself runs on the host (OpenCV's DIS on small grey crops): the device computes
+each crop's grey image with OpenCV's own fixed-point formula and downloads only that
+(S×S bytes per face); the motion goes back up once, and the warp (``grid_sample`` with
+OpenCV ``remap``'s sampling convention: pixel centres at integer coordinates, coordinates
+rounded to 1/32 px, borders replicated), the blend with the plain texture and the live
+mouth run on the device. On the CPU device it agrees with the host path within one grey
+level.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from realtime.frame.motion import Motion
+
+# OpenCV's BGR → grey for uint8: (B·3735 + G·19235 + R·9798 + 2¹⁴) >> 15, bit-exact
+# (its 15-bit fixed-point coefficients; checked against cv2.cvtColor in the tests).
+_GREY_WEIGHTS = (3735, 19235, 9798)
+_GREY_SHIFT = 15
+
+
+def is_tensor(value: object) -> bool:
+    """A torch tensor, without importing torch on the host-only path."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "device")
+
+
+def _grey(crops: torch.Tensor) -> torch.Tensor:
+    """uint8 grey of BGR uint8 crops (..., S, S, 3), as ``cv2.cvtColor`` makes it."""
+    import torch
+
+    b, g, r = (crops[..., i].to(torch.int32) for i in range(3))
+    wb, wg, wr = _GREY_WEIGHTS
+    return ((b * wb + g * wg + r * wr + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT).to(torch.uint8)
+
+
+def host_grey(crop: torch.Tensor) -> np.ndarray:
+    """(S, S) uint8 grey of one device crop (uint8 (S, S, 3) BGR), downloaded (a wait)."""
+    grey = crop if crop.ndim == 2 else _grey(crop)
+    return np.ascontiguousarray(grey.cpu().numpy())
+
+
+def host_greys(crops: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """The grey images of a frame's device crops (equal sizes), in one download: the flow
+    texture's one wait per frame, however many faces."""
+    import torch
+
+    if not crops:
+        return []
+    stacked = np.ascontiguousarray(_grey(torch.stack(list(crops))).cpu().numpy())
+    return list(stacked)
+
+
+def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array`` on ``device``; on CUDA through pinned memory, so the copy queues without
+    waiting (torch's host allocator keeps the pinned block until the copy is done)."""
+    import torch
+
+    host = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        return host.pin_memory().to(device, non_blocking=True)
+    return host.to(device)
+
+
+def motion_tensors(motion: Motion, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The motion's flow and weight on ``device``."""
+    return upload(motion.flow, device), upload(motion.weight, device)
 
 
 def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
@@ -40,3 +106,15 @@ def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
     if texture.dtype == torch.uint8:
         return (out + 0.5).clamp(0, 255).to(torch.uint8)
     return out.to(texture.dtype)
+
+
+def take_live_mouth_torch(texture: torch.Tensor, current: torch.Tensor,
+                          weight: np.ndarray) -> torch.Tensor:
+    """``texture`` with ``current``'s inner mouth blended in by ``weight`` ((S, S) float32
+    host array from ``motion.mouth_weight``), as ``motion.take_live_mouth`` does."""
+    import torch
+
+    w = upload(weight, texture.device)[..., None]
+    base = texture.to(torch.float32)
+    out = base + w * (current.to(torch.float32) - base)
+    return (out + 0.5).clamp(0, 255).to(torch.uint8)

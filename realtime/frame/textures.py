@@ -14,21 +14,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 
 @dataclass(frozen=True, eq=False)
 class Texture:
     """A swapped crop as the processor made it (numpy, ``MaskedCrop``, or tensors left on
     the GPU), the source it wears, the frame and track it was swapped from, and that
-    frame's aligned target crop (host BGR uint8, for the motion that follows it; None
-    when the processor keeps crops on the device)."""
+    frame's aligned target crop (for the motion that follows it: host BGR uint8, or the
+    device processor's uint8 tensor; None when unknown)."""
 
     crop: Any
     source_name: str
     frame_index: int
     track_id: int | None = None
-    target: np.ndarray | None = None
+    target: Any = None
 
 
 class TextureStore:
@@ -51,12 +49,13 @@ class TextureStore:
 
     def put_swapped(self, frame_index: int, track_ids: Sequence[int], aligned: Sequence[Any],
                     crops: Sequence[Any], sources: Sequence[Any]) -> None:
-        """One swap's crops, each with the aligned target crop it came from (on the host
-        only: the device path keeps its crops on the GPU and follows no motion)."""
+        """One swap's crops, each with the aligned target crop it came from (a host array,
+        or the device processor's tensor, which stays on the device)."""
         for tid, face, crop, src in zip(track_ids, aligned, crops, sources, strict=True):
             target = getattr(face, "crop", None)
-            self.put(tid, Texture(crop, src.name, frame_index, tid,
-                                  target if isinstance(target, np.ndarray) else None))
+            if target is None:
+                target = getattr(face, "crop_t", None)
+            self.put(tid, Texture(crop, src.name, frame_index, tid, target))
 
     def clear(self) -> None:
         with self._lock:

@@ -171,3 +171,69 @@ def test_the_torch_warp_agrees_with_opencv_within_one_grey_level(face_crop: np.n
     got_mask = warp_texture_torch(torch.from_numpy(mask), torch.from_numpy(found.flow),
                                   torch.from_numpy(found.weight)).numpy()
     assert np.abs(got_mask - warp_texture(mask, found)).max() < 1 / 255
+
+
+# -- the device path (DeviceAlignedFace and tensor textures, on torch's CPU device) --------
+
+def test_the_device_grey_is_opencvs_bit_for_bit(face_crop: np.ndarray) -> None:
+    torch = pytest.importorskip("torch")
+    from realtime.frame.motion_torch import host_grey, host_greys
+
+    noise = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    for crop in (face_crop, noise):
+        assert np.array_equal(host_grey(torch.from_numpy(crop)),
+                              cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
+    both = host_greys([torch.from_numpy(face_crop), torch.from_numpy(noise)])
+    assert [g.shape for g in both] == [(SIZE, SIZE)] * 2
+    assert np.array_equal(both[1], cv2.cvtColor(noise, cv2.COLOR_BGR2GRAY))
+    assert host_greys([]) == []
+
+
+def _device(crop: np.ndarray) -> object:
+    import torch
+
+    from realtime.frame.process_torch import DeviceAlignedFace
+
+    return DeviceAlignedFace(torch.from_numpy(crop.copy()), np.array([[1.0, 0, 0],
+                                                                      [0, 1.0, 0]]), SIZE)
+
+
+def test_the_device_flow_texture_agrees_with_the_host_one(face_crop: np.ndarray) -> None:
+    """Same texture, same motion: the device follow (tensors in, tensors out) equals the
+    host follow within one grey level, for the crop, its mask and the live mouth."""
+    torch = pytest.importorskip("torch")
+
+    current, _ = _bulge(face_crop, (112, 170), (1.0, 6.0), 30.0)
+    swapped = (face_crop * 0.8).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.float32)
+    mask[150:190, 80:144] = 1.0
+    landmarks = np.array([[80, 100], [144, 100], [112, 130], [85, 160], [139, 160]], float)
+    host_tex = Texture(MaskedCrop(swapped, mask), "s", 1, 3, face_crop)
+    dev_tex = Texture(MaskedCrop(torch.from_numpy(swapped), torch.from_numpy(mask)), "s", 1, 3,
+                      torch.from_numpy(face_crop))
+    for live_mouth in (False, True):
+        host = TextureMotion().follow(3, host_tex, _aligned(current), mode="flow",
+                                      live_mouth=live_mouth, landmarks=landmarks)
+        dev_motion = TextureMotion()
+        dev = dev_motion.follow(3, dev_tex, _device(current), mode="flow",
+                                live_mouth=live_mouth, landmarks=landmarks)
+        assert isinstance(dev, MaskedCrop) and isinstance(dev.crop, torch.Tensor)
+        assert dev.crop.dtype == torch.uint8 and dev.mask.dtype == torch.float32
+        assert not np.array_equal(dev.crop.numpy(), swapped)  # it did move
+        assert np.abs(dev.crop.numpy().astype(int) - host.crop).max() <= 1
+        assert np.abs(dev.mask.numpy() - host.mask).max() < 1 / 255
+        assert dev_motion.fallbacks == 0
+
+
+def test_the_device_path_keeps_the_per_track_and_size_rules(face_crop: np.ndarray) -> None:
+    torch = pytest.importorskip("torch")
+
+    current, _ = _bulge(face_crop, (112, 170), (0.0, 5.0), 30.0)
+    texture = Texture(torch.from_numpy(face_crop.copy()), "s", 1, 7, torch.from_numpy(face_crop))
+    motion = TextureMotion()
+    assert motion.follow(8, texture, _device(current), mode="flow") is texture.crop
+    larger = Texture(torch.zeros(512, 512, 3, dtype=torch.uint8), "s", 1, 7,
+                     torch.from_numpy(face_crop))  # an enhanced crop: pasted as it is
+    assert motion.follow(7, larger, _device(current), mode="flow") is larger.crop
+    warped = motion.follow(7, texture, _device(current), mode="flow")
+    assert isinstance(warped, torch.Tensor) and not torch.equal(warped, texture.crop)

@@ -512,3 +512,72 @@ def test_the_sync_counter_sees_every_kind_of_wait(monkeypatch: pytest.MonkeyPatc
                            "Tensor.copy_ of a device tensor": 1,
                            "Tensor.to from pageable host memory": 1,
                            "Tensor.cpu of a device tensor": 1}
+
+
+# --- issue 19: the flow texture on the device path ---------------------------------------
+
+
+def _talking(image: np.ndarray, face: Face, push: float) -> np.ndarray:
+    """``image`` with the region around ``face``'s mouth pushed down by ``push`` px (a jaw
+    opening), landmarks unchanged: motion the alignment cannot follow, only the flow."""
+    import cv2
+
+    h, w = image.shape[:2]
+    cx, cy = face.landmarks[3:5].mean(axis=0)
+    radius = 0.35 * float(np.hypot(*(face.landmarks[4] - face.landmarks[3]))) + 6.0
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    fall = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * radius**2)).astype(np.float32)
+    return cv2.remap(image, xs, ys - push * fall, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        not CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")])])
+def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
+                                                            t1_faces: list[Face],
+                                                            device: str) -> None:
+    """The pipeline's async step with ``--texture flow`` and the live mouth: textures
+    swapped on one frame, followed to a later frame whose mouths moved, pasted. The device
+    processor's frame equals the host processor's within two grey levels (one for the warp,
+    one for the composite), the warp really moved the faces, and the device path reads
+    waits once more per frame for the flow (all faces' grey crops in one download: the
+    flow runs on the host) besides the frame's download."""
+    from realtime.faces.plan import FacePlan
+    from realtime.frame.motion import TextureMotion, textures_for_frame
+    from realtime.frame.textures import TextureStore
+    from tests.cuda_copies import HostSyncCounter
+
+    faces = t1_faces[:2]
+    source = SourceFace("s", (), {"simswap-224": VECTOR})
+    plan = FacePlan(tuple(faces), (source, source))
+    later = t1_bgr
+    for face in faces:
+        later = _talking(later, face, 6.0)
+    frames = {}
+    for name, processor in zip(("host", "dev"), _processors(Shade(), "simswap-224",
+                                                            Settings(), device=device),
+                               strict=True):
+        store, motion = TextureStore(), TextureMotion()
+        aligned = processor.align(t1_bgr, faces)
+        store.put_swapped(1, plan.track_ids, aligned, processor.swap_crops(aligned, VECTOR),
+                          plan.sources)
+        for mode in ("static", "flow", "flow again"):
+            with HostSyncCounter() as syncs:
+                pairs, names = textures_for_frame(
+                    store, motion, plan, processor.align(later, faces), mapped=False,
+                    mode=mode.split()[0], live_mouth=mode != "static")
+                frames[name, mode] = processor.composite(later, [p[0] for p in pairs],
+                                                         [p[1] for p in pairs])
+            assert names == {"s"}
+            if name == "dev":
+                reads = syncs.calls["Tensor.cpu of a device tensor"]
+                # the frame's download; with the flow, all faces' greys in one download,
+                # and each texture's reference grey once (on its first use)
+                expected = {"static": 1, "flow": 2 + len(faces), "flow again": 2}[mode]
+                assert reads == expected, (mode, dict(syncs.calls))
+    assert motion.fallbacks == 0
+    assert np.abs(frames["dev", "flow"].astype(int) - frames["host", "flow"]).max() <= 2
+    assert np.abs(frames["dev", "static"].astype(int) - frames["host", "static"]).max() <= 1
+    moved = np.abs(frames["dev", "flow"].astype(int) - frames["dev", "static"])
+    assert moved.max() > 20  # the flow and the live mouth changed the pasted faces

@@ -59,3 +59,16 @@ def test_put_swapped_keeps_the_host_target_crop() -> None:
     first, second = store.get(1), store.get(2)
     assert first is not None and first.target is crop and first.track_id == 1
     assert second is not None and second.target is None and second.source_name == "b"
+
+
+def test_put_swapped_keeps_the_device_target_crop() -> None:
+    import torch
+
+    from realtime.frame.process_torch import DeviceAlignedFace
+
+    crop_t = torch.zeros((8, 8, 3), dtype=torch.uint8)
+    store = TextureStore()
+    store.put_swapped(2, [9], [DeviceAlignedFace(crop_t, np.eye(2, 3), 8)], ["c"],
+                      [SourceFace("a", (), {})])
+    texture = store.get(9)
+    assert texture is not None and texture.target is crop_t
