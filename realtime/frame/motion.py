@@ -14,6 +14,10 @@ as teeth when the mouth opens), and near the crop's edges, the warp blends smoot
 to the plain texture. The flow is per track: a texture is only warped with the motion of
 the face it was swapped from, and a new texture resets it.
 
+The device processor's crops and textures stay on the device: only the grey crops come
+down (one download a frame for all faces) and the warp runs there
+(:mod:`realtime.frame.motion_torch`).
+
 ``live_mouth`` takes the current frame's inner mouth (a soft ellipse from the mouth
 corners) over the texture: a warp cannot create what was hidden.
 

@@ -8,7 +8,8 @@ and the paste all run on the device, and the composited frame is downloaded once
 Between the pipeline's calls the data stays on the device: ``align`` returns
 ``DeviceAlignedFace`` (crop as a device tensor, matrix as numpy, which the tracker and the
 region maths need on the host) and ``swap_crops`` returns device crops, which the async
-path keeps as textures and pastes later with a newer frame's matrices. ``composite``
+path keeps as textures and pastes later with a newer frame's matrices (warped on the
+device by the flow texture, :mod:`realtime.frame.motion`). ``composite``
 reuses the tensor that ``align`` uploaded for the same numpy frame. With a face parser
 (and the mask setting not box), ``swap_crops`` returns ``MaskedCrop``s whose parsing
 masks were made on the device too (``FaceParser.masks_torch``).
