@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,18 @@ def test_run_opens_the_window_and_saves_on_close(qtbot: QtBot, tmp_path: Path,
     config.write_text("detect_every = 4\n")
     monkeypatch.setattr("realtime.ui.app.default_cache_dir", lambda: tmp_path / "cache")
     seen: dict[str, object] = {}
+    deadline = time.monotonic() + 30.0
 
     def close_soon() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if w.windowTitle() == "swapcam"]
+        # the window app.run shows (earlier tests' closed windows may still exist, hidden)
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if w.windowTitle() == "swapcam" and w.isVisible()]
         if not windows:
             QTimer.singleShot(50, close_soon)
             return
         window = windows[0]
-        if window.preview.message.startswith("Loading"):  # type: ignore[attr-defined]
+        loading = window.preview.message.startswith("Loading")  # type: ignore[attr-defined]
+        if loading and time.monotonic() < deadline:  # never hang: the asserts say what showed
             QTimer.singleShot(50, close_soon)
             return
         seen["banner"] = not window.banner.isHidden()  # type: ignore[attr-defined]

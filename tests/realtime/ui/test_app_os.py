@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +90,22 @@ def test_no_camera_window_opens_with_a_way_to_a_file(qtbot: QtBot, tmp_path: Pat
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(devices, "SYSFS_V4L", tmp_path / "no-video4linux")
     monkeypatch.setattr("realtime.ui.app.default_cache_dir", lambda: tmp_path / "cache")
-    seen: dict[str, Any] = {}
+    seen: dict[str, Any] = {"banners": []}
+    deadline = time.monotonic() + 30.0
 
     def close_when_told() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if w.windowTitle() == "swapcam"]
+        # the window app.run shows (earlier tests' closed windows may still exist, hidden)
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if w.windowTitle() == "swapcam" and w.isVisible()]
         text = windows[0].banner.label.text() if windows else ""  # type: ignore[attr-defined]
+        if text not in seen["banners"]:
+            seen["banners"].append(text)
         if "Camera" not in text:
-            QTimer.singleShot(50, close_when_told)
+            if time.monotonic() < deadline:
+                QTimer.singleShot(50, close_when_told)
+            elif windows:  # never hang the suite: close, and the asserts say what showed
+                seen["banner"] = text
+                windows[0].close()
             return
         combo = windows[0].controls.camera  # type: ignore[attr-defined]
         seen["banner"] = text
@@ -106,6 +116,6 @@ def test_no_camera_window_opens_with_a_way_to_a_file(qtbot: QtBot, tmp_path: Pat
     args = argparse.Namespace(command=None, models_dir=tmp_path / "no-models", verbose=False,
                               config=str(tmp_path / "settings.toml"))
     assert app.run(args) == 0
-    assert "No camera found. To go on without one" in seen["banner"], seen
+    assert "No camera found. To go on without one" in seen.get("banner", ""), seen
     assert "Video or image file…" in seen["banner"]
     assert seen["items"] == ["Camera 0 (no camera found)", "Video or image file…"]
