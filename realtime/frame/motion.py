@@ -235,7 +235,7 @@ class TextureMotion:
                 if isinstance(mask, np.ndarray):
                     mask = warp_texture(mask, motion)
             else:
-                flow, weight = motion_tensors(motion, crop.device)
+                flow, weight = motion_tensors(motion.flow, motion.weight, crop.device)
                 crop = warp_texture_torch(crop, flow, weight)
                 if is_tensor(mask):
                     mask = warp_texture_torch(mask, flow, weight)

@@ -19,8 +19,6 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from realtime.frame.motion import Motion
-
 # OpenCV's BGR → grey for uint8: (B·3735 + G·19235 + R·9798 + 2¹⁴) >> 15, bit-exact
 # (its 15-bit fixed-point coefficients; checked against cv2.cvtColor in the tests).
 _GREY_WEIGHTS = (3735, 19235, 9798)
@@ -69,9 +67,10 @@ def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return host.to(device)
 
 
-def motion_tensors(motion: Motion, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The motion's flow and weight on ``device``."""
-    return upload(motion.flow, device), upload(motion.weight, device)
+def motion_tensors(flow: np.ndarray, weight: np.ndarray,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A motion's flow (H, W, 2) and weight (H, W) on ``device``."""
+    return upload(flow, device), upload(weight, device)
 
 
 def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
