@@ -192,7 +192,7 @@ GUARDS: list[Guard] = [
           "            except OSError as exc:\n                raise SettingsSaveError",
           "            except ZeroDivisionError as exc:\n                raise SettingsSaveError",
           T_STORE),
-    Guard("store: a refused save names the file", STORE,
+    Guard("store: a save Windows refuses is retried, then explained", STORE,
           "            except PermissionError as exc:\n                if attempt",
           "            except ZeroDivisionError as exc:\n                if attempt",
           ("tests/realtime/test_settings_store_windows.py",)),
