@@ -375,7 +375,8 @@ class ControlsPanel(QWidget):
             self.engine.clear()
             self.engine.addItem(ENGINE_LABELS["auto"], "auto")
             notes: list[str] = []
-            short: list[str] = []  # the panel is narrow: full reasons go in the tooltip
+            # the panel is narrow: the note names them, the reasons go in the tooltips
+            unusable: list[str] = []
             for name, label in ENGINE_LABELS.items():
                 if name == "auto":
                     continue
@@ -390,9 +391,10 @@ class ControlsPanel(QWidget):
                         if item is not None:
                             item.setEnabled(name == current)
                     notes.append(f"{label}: {reason}")
-                    short.append(f"{label}: {reason.split(' (')[0]}")
+                    unusable.append(label.split(" (")[0])
             self._select(self.engine, current)
-            self._engine_short = "\n".join(short)
+            self._engine_short = (f"Not usable here: {', '.join(unusable)} (hover for why)"
+                                  if unusable else "")
             self.engine_note.setToolTip("\n".join(notes))
             self.set_engine_in_use(in_use)
         finally:

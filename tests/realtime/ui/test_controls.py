@@ -1,4 +1,4 @@
-"""The settings panel on its own: the identity-strength slider."""
+"""The settings panel on its own: the identity-strength slider, the enhancer, the engine note."""
 
 from __future__ import annotations
 
@@ -34,3 +34,27 @@ def test_enhance_checkbox_and_blend_emit_the_settings(qtbot: QtBot) -> None:
     panel.enhance_blend.setValue(90)
     assert seen[-1] == {"enhance_blend": 0.9}
     Settings().with_changes(enhance="gfpgan", enhance_blend=0.9)
+
+
+def test_the_engine_note_is_short_and_the_reasons_are_in_tooltips(qtbot: QtBot) -> None:
+    """Six engines, four unusable: the narrow panel says which is in use and names the
+    unusable ones in one line; each reason is the greyed item's tooltip and the note's."""
+    from PySide6.QtCore import Qt
+
+    panel = ControlsPanel()
+    qtbot.addWidget(panel)
+    reason = "TensorRT is not installed: no tensorrt package (pip install tensorrt-cu12)"
+    status: dict[str, str | None] = {
+        "tensorrt": reason, "onnxruntime-cuda": "no CUDAExecutionProvider",
+        "onnxruntime-directml": "Windows only", "onnxruntime-coreml": "macOS only",
+        "onnxruntime-cpu": None, "openvino": None}
+    panel.set_engines(status, "auto", "onnxruntime-cpu")
+    lines = panel.engine_note.text().splitlines()
+    assert lines == ["In use: onnxruntime-cpu",
+                     "Not usable here: TensorRT, ONNX Runtime CUDA, DirectML, CoreML "
+                     "(hover for why)"]
+    assert reason in panel.engine_note.toolTip()
+    index = panel.engine.findData("tensorrt")
+    assert panel.engine.itemData(index, Qt.ItemDataRole.ToolTipRole) == reason
+    panel.set_engines({name: None for name in status}, "auto", "tensorrt")
+    assert panel.engine_note.text() == "In use: tensorrt"
