@@ -14,7 +14,10 @@ like a slow CPU generator), so the ideal output is the current frame itself. The
 the mean absolute difference (0–255) between the shown frame and the current input frame
 inside each pasted face region (paste weight > 0.5), averaged over the measured frames.
 The texture update's cost is the time of each face's texture step per frame (ms; p50,
-p95). fps in/out and drops come from the pipeline's own counters.
+p95): wall time on the process thread, which includes waiting for the GIL and the cores
+while the detector, the swap worker and the other threads run, and the process thread's
+own CPU time (``time.thread_time``), the work itself on one core. fps in/out and drops
+come from the pipeline's own counters.
 
 ``sharing``: the same pipeline on the bench clip with 1 and 3 faces and a generator that
 takes ``G`` seconds per face: each face's first-texture latency (first seen → first
@@ -129,13 +132,15 @@ class _TimedMotion(TextureMotion):
     def __init__(self) -> None:
         super().__init__()
         self.measuring = False
-        self.ms: list[float] = []
+        self.ms: list[float] = []  # wall time
+        self.cpu_ms: list[float] = []  # this thread's CPU time
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = super().follow(track_id, texture, aligned_now, **kw)
         if self.measuring:
             self.ms.append((time.perf_counter() - t0) * 1000.0)
+            self.cpu_ms.append((time.thread_time() - c0) * 1000.0)
         return out
 
 
@@ -156,6 +161,8 @@ class ModeResult:
     error_samples: int
     ms_per_face_p50: float | None
     ms_per_face_p95: float | None
+    cpu_ms_per_face_p50: float | None
+    cpu_ms_per_face_p95: float | None
     fps_in: float
     fps_out: float
     drops: int
@@ -190,9 +197,11 @@ def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
         pipe.stop(timeout=5.0)
         pipe.wait_stopped()
     cost = summarize(motion.ms) if motion.ms else None
+    cpu = summarize(motion.cpu_ms) if motion.cpu_ms else None
     return ModeResult(
         mode, float(np.mean(probe.errors)) if probe.errors else None, len(probe.errors),
         None if cost is None else cost.p50, None if cost is None else cost.p95,
+        None if cpu is None else cpu.p50, None if cpu is None else cpu.p95,
         totals["in"] / elapsed, totals["out"] / elapsed, stats.total_drops - drops0,
         totals["swap"] / elapsed, motion.fallbacks)
 

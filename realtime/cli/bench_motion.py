@@ -137,15 +137,18 @@ def _ms(value: float | None) -> str:
 
 def format_motion(results: dict[str, Any]) -> str:
     head = (f"{'texture':>11} {'error':>6} {'frames':>6} {'ms/face p50':>11} {'p95':>6} "
+            f"{'cpu p50':>7} {'p95':>6} "
             f"{'fps in':>6} {'out':>6} {'drops':>5} {'swaps/s':>7} {'fallbacks':>9}")
     lines = [head, "-" * len(head)]
     for mode, r in results.items():
         error = "-" if r.error is None else f"{r.error:.2f}"
         lines.append(f"{mode:>11} {error:>6} {r.error_samples:>6} {_ms(r.ms_per_face_p50):>11} "
-                     f"{_ms(r.ms_per_face_p95):>6} {r.fps_in:>6.1f} {r.fps_out:>6.1f} "
+                     f"{_ms(r.ms_per_face_p95):>6} {_ms(r.cpu_ms_per_face_p50):>7} "
+                     f"{_ms(r.cpu_ms_per_face_p95):>6} {r.fps_in:>6.1f} {r.fps_out:>6.1f} "
                      f"{r.drops:>5} {r.swaps_per_s:>7.2f} {r.fallbacks:>9}")
     lines.append("error: mean |shown − current frame| (0–255) where the paste weight > 0.5; "
-                 "ms/face: the texture step per face per frame")
+                 "ms/face: the texture step per face per frame, wall time on the process "
+                 "thread; cpu: that thread's CPU time for it (the work on one core)")
     return "\n".join(lines)
 
 

@@ -170,6 +170,8 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
         entry = report[mode]
         assert entry["error"] is not None and entry["error_samples"] > 0, mode
         assert entry["ms_per_face"] == entry["ms_per_face_p50"] is not None
+        assert entry["cpu_ms_per_face_p50"] is not None
+        assert entry["cpu_ms_per_face_p95"] >= entry["cpu_ms_per_face_p50"]
         assert entry["fps_out"] > 0
     assert report["flow"]["error"] < report["static"]["error"]
     assert report["settings"]["model"] == "passthrough"
