@@ -280,9 +280,13 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     aligned crop; and the names of the sources shown."""
     pairs: list[tuple[Any, Any]] = []
     names: set[str] = set()
-    greys = _device_greys(aligned) if mode == "flow" else [None] * len(aligned)
-    for face, now, src, grey in zip(plan.faces, aligned, plan.sources, greys, strict=True):
-        texture = store.for_face(face.track_id, src.name, mapped)
+    textures = [store.for_face(face.track_id, src.name, mapped)
+                for face, src in zip(plan.faces, plan.sources, strict=True)]
+    # the faces the flow will warp: their own texture, with the crop it was swapped from
+    warped = [mode == "flow" and t is not None and t.track_id == face.track_id
+              and t.target is not None for face, t in zip(plan.faces, textures, strict=True)]
+    greys = _device_greys(aligned, warped)
+    for face, now, texture, grey in zip(plan.faces, aligned, textures, greys, strict=True):
         if texture is None:
             continue
         pairs.append((now, motion.follow(face.track_id, texture, now, mode=mode,
@@ -292,13 +296,18 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     return pairs, names
 
 
-def _device_greys(aligned: Sequence[Any]) -> list[np.ndarray | None]:
-    """The device crops' grey images in one download (None each on the host path)."""
-    crops = [_current_crop(a) for a in aligned]
+def _device_greys(aligned: Sequence[Any], wanted: Sequence[bool]) -> list[np.ndarray | None]:
+    """The wanted device crops' grey images, in one download (None for the others, and
+    for every face on the host path, where the crops are already on the host)."""
+    greys: list[np.ndarray | None] = [None] * len(aligned)
+    chosen = [i for i, want in enumerate(wanted) if want]
+    crops = [_current_crop(aligned[i]) for i in chosen]
     if not crops or not all(is_tensor(c) for c in crops) or len(
             {tuple(c.shape) for c in crops}) != 1:
-        return [None] * len(aligned)
-    return list(host_greys(crops))
+        return greys
+    for i, grey in zip(chosen, host_greys(crops), strict=True):
+        greys[i] = grey
+    return greys
 
 
 def _split(item: Any) -> tuple[Any, Any, bool]:

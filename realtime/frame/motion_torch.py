@@ -11,6 +11,7 @@ level.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,17 @@ def motion_tensors(flow: np.ndarray, weight: np.ndarray,
     return upload(flow, device), upload(weight, device)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates (xs, ys), float32 (h, w) on ``device``; made once per size
+    (never written: every use makes new tensors from them)."""
+    import torch
+
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                            torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    return xs, ys
+
+
 def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
     """``texture`` (H, W, 3) uint8 or (H, W) float32 tensor, sampled at ``x + flow(x)``
     (``flow`` (H, W, 2) float32, crop pixels) and blended with the plain texture by
@@ -84,9 +96,7 @@ def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
     if tuple(flow.shape) != (h, w, 2) or tuple(weight.shape) != (h, w):
         raise ValueError(f"warp_texture_torch: flow {tuple(flow.shape)} / weight "
                          f"{tuple(weight.shape)} do not match the texture {(h, w)}")
-    device = texture.device
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
-                            torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    xs, ys = _pixel_grid(h, w, texture.device)
     # OpenCV's remap samples at 1/32 px (INTER_BITS = 5): the same coordinates here
     sx = torch.round((xs + flow[..., 0]) * 32.0) / 32.0
     sy = torch.round((ys + flow[..., 1]) * 32.0) / 32.0

@@ -577,6 +577,14 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
                 expected = {"static": 1, "flow": 2 + len(faces), "flow again": 2}[mode]
                 assert reads == expected, (mode, dict(syncs.calls))
     assert motion.fallbacks == 0
+    # faces new to the tracker show another track's texture, never warped: no download
+    strangers = FacePlan(tuple(Face(f.track_id + 90, f.detection) for f in faces),
+                         plan.sources)
+    with HostSyncCounter() as syncs:
+        pairs, _ = textures_for_frame(store, motion, strangers, processor.align(later, faces),
+                                      mapped=False, mode="flow", live_mouth=False)
+    assert len(pairs) == len(faces)
+    assert syncs.calls["Tensor.cpu of a device tensor"] == 0, dict(syncs.calls)
     assert np.abs(frames["dev", "flow"].astype(int) - frames["host", "flow"]).max() <= 2
     assert np.abs(frames["dev", "static"].astype(int) - frames["host", "static"]).max() <= 1
     moved = np.abs(frames["dev", "flow"].astype(int) - frames["dev", "static"])
