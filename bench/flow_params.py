@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from bench.talking_videos import photos
+from realtime.cli.motion_bench import face_error
 from realtime.config import Settings
 from realtime.faces.detect import make_detector
 from realtime.frame import motion
@@ -28,7 +29,6 @@ from realtime.frame.process import FrameProcessor
 from realtime.frame.textures import Texture
 from realtime.io.clip import source_portrait
 from realtime.io.talking import TalkingClip
-from realtime.motion_bench import face_error
 from realtime.session import PassthroughSwapper
 from realtime.types import Face
 

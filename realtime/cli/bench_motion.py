@@ -1,4 +1,4 @@
-"""``swapcam bench --motion``: the texture modes side by side (see ``realtime.motion_bench``
+"""``swapcam bench --motion``: the texture modes side by side (see ``realtime.cli.motion_bench``
 for the method), then how 1 and 3 faces share a slow generator. Parsing and printing."""
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ def run_motion(args: argparse.Namespace, *,
     when the user's are missing, the identity photo, the machine's description)."""
     from tqdm import tqdm
 
-    from realtime.config import default_cache_dir
-    from realtime.frame.process import FrameProcessor
-    from realtime.io.clip import ClipSource
-    from realtime.motion_bench import (
+    from realtime.cli.motion_bench import (
         MODES,
         PacedSwapper,
         run_mode,
         run_sharing,
     )
+    from realtime.config import default_cache_dir
+    from realtime.frame.process import FrameProcessor
+    from realtime.io.clip import ClipSource
     from realtime.session import (
         PassthroughSwapper,
         build_parts,
