@@ -29,6 +29,7 @@ from realtime.cli.live import (
     DETECTORS,
     ENGINES,
     add_detect_width_argument,
+    add_stability_arguments,
     check_detect_width,
     check_threads,
     parse_size,
@@ -82,7 +83,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "as in live)")
     parser.add_argument("--texture", choices=("auto", "static", "flow"), default="auto",
                         help="between two swaps (async), as on live: static, flow (follow "
-                        "the face's own motion) or auto (flow when async)")
+                        "the face's own motion) or auto (flow when async); with --motion: "
+                        "the modes run (default: all)")
+    add_stability_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
     parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
@@ -134,6 +137,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --motion: skip the 1- and 3-face sharing runs")
     parser.add_argument("--repeats", type=int, default=10, metavar="N",
                         help="with --detectors: timed runs per frame size (median; default 10)")
+
+
+def stability_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fade`` and ``--refresh-order`` as setting changes (validated by the caller's
+    ``with_changes``); absent flags keep the defaults."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "fade", None) is not None:
+        changes["fade_ms"] = args.fade
+    if getattr(args, "refresh_order", None) is not None:
+        changes["refresh_order"] = args.refresh_order
+    return changes
 
 
 def ensure_models(model: str, models_dir: Path, cache_dir: Path,
@@ -321,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
                         detect_width=detect_width, quality_meter=args.meter != "off",
                         texture=args.texture,
                         mask="parsing" if args.mask == "both" else args.mask)
+    settings = settings.with_changes(**stability_changes(args))
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)

@@ -38,7 +38,7 @@ import numpy as np
 
 from realtime.config import Settings
 from realtime.frame.composite import face_region, paste_mask, region_matrix
-from realtime.frame.motion import TextureMotion
+from realtime.frame.fade import FadingMotion
 from realtime.frame.process import split_masked
 from realtime.frame.textures import Texture, TextureStore
 from realtime.io.sinks import NullSink
@@ -128,7 +128,7 @@ def face_error(shown: np.ndarray, current: np.ndarray, matrix: np.ndarray, size:
     return float(diff[inside].mean())
 
 
-class _TimedMotion(TextureMotion):
+class _TimedMotion(FadingMotion):
     def __init__(self) -> None:
         super().__init__()
         self.measuring = False
