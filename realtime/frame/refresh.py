@@ -7,9 +7,11 @@ after the faces with no texture, the face whose shown texture fits the current f
 worst (the flow texture's ``Motion.unexplained``, in grey levels, times the face's area
 on screen) goes first. A still face is then refreshed rarely, but never waits more than
 ``WAIT_BOUND`` times its fair turn: between two of its refreshes at most ``WAIT_BOUND`` × N
-swap jobs for N faces (a face is due after sitting out (``WAIT_BOUND`` − 1) × N jobs,
-which leaves room for every other face to be due at once). ``auto`` is ``error`` when the
-flow texture is on (the misfit is only measured there), ``stalest`` otherwise.
+swap jobs for N faces (the worst fit is taken only when every other face can still be
+served in time after it, soonest deadline first; otherwise the soonest deadline goes).
+The bound holds among faces that have a texture (a new face still goes first). ``auto``
+is ``error`` when the flow texture is on (the misfit is only measured there),
+``stalest`` otherwise.
 """
 
 from __future__ import annotations
@@ -92,12 +94,14 @@ class RefreshPlanner:
         own = store.get(track_ids[first])
         if own is None or own.source_name != source_names[first]:
             return first  # a face with no texture of its own still goes first
-        # overdue early enough that, with every other face overdue too, none sits out
-        # more than bound × N - 1 jobs in a row
-        n = len(track_ids)
-        overdue = [i for i in fair if self.waited.get(track_ids[i], 0) >= (self.bound - 1) * n]
-        if overdue:
-            return max(overdue, key=lambda i: self.waited.get(track_ids[i], 0))
+        # each face may still sit out ``slack`` jobs and keep within the bound
+        limit = int(self.bound * len(track_ids)) - 1
+        slack = {i: limit - self.waited.get(track_ids[i], 0) for i in fair}
+
+        def keeps_bound(chosen: int) -> bool:
+            # the others, served after it soonest deadline first, each in time
+            rest = sorted(slack[i] for i in fair if i != chosen)
+            return all(offset <= s for offset, s in enumerate(rest, start=1))
 
         def score(i: int) -> float:
             # the misfit of the texture shown now; none measured yet (a texture that has
@@ -108,6 +112,8 @@ class RefreshPlanner:
                 return 0.0
             return measured[1] * screen_area(aligned[i])
 
-        # the worst fit first; ties (nothing measured) in the fair order
+        # the worst fit first; ties (nothing measured) in the fair order; the soonest
+        # deadline when the worst fit would make another face wait past the bound
         rank = {i: r for r, i in enumerate(fair)}
-        return max(fair, key=lambda i: (score(i), -rank[i]))
+        worst = max(fair, key=lambda i: (score(i), -rank[i]))
+        return worst if keeps_bound(worst) else min(fair, key=lambda i: (slack[i], rank[i]))
