@@ -20,8 +20,10 @@ from realtime.faces.track import Track, box_iou
 from realtime.frame.textures import Texture, TextureStore
 from realtime.types import Face, Frame
 
-# How long a lost face keeps its texture: a hand passing, a few missed detections.
-HOLD_S = 0.5
+# How long a lost face keeps its texture: a hand passing, a few missed detections (on a
+# loaded CPU three detections can take half a second); a person leaving the picture
+# leaves their texture behind for this long at most.
+HOLD_S = 1.0
 # A tracked face overlapping a held one this much has taken its place.
 TAKEN_IOU = 0.3
 

@@ -198,3 +198,51 @@ def test_bench_motion_input_is_any_video(tmp_path: Path) -> None:
     assert frame is not None and frame.image.shape == (120, 160, 3) and "talk.avi" in note
     with pytest.raises(ValueError, match="expected a video file"):
         _input(argparse.Namespace(input=tmp_path / "none.mp4", fps=25.0), detector=None)
+
+
+class _MissingDetector:
+    """The real detector, except that calls ``miss_from`` .. ``miss_from + misses - 1``
+    find nothing (a hand over the face, a detector miss)."""
+
+    def __init__(self, inner: Any, miss_from: int, misses: int) -> None:
+        self.inner, self.miss_from, self.misses = inner, miss_from, misses
+        self.name = inner.name
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        self.calls += 1
+        if self.miss_from <= self.calls < self.miss_from + self.misses:
+            return []
+        return list(self.inner.detect(image))
+
+
+def test_no_unswapped_frame_while_detections_are_missed(detector: Any) -> None:
+    """Three detections in a row find nothing: the tracker loses the face, then drops
+    it, then finds it under a new id. Every frame after the first swapped one still
+    shows a swapped face (held, then the source's texture at once)."""
+    found = detector.detect(source_portrait())
+    clip = TalkingClip(source_portrait(), found[0].landmarks, 640, 480)
+    settings = Settings(swap_mode="async", texture="static", color_match=False,
+                        quality_meter=False, mask="box", detect_every=2)
+    processor = FrameProcessor(ConstantSwapper(0.05), None, settings)  # type: ignore[arg-type]
+    missing = _MissingDetector(detector, miss_from=8, misses=3)
+    pipe = Pipeline(talking_source(clip, fps=20), processor, missing,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    shown: list[bool] = []
+    pipe.start()
+    try:
+        seen, deadline = -1, time.monotonic() + 20
+        while time.monotonic() < deadline and (missing.calls < 14 or len(shown) < 40):
+            version, result = pipe.preview()
+            if result is not None and version != seen:
+                seen = version
+                shown.append(result.swapped)
+            time.sleep(0.01)
+            pipe.check()
+        tracks_seen = pipe.tracker._next_id - 1
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert missing.calls >= 14 and tracks_seen >= 2  # the face was dropped and re-found
+    first = shown.index(True)
+    assert all(shown[first:]), "".join("x" if s else "." for s in shown)
