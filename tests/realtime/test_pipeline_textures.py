@@ -165,8 +165,10 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
                  "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
-    assert set(report) == {"static", "flow", "live_mouth", "settings", "sharing"}
-    for mode in ("static", "flow", "live_mouth"):
+    rows = {"static", "flow", "live_mouth", "static+fade", "flow+fade", "live_mouth+fade",
+            "occluded, hold 0 s", "occluded, hold 1 s"}
+    assert set(report) == rows | {"settings", "sharing", "refresh_order"}
+    for mode in ("static", "flow", "live_mouth", "flow+fade"):
         entry = report[mode]
         assert entry["error"] is not None and entry["error_samples"] > 0, mode
         assert entry["ms_per_face"] == entry["ms_per_face_p50"] is not None
@@ -174,6 +176,13 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
         assert entry["cpu_ms_per_face_p95"] >= entry["cpu_ms_per_face_p50"]
         assert entry["fps_out"] > 0
     assert report["flow"]["error"] < report["static"]["error"]
+    # the stability figures: texture changes measured, fewer pops with the fade, and the
+    # occlusion clip's flashes gone with the hold
+    for mode in ("flow", "flow+fade"):
+        assert report[mode]["switches"] >= 1 and report[mode]["pop"] is not None, mode
+        assert report[mode]["flicker"] is not None and report[mode]["frames"] > 0, mode
+    assert report["flow+fade"]["fade_ms"] == 250 and report["flow"]["fade_ms"] == 0
+    assert report["occluded, hold 1 s"]["flashes"] <= report["occluded, hold 0 s"]["flashes"]
     assert report["settings"]["model"] == "passthrough"
     assert report["settings"]["refresh_hz"] == 2.0
 
