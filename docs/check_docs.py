@@ -7,6 +7,8 @@
 - Troubleshooting: every message in doctor's and devices' tables has its entry
   (``(doctor-<id>)=`` followed by the message's text in backticks), and no entry names a
   message the tables no longer have.
+- Benchmarks: every script in bench/ says in its first line which page cites it
+  (``Cited by docs/PAGE.md, "SECTION".``), that page has that section, and names the script.
 
     python docs/check_docs.py
 """
@@ -116,6 +118,34 @@ def entry_problems(page: str, tables: Mapping[str, Mapping[str, str]]) -> list[s
     return problems
 
 
+_CITED = re.compile(r'^"""Cited by docs/([\w.-]+\.md), "([^"]+)"\.$')
+
+
+def bench_problems(bench: Path, docs: Path) -> list[str]:
+    """Scripts in ``bench`` whose first line names no page of ``docs`` that cites them."""
+    problems: list[str] = []
+    for script in sorted(bench.glob("*.py")):
+        if script.name == "__init__.py":
+            continue
+        first = script.read_text(encoding="utf-8").split("\n", 1)[0]
+        cited = _CITED.match(first)
+        if cited is None:
+            problems.append(f"bench/{script.name}: its first line must say which page cites "
+                            'it: """Cited by docs/PAGE.md, "SECTION".')
+            continue
+        page = docs / cited.group(1)
+        if not page.is_file():
+            problems.append(f"bench/{script.name}: no page docs/{cited.group(1)}")
+            continue
+        text = page.read_text(encoding="utf-8")
+        if slug(cited.group(2)) not in anchors(text):
+            problems.append(f"bench/{script.name}: docs/{page.name} has no section "
+                            f"{cited.group(2)!r}")
+        if f"bench/{script.name}" not in text and f"bench.{script.stem}" not in text:
+            problems.append(f"bench/{script.name}: docs/{page.name} never names it")
+    return problems
+
+
 def message_tables() -> dict[str, dict[str, str]]:
     sys.path.insert(0, str(ROOT))
     from engines.doctor_messages import DOCTOR_MESSAGES
@@ -138,12 +168,14 @@ def main() -> int:
     problems = link_problems(pages())
     problems += entry_problems((DOCS / "troubleshooting.md").read_text(encoding="utf-8"),
                                message_tables())
+    problems += bench_problems(ROOT / "bench", DOCS)
     stale = commands_problem(DOCS / "commands.md")
     problems += [stale] if stale else []
     for problem in problems:
         print(f"docs: {problem}", file=sys.stderr)
     if not problems:
-        print("docs: links, the commands page and the troubleshooting entries are in order")
+        print("docs: links, the commands page, the troubleshooting entries and the bench "
+              "citations are in order")
     return 1 if problems else 0
 
 

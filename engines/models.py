@@ -196,9 +196,9 @@ MODELS: dict[str, ModelInfo] = {
             name="face-parsing",
             title="BiSeNet face parser for SimSwap's mask (face-parsing.PyTorch 79999_iter)",
             files=(ModelFile("79999_iter.pth"),),
-            # SimSwap's own release asset first (the copy SimSwap's README points to,
-            # beside checkpoints.zip); the Hugging Face mirror is the fall-back. The
-            # author's Google Drive serves large files behind an HTML confirmation page.
+            # SimSwap's own release asset first (release 1.0, beside checkpoints.zip); the
+            # Hugging Face mirror is the fall-back. The author's Google Drive serves large
+            # files behind an HTML confirmation page.
             urls=(_SIMSWAP_1_0 + "79999_iter.pth",
                   "https://huggingface.co/ManyOtherFunctions/face-parse-bisent/resolve/main/"
                   "79999_iter.pth"),

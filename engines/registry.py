@@ -27,7 +27,7 @@ from engines.doctor_messages import say
 log = logging.getLogger(__name__)
 
 # OpenVINO comes after ONNX Runtime CPU: measured side by side on this project's 2-core
-# machine (bench/bench_runtimes.py, README "Runtimes") it was not faster, so ``auto`` uses
+# machine (bench/bench_runtimes.py, docs/performance.md) it was not faster, so ``auto`` uses
 # it only where ONNX Runtime cannot run the model; name it to choose it.
 # DirectML (Windows) and CoreML (macOS) are ONNX Runtime providers (engines/ort_providers.py).
 BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",

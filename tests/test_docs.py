@@ -174,6 +174,29 @@ def test_what_devices_prints_comes_from_its_table(platform: str) -> None:
         assert f"  {DEVICE_MESSAGES['no-virtual-backend']}" in text.splitlines()
 
 
+# -- bench/ ---------------------------------------------------------------------------------
+
+def test_every_bench_script_makes_a_figure_a_page_cites() -> None:
+    assert check_docs.bench_problems(ROOT / "bench", DOCS) == []
+
+
+def test_a_bench_script_no_page_cites_is_found(tmp_path: Path) -> None:
+    bench, docs = tmp_path / "bench", tmp_path / "docs"
+    bench.mkdir()
+    docs.mkdir()
+    (docs / "performance.md").write_text("# Performance\n\n## Speed\n\n`python -m bench.fast`\n")
+    (bench / "fast.py").write_text('"""Cited by docs/performance.md, "Speed".\n\nFast."""\n')
+    assert check_docs.bench_problems(bench, docs) == []
+    (bench / "one_off.py").write_text('"""An experiment."""\n')
+    (bench / "moved.py").write_text('"""Cited by docs/performance.md, "Gone".\n"""\n')
+    (bench / "other.py").write_text('"""Cited by docs/tuning.md, "Speed".\n"""\n')
+    problems = check_docs.bench_problems(bench, docs)
+    assert [p.split(":", 1)[0] for p in problems] == [
+        "bench/moved.py", "bench/moved.py", "bench/one_off.py", "bench/other.py"]
+    assert "no section 'Gone'" in problems[0] and "never names it" in problems[1]
+    assert "no page docs/tuning.md" in problems[3]
+
+
 # -- the Sphinx configuration ------------------------------------------------------------
 
 def _build(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
