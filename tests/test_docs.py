@@ -174,6 +174,20 @@ def test_what_devices_prints_comes_from_its_table(platform: str) -> None:
         assert f"  {DEVICE_MESSAGES['no-virtual-backend']}" in text.splitlines()
 
 
+# -- the window's hotkeys ---------------------------------------------------------------
+
+def test_the_hotkeys_page_lists_the_windows_hotkeys() -> None:
+    """docs/using.md's table holds every row of the window's own help (hotkeys.py)."""
+    from realtime.ui.hotkeys import help_rows
+
+    page = (DOCS / "using.md").read_text(encoding="utf-8")
+    table = page.split("## Hotkeys", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    expected = [f"| {' or '.join(f'`{k}`' for k in keys.split(' or '))} | {what} |"
+                for keys, what in help_rows()]
+    assert rows == expected
+
+
 # -- bench/ ---------------------------------------------------------------------------------
 
 def test_every_bench_script_makes_a_figure_a_page_cites() -> None:
