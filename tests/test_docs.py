@@ -174,6 +174,24 @@ def test_what_devices_prints_comes_from_its_table(platform: str) -> None:
         assert f"  {DEVICE_MESSAGES['no-virtual-backend']}" in text.splitlines()
 
 
+# -- models ------------------------------------------------------------------------------
+
+def test_the_models_page_names_every_model_and_each_of_its_urls() -> None:
+    """Who publishes each model and where it comes from: the page says what the model table
+    downloads, in the order it tries the URLs."""
+    from engines.models import MODELS
+
+    page = (DOCS / "models.md").read_text(encoding="utf-8")
+    for name, info in MODELS.items():
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{name}` |")),
+                   None)
+        assert row is not None, name
+        where = [row.find(url) for url in info.urls]
+        assert -1 not in where and where == sorted(where), (name, info.urls)
+        pinned = all(f.sha256 for f in info.files)
+        assert ("pinned" if pinned else "recorded at first download") in row, name
+
+
 # -- the window's hotkeys ---------------------------------------------------------------
 
 def test_the_hotkeys_page_lists_the_windows_hotkeys() -> None:
