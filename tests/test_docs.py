@@ -140,14 +140,17 @@ def test_what_doctor_prints_here_comes_from_its_table(tmp_path: Path) -> None:
 
     report = doctor.collect(tmp_path / "models")
     system = dict(report["System"])
-    checked = [system["GPU / driver"], system["torch"]]
-    if not system["TensorRT"].startswith("TensorRT 1"):  # not installed here
+    checked = [system["torch"]]  # CPU-only, or CUDA with what is absent
+    # the GPU and TensorRT lines name a problem only where there is no GPU or TensorRT
+    if system["GPU / driver"].startswith(("none", "unknown")):
+        checked.append(system["GPU / driver"])
+    if not system["TensorRT"].startswith("TensorRT 1"):
         checked.append(system["TensorRT"])
     engines = next(rows for title, rows in report.items() if title.startswith("Engines"))
     for _name, value in engines:
         if value != "usable":
             checked += [value, value.removeprefix("unusable: ")]
-    assert len(checked) > 4
+    assert len(checked) >= 3
     for line in checked:
         assert _from_table(line, DOCTOR_MESSAGES, whole=False), line
     models = next(rows for title, rows in report.items() if title.startswith("Models in"))
