@@ -323,9 +323,10 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
     win = MainWindow(store, Settings(), controller)
     qtbot.addWidget(win)
     win.start()
-    qtbot.waitUntil(lambda: not win.banner.isHidden(), timeout=3000)
-    assert "could not open" in win.banner.label.text()
-    assert "Not running" in win.preview.message
+    # the camera alone fails first (its own banner line), then the build
+    qtbot.waitUntil(lambda: "Not running" in win.preview.message, timeout=3000)
+    assert not win.banner.isHidden() and "could not open" in win.banner.label.text()
+    assert any(m.startswith("Could not start") for m in win.banner.messages)
     harness.fail_build = None
     win.models.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
     qtbot.waitUntil(lambda: controller.swapping, timeout=3000)

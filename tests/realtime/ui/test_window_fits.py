@@ -88,11 +88,13 @@ def test_no_combo_text_is_cut_off(small_window: MainWindow) -> None:
     cut = [f"{c.currentText()!r}: {c.fontMetrics().horizontalAdvance(c.currentText())} px "
            f"in {text_room(c)}" for c in combos if c.isVisible() and cut_off(c, c.currentText())]
     assert not cut, "\n".join(cut)
-    # every fixed choice fits too, not only the default one shown now
-    controls = small_window.controls
-    for combo in (controls.mask_mode, controls.texture, controls.faces, controls.unassigned):
-        items = [combo.itemText(i) for i in range(combo.count())]
-        assert not [t for t in items if cut_off(combo, t)], items
+    # every choice of the Faces and Blend groups fits too, not only the one shown now
+    # (a combo added to these groups later is checked as well)
+    boxes = {box.title(): box for box in small_window.controls.findChildren(QGroupBox)}
+    for title in ("Faces", "Blend"):
+        for combo in boxes[title].findChildren(QComboBox):
+            items = [combo.itemText(i) for i in range(combo.count())]
+            assert items and not [t for t in items if cut_off(combo, t)], (title, items)
 
 
 def test_the_long_explanations_are_in_the_tooltips(small_window: MainWindow) -> None:
