@@ -1,4 +1,6 @@
-"""The docs' picture strip of a texture change: without the fade (top row) and with a
+"""Cited by docs/stability.md, "The fade".
+
+The picture strip of a texture change: without the fade (top row) and with a
 250 ms cross-fade (bottom row), eight consecutive frames of the built-in talking clip
 at 30 fps, the flow texture on, the new texture arriving at the second frame.
 

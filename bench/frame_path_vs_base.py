@@ -1,4 +1,6 @@
-"""The per-frame path's speed against an older commit, side by side in one run.
+"""Cited by docs/stability.md, "Per-frame speed against 92d83ed".
+
+The per-frame path's speed against an older commit, side by side in one run.
 
 Method: ``swapcam bench --model passthrough --unpaced`` (the real pipeline on the bench
 clip, no model cost, frames made as fast as the pipeline takes them) on this tree and on

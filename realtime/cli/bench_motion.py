@@ -105,7 +105,7 @@ def run_motion(args: argparse.Namespace, *,
         for order in tqdm(("stalest", "error"), desc="refresh order", unit="run", leave=False):
             orders.append(run_order(
                 group, paced, detector, (passthrough_source("simswap-224"),), settings, order,
-                seconds=max(args.seconds, 15.0), warmup=max(args.warmup, 3.0),
+                seconds=max(2 * args.seconds, 20.0), warmup=max(args.warmup, 3.0),
                 generator_s=SHARING_GENERATOR_S))
     print(format_motion(results))
     if sharing:
