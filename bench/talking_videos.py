@@ -43,7 +43,7 @@ def main(out_dir: Path) -> None:
     faces = sorted(detector.detect(group), key=lambda d: float(d.box[0]))
     talker = faces[len(faces) // 2]  # the middle one of three
     write(TalkingClip(group, talker.landmarks, group.shape[1], group.shape[0], fit=False,
-                      head_motion=False), out_dir / "group.avi")
+                      head_radius=2.0), out_dir / "group.avi")
 
 
 def write(clip: TalkingClip, path: Path) -> None:

@@ -175,7 +175,7 @@ def group_source(detector: Any, fps: float) -> Any:
         raise ValueError(f"the group clip's photo shows {len(found)} faces to this detector; "
                          "expected 3")
     clip = TalkingClip(photo, found[1].landmarks, photo.shape[1], photo.shape[0], fit=False,
-                       head_motion=False)
+                       head_radius=2.0)
     return lambda: talking_source(clip, fps=fps)
 
 

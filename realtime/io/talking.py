@@ -51,11 +51,13 @@ class TalkingClip:
 
     ``fit`` (default) scales and centres the photo's face; without it the photo is the
     frame as it is (``width``×``height``: a group photo where one person talks), and
-    ``head_motion=False`` keeps everything but that face's own motion still."""
+    ``head_motion=False`` keeps everything but that face's own motion still, and
+    ``head_radius`` (in inter-ocular distances) keeps the head's drift, turn and nod to
+    that face's neighbourhood, fading out beyond it (the others in a group keep still)."""
 
     def __init__(self, photo: np.ndarray, landmarks: np.ndarray, width: int = 640,
                  height: int = 480, *, fps: float = 30.0, fit: bool = True,
-                 head_motion: bool = True) -> None:
+                 head_motion: bool = True, head_radius: float | None = None) -> None:
         points = np.asarray(landmarks, np.float64).reshape(5, 2)
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
             raise ValueError(f"talking clip photo: expected BGR uint8, got {photo.shape} "
@@ -85,6 +87,11 @@ class TalkingClip:
         self.points = points * scale + off
         self.iod = iod * scale
         self._fields()
+        self._head_weight: np.ndarray | None = None
+        if head_radius is not None:
+            centre = self.points.mean(axis=0)
+            r = np.hypot(self._xs - centre[0], self._ys - centre[1]) / (head_radius * self.iod)
+            self._head_weight = np.exp(-(r**4)).astype(np.float32)
 
     @staticmethod
     def _paste(canvas: np.ndarray, image: np.ndarray, off: np.ndarray) -> None:
@@ -141,6 +148,9 @@ class TalkingClip:
         y = self._ys - c[1] - shift[1]
         head_x = (cos * x + sin * y + c[0]).astype(np.float32)
         head_y = (-sin * x + cos * y + c[1]).astype(np.float32)
+        if self._head_weight is not None:  # only this face's neighbourhood moves
+            head_x = self._xs + self._head_weight * (head_x - self._xs)
+            head_y = self._ys + self._head_weight * (head_y - self._ys)
         field = jaw * self._jaw + lid * self._lid + brow * self._brow
         dy = cv2.remap(field, head_x, head_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         frame = cv2.remap(self.base, head_x, head_y + dy, cv2.INTER_LINEAR,
