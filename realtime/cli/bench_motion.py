@@ -231,7 +231,7 @@ def format_motion(results: dict[str, Any]) -> str:
 
 def format_orders(results: list[Any]) -> str:
     lines = [f"refresh order, one of three people talking, a generator of "
-             f"{results[0].generator_s:g} s per face: error per face (left to right), "
+             f"{results[0].generator_s:g} s per face: error per face (track order), "
              "mean; refreshes; longest wait"]
     for r in results:
         errors = ", ".join(f"{e:.2f}" for e in r.errors.values()) or "-"
