@@ -33,6 +33,7 @@ from realtime.cli.live import (
     check_detect_width,
     check_threads,
     parse_size,
+    stability_changes,
 )
 from realtime.config import MODEL_NAMES, Settings
 from realtime.faces.detect_eval import VARIANTS
@@ -137,17 +138,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --motion: skip the 1- and 3-face sharing runs")
     parser.add_argument("--repeats", type=int, default=10, metavar="N",
                         help="with --detectors: timed runs per frame size (median; default 10)")
-
-
-def stability_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """``--fade`` and ``--refresh-order`` as setting changes (validated by the caller's
-    ``with_changes``); absent flags keep the defaults."""
-    changes: dict[str, Any] = {}
-    if getattr(args, "fade", None) is not None:
-        changes["fade_ms"] = args.fade
-    if getattr(args, "refresh_order", None) is not None:
-        changes["refresh_order"] = args.refresh_order
-    return changes
 
 
 def ensure_models(model: str, models_dir: Path, cache_dir: Path,

@@ -25,7 +25,7 @@ def run_motion(args: argparse.Namespace, *,
     when the user's are missing, the identity photo, the machine's description)."""
     from tqdm import tqdm
 
-    from realtime.cli.bench import stability_changes
+    from realtime.cli.live import stability_changes
     from realtime.cli.motion_bench import (
         PacedSwapper,
         run_mode,

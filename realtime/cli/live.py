@@ -211,6 +211,17 @@ def add_stability_arguments(parser: argparse.ArgumentParser) -> None:
         "(error with the flow texture)")
 
 
+def stability_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fade`` and ``--refresh-order`` as setting changes (validated by the caller's
+    ``with_changes``); absent flags keep the defaults."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "fade", None) is not None:
+        changes["fade_ms"] = args.fade
+    if getattr(args, "refresh_order", None) is not None:
+        changes["refresh_order"] = args.refresh_order
+    return changes
+
+
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
     """defaults → saved settings (``base``) → command line."""
     settings = base or Settings()
