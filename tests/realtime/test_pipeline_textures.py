@@ -121,7 +121,8 @@ def test_a_flow_that_cannot_be_used_shows_the_plain_texture_and_is_counted(
 
 def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> None:
     settings = Settings(swap_mode="async", faces="all", color_match=False,
-                        quality_meter=False, mask="box", detect_every=3)
+                        quality_meter=False, mask="box", detect_every=3,
+                        refresh_order="stalest")
     swapper = ConstantSwapper(0.12)
     processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
     calls: list[tuple[int, ...]] = []
@@ -199,12 +200,13 @@ def test_bench_motion_input_is_any_video(tmp_path: Path) -> None:
     for i in range(5):
         writer.write(np.full((120, 160, 3), 40 * i, np.uint8))
     writer.release()
-    make, note = _input(argparse.Namespace(input=video, fps=25.0), detector=None)
+    make, note, clip = _input(argparse.Namespace(input=video, fps=25.0), detector=None)
     source = make()
     source.open()
     frame = source.read()
     source.close()
     assert frame is not None and frame.image.shape == (120, 160, 3) and "talk.avi" in note
+    assert clip is None  # no occlusion rows on a video: where the face is is unknown
     with pytest.raises(ValueError, match="expected a video file"):
         _input(argparse.Namespace(input=tmp_path / "none.mp4", fps=25.0), detector=None)
 

@@ -126,3 +126,31 @@ def test_the_device_blend_agrees_with_the_host_one() -> None:
     assert isinstance(dev.crop, torch.Tensor) and dev.crop.dtype == torch.uint8
     assert np.abs(dev.crop.numpy().astype(int) - host.crop).max() <= 1
     assert np.abs(dev.mask.numpy() - host.mask).max() < 1e-6
+
+
+def test_the_device_path_fades_tensors_with_their_own_flows(astronaut_bgr: np.ndarray) -> None:
+    """Device textures (torch, CPU device) mid-fade: tensors out, within one grey level
+    of the host fade of the same textures."""
+    torch = pytest.importorskip("torch")
+    from realtime.frame.process_torch import DeviceAlignedFace
+
+    face = cv2.resize(astronaut_bgr[30:300, 120:370], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    current = cv2.warpAffine(face, np.float32([[1, 0, 4], [0, 1, 1]]), (SIZE, SIZE),
+                             borderMode=cv2.BORDER_REPLICATE)
+    old_crop, new_crop = (face * 0.9).astype(np.uint8), (face * 0.6).astype(np.uint8)
+    results = []
+    for device in (False, True):
+        wrap = torch.from_numpy if device else (lambda a: a)
+        old = Texture(wrap(old_crop), "s", 1, 1, wrap(face))
+        new = Texture(wrap(new_crop), "s", 2, 1, wrap(face))
+        now = DeviceAlignedFace(torch.from_numpy(current), np.eye(2, 3), SIZE) if device \
+            else _aligned(current)
+        clock = _Clock()
+        motion = FadingMotion(0.2, clock=clock)
+        motion.follow(1, old, now, mode="flow")
+        clock.now = 2 * FRAME
+        results.append(motion.follow(1, new, now, mode="flow"))
+    host, dev = results
+    assert isinstance(dev, torch.Tensor) and dev.dtype == torch.uint8
+    assert np.abs(dev.numpy().astype(int) - host).max() <= 1
+    assert 0.55 * face.mean() < float(host.mean()) < 0.9 * face.mean()  # a blend of both
