@@ -50,6 +50,9 @@ def _tensorrt_module() -> ModuleType:
     except ImportError as exc:
         raise EngineUnavailable("tensorrt", f"TensorRT support failed to import ({exc})",
                                 TENSORRT_HINT) from exc
+    except OSError as exc:  # a DLL that would not load (Windows: WinError 1114, 126)
+        raise EngineUnavailable("tensorrt", f"TensorRT support failed to load a library "
+                                f"({exc})", TENSORRT_HINT) from exc
 
 
 def _tensorrt_reason() -> str | None:
@@ -72,6 +75,8 @@ def _tensorrt_reason() -> str | None:
             return "no CUDA GPU is visible (torch.cuda.is_available() is False)"
     except ImportError:
         pass
+    except OSError as exc:  # torch's DLLs failed to load (c10.dll: WinError 1114)
+        return f"torch failed to load a library ({exc})"
     return None
 
 
@@ -104,7 +109,7 @@ def backend_status() -> dict[str, str | None]:
     status["onnxruntime-cuda"] = None if cuda is None else f"{cuda} ({CUDA_HINT})"
     try:
         import onnxruntime  # noqa: F401
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:
         status["onnxruntime-cpu"] = f"onnxruntime is not installed ({exc}; pip install onnxruntime)"
     else:
         status["onnxruntime-cpu"] = None
@@ -189,6 +194,9 @@ def open_engine(onnx_path: Path, preference: str = "auto", *, cache_dir: Path | 
         except EngineError as exc:
             reasons[backend] = f"failed: {exc}"
             log.warning("%s could not open %s: %s", backend, onnx_path.name, exc)
+        except OSError as exc:  # its runtime's library would not load: unusable here
+            reasons[backend] = f"unusable: its runtime failed to load ({exc})"
+            log.warning("%s is unusable: %s", backend, exc)
         else:
             if reasons:
                 log.info("%s runs on %s (skipped: %s)", onnx_path.name, backend,

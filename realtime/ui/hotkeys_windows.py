@@ -26,6 +26,9 @@ ERROR_HOTKEY_ALREADY_REGISTERED = 1409
 # the key of each binding's last part -> virtual-key code
 VIRTUAL_KEYS = {**{str(n): 0x30 + n for n in range(1, 10)},
                 "]": 0xDD, "[": 0xDB, "<space>": 0x20}  # VK_OEM_6, VK_OEM_4, VK_SPACE
+# a window procedure's messages, and the thread queue's (where WM_HOTKEY with no window
+# arrives: Qt's event dispatcher hands it to the filters under this name)
+WINDOWS_MESSAGES = (b"windows_generic_MSG", b"windows_dispatcher_MSG")
 FIRST_ID = 0xB000  # an application's hotkey ids are 0x0000..0xBFFF
 
 
@@ -55,7 +58,7 @@ class _Filter(QAbstractNativeEventFilter):
         self._actions, self._emit = actions, emit
 
     def nativeEventFilter(self, event_type: Any, message: Any) -> tuple[bool, int]:  # Qt's name
-        if bytes(event_type) != b"windows_generic_MSG" or not message:
+        if bytes(event_type) not in WINDOWS_MESSAGES or not message:
             return False, 0
         msg = MSG.from_address(int(message))
         if msg.message != WM_HOTKEY or msg.wParam not in self._actions:
