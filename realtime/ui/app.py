@@ -85,7 +85,7 @@ def run_window(args: argparse.Namespace) -> int:
                         startup_warning=startup_message(loaded))
     record = getattr(args, "record", None)
     if record is not None:  # `live --record OUT`: start recording to that file once running
-        window.record_on_start = Path(record).expanduser()
+        window.outputs.record_on_start = Path(record).expanduser()
     window.show()
     window.start()
     restore_signals = close_on_signals(window)
