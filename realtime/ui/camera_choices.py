@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.io.camera_pick import camera_spec, parse_spec
+from realtime.io.camera_pick import camera_spec, parse_spec, resolve_index
 from realtime.io.devices import CameraNameError, find_camera, list_cameras, preferred_cameras
 from realtime.system import os_family
 
@@ -44,6 +44,13 @@ def unlisted_label(spec: str) -> str:
     """The label of a setting that is not among ``camera_choices()``: a camera index or
     name that is not connected now, or a file."""
     text = spec.strip()
+    if text.isdigit() and os_family() in ("windows", "macos"):
+        try:  # an index saved before cameras were saved by name, or --camera 1
+            resolved = resolve_index(int(text), list_cameras())
+        except CameraNameError:
+            resolved = None
+        if resolved is not None and resolved.name:
+            return f"{resolved.name} ({resolved.targets[0][0]})"
     if text.isdigit() or text.startswith("/dev/"):
         return f"Camera {text} ({NOT_FOUND})"
     saved = parse_spec(text)

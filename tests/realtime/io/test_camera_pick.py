@@ -203,3 +203,10 @@ def test_macos_indices_follow_opencvs_unique_id_order(monkeypatch: pytest.Monkey
 def test_linux_keeps_the_index_as_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     info = devices.CameraInfo(2, "USB Cam", devices.V4L2, "/dev/video2")
     assert camera_spec(info) == "2"
+
+
+def test_an_old_index_setting_is_labelled_by_the_camera_it_opens(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    windows(monkeypatch, LISTS)
+    assert unlisted_label("2") == "USB Cam (2)"
+    assert unlisted_label("0") == "Integrated Camera (1)"  # 0 is OBS: the physical one opens

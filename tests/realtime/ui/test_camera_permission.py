@@ -87,3 +87,61 @@ def test_restricted_and_other_systems(mac: Any, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.setitem(sys.modules, "AVFoundation", None)  # pyobjc missing: OpenCV asks
     assert permission.ensure() is True
+
+
+# -- the window: no camera opened before the answer, opened once allowed -------------------
+
+
+@pytest.fixture
+def mac_camera(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Only the camera permission on macOS: the rest of the window stays on this OS (a
+    faked darwin would send the model downloads through macOS's proxy module)."""
+    def install(status: int, answer: bool = True) -> FakeAV:
+        module = FakeAV(status, answer)
+        monkeypatch.setattr(camera_permission, "os_family", lambda: "macos")
+        monkeypatch.setitem(sys.modules, "AVFoundation", module)
+        return module
+    return install
+
+
+def test_window_opens_the_camera_only_after_the_person_allows_it(
+        mac_camera: Any, qtbot: QtBot, tmp_path: Any) -> None:
+    from tests.realtime.ui.test_main_window import Harness, make_window
+
+    av = mac_camera(camera_permission.NOT_DETERMINED)
+    harness = Harness()
+    opened_before_answer: list[int] = []
+    real_request = av.requestAccessForMediaType_completionHandler_
+
+    def request(media: str, handler: Any) -> None:
+        opened_before_answer.append(len(harness.cameras) + len(harness.pipelines))
+        real_request(media, handler)
+
+    av.requestAccessForMediaType_completionHandler_ = request  # type: ignore[method-assign]
+    window = make_window(qtbot, harness, tmp_path)  # waits until the pipeline runs
+    assert opened_before_answer == [0] and av.requests == [True]
+    assert av.state == camera_permission.AUTHORIZED and harness.pipelines
+    window.close()
+
+
+def test_window_says_where_to_allow_a_refused_camera(mac_camera: Any, qtbot: QtBot,
+                                                     tmp_path: Any) -> None:
+    from realtime.config import Settings
+    from realtime.settings_store import SettingsStore
+    from realtime.ui import controller as ctl
+    from realtime.ui.main_window import MainWindow
+    from tests.realtime.ui.test_main_window import Harness
+
+    mac_camera(camera_permission.DENIED)
+    harness = Harness()
+    controller = ctl.Controller(tmp_path / "models", tmp_path / "cache", build=harness.build,
+                                camera_build=harness.camera_build, vcam_factory=harness.vcam,
+                                recorder_factory=harness.recorder)
+    window = MainWindow(SettingsStore(tmp_path / "settings.toml"), Settings(), controller)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.wait(200)
+    assert harness.cameras == [] and harness.pipelines == []
+    assert "Privacy & Security → Camera" in window.banner.label.text()
+    window.close()
