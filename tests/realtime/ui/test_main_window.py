@@ -323,9 +323,10 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
     win = MainWindow(store, Settings(), controller)
     qtbot.addWidget(win)
     win.start()
-    qtbot.waitUntil(lambda: not win.banner.isHidden(), timeout=3000)
-    assert "could not open" in win.banner.label.text()
-    assert "Not running" in win.preview.message
+    # the camera alone fails first (its own banner line), then the build
+    qtbot.waitUntil(lambda: "Not running" in win.preview.message, timeout=3000)
+    assert not win.banner.isHidden() and "could not open" in win.banner.label.text()
+    assert any(m.startswith("Could not start") for m in win.banner.messages)
     harness.fail_build = None
     win.models.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
     qtbot.waitUntil(lambda: controller.swapping, timeout=3000)
@@ -599,3 +600,25 @@ def test_texture_mode_and_live_mouth_go_live_and_are_saved(qtbot: QtBot, harness
     win.close()
     saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
     assert (saved.texture, saved.live_mouth) == ("static", True)
+
+
+def test_live_record_starts_once_the_first_frame_shows(qtbot: QtBot, harness: Harness,
+                                                       tmp_path: Path) -> None:
+    """``live --record OUT`` (``app.run_window``): the recording to OUT starts when the
+    preview has a frame (the outputs room learns it from the lifecycle's preview tick)."""
+    store = SettingsStore(tmp_path / "settings.toml")
+    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build,
+                                camera_build=harness.camera_build,
+                                vcam_factory=harness.vcam, recorder_factory=harness.recorder)
+    win = MainWindow(store, Settings(), controller)
+    qtbot.addWidget(win)
+    out = tmp_path / "out" / "talk.mkv"
+    win.outputs.record_on_start = out
+    assert not win.outputs.record_wanted  # nothing yet: no frame, no size
+    win.start()
+    qtbot.waitUntil(lambda: controller.outputs.recording, timeout=5000)
+    assert controller.outputs.recording_path == out and win.outputs.record_on_start is None
+    assert win.outputs.record_wanted and win.controls.record.isChecked()
+    assert harness.recorders[-1].label == str(out)
+    win.close()
+    assert harness.recorders[-1].stopped
