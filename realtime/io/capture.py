@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from realtime.io.camera import CameraSource
-from realtime.io.camera_pick import parse_spec, resolve_index, resolve_saved
+from realtime.io.camera_pick import camera_spec, parse_spec, resolve_index, resolve_saved
 from realtime.io.devices import CameraNameError, find_camera, list_cameras
 from realtime.io.file_source import FileSource, SourceKind
 from realtime.io.source_base import (
@@ -95,6 +95,9 @@ def open_source(
                 "/dev/video* device, a video file, an image or a folder of images"
                 + (f" ({too_long})" if too_long else "")
             ) from exc
+        if camera.path and os_family() in ("windows", "macos"):  # each backend's number
+            return _saved_camera(camera_spec(camera), width=width, height=height, fps=fps,
+                                 capture_factory=capture_factory)
         # only the backend that listed it: the same index can be another device elsewhere
         return CameraSource(camera.index, width=width, height=height, fps=fps,
                             apis=(camera.api,),

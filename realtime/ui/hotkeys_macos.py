@@ -52,6 +52,7 @@ class MacHotkeys:
         self._emit = emit
         self._tap: Any = None
         self._source: Any = None
+        self._callback: Any = None
 
     def start(self) -> None:
         """Raises ``PermissionError`` (Input Monitoring refused) or ``RuntimeError``."""
@@ -61,9 +62,10 @@ class MacHotkeys:
         if hasattr(q, "CGPreflightListenEventAccess") and not q.CGPreflightListenEventAccess():
             q.CGRequestListenEventAccess()  # the system's prompt, once per app
             raise PermissionError(PERMISSION)
+        self._callback = self._on_event  # held: the tap calls it for as long as it lives
         tap = q.CGEventTapCreate(q.kCGSessionEventTap, q.kCGHeadInsertEventTap,
                                  q.kCGEventTapOptionListenOnly,
-                                 q.CGEventMaskBit(q.kCGEventKeyDown), self._on_event, None)
+                                 q.CGEventMaskBit(q.kCGEventKeyDown), self._callback, None)
         if tap is None:
             raise PermissionError(PERMISSION)
         self._tap = tap

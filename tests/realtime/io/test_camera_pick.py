@@ -210,3 +210,12 @@ def test_an_old_index_setting_is_labelled_by_the_camera_it_opens(
     windows(monkeypatch, LISTS)
     assert unlisted_label("2") == "USB Cam (2)"
     assert unlisted_label("0") == "Integrated Camera (1)"  # 0 is OBS: the physical one opens
+
+
+def test_a_camera_given_by_name_opens_in_every_backend_that_lists_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.chdir(tmp_path)  # no file of that name
+    windows(monkeypatch, LISTS)
+    source = open_source("usb cam")  # swapcam live --camera "usb cam"
+    assert isinstance(source, CameraSource)
+    assert source.targets == ((2, cv2.CAP_DSHOW), (0, cv2.CAP_MSMF))
