@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import cv2
 
+from realtime.io.device_messages import say
 from realtime.io.devices import (
     AVFOUNDATION,
     CAPTURE_APIS,
@@ -97,8 +98,7 @@ def resolve_saved(spec: str, scan: CameraScan) -> ResolvedCamera | None:
     found = find_camera(name, scan.cameras)  # raises CameraNameError with the names
     same_name = [c for c in scan.cameras if c.name == found.name]
     if len({c.backend for c in same_name}) != len(same_name):
-        raise CameraNameError(f"camera {name!r} is not connected at {path} and more than one "
-                              "camera has that name: choose it again in the camera list")
+        raise CameraNameError(say("saved-camera-ambiguous", name=name, path=path))
     return ResolvedCamera(_targets(same_name), found.name)
 
 
@@ -117,9 +117,8 @@ def resolve_index(index: int, scan: CameraScan, platform: str | None = None
     if listed and listed[0].virtual:
         physical = default_camera(scan)
         if physical is None:
-            raise CameraNameError(f"camera {index} is {listed[0].name}, a virtual-camera "
-                                  "output (it may be swapcam's own), and no other camera "
-                                  "was found")
+            raise CameraNameError(say("only-virtual-camera", index=index,
+                                      name=listed[0].name))
         note = (f"camera {index} is {listed[0].name}, a virtual-camera output (it may be "
                 f"swapcam's own): opening {physical.name} instead")
         listed = [physical]
