@@ -22,6 +22,10 @@ DOCTOR_MESSAGES: dict[str, str] = {
     "tensorrt-support-missing": "TensorRT support not installed ({hint})",
     "tensorrt-support-broken": "TensorRT support failed to import ({error})",
     "tensorrt-no-cuda": "no CUDA GPU is visible (torch.cuda.is_available() is False)",
+    # a runtime's DLL would not load (Windows raises OSError, not ImportError)
+    "tensorrt-library-failed": "TensorRT support failed to load a library ({error})",
+    "torch-library-failed": "torch failed to load a library ({error})",
+    "runtime-library-failed": "its runtime failed to load a library ({error})",
     # -- ONNX Runtime and its GPU providers (engines/onnxruntime.py, ort_providers.py) --
     "onnxruntime-not-installed": "onnxruntime is not installed ({detail})",
     "onnxruntime-no-cuda": ("this onnxruntime build has no CUDAExecutionProvider "

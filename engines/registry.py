@@ -51,6 +51,9 @@ def _tensorrt_module() -> ModuleType:
     except ImportError as exc:
         raise EngineUnavailable("tensorrt", say("tensorrt-support-broken", error=exc),
                                 TENSORRT_HINT) from exc
+    except OSError as exc:  # a DLL that would not load (Windows: WinError 1114, 126)
+        raise EngineUnavailable("tensorrt", say("tensorrt-library-failed", error=exc),
+                                TENSORRT_HINT) from exc
 
 
 def _tensorrt_reason() -> str | None:
@@ -73,6 +76,8 @@ def _tensorrt_reason() -> str | None:
             return say("tensorrt-no-cuda")
     except ImportError:
         pass
+    except OSError as exc:  # torch's DLLs failed to load (c10.dll: WinError 1114)
+        return say("torch-library-failed", error=exc)
     return None
 
 
@@ -105,7 +110,7 @@ def backend_status() -> dict[str, str | None]:
     status["onnxruntime-cuda"] = None if cuda is None else f"{cuda} ({CUDA_HINT})"
     try:
         import onnxruntime  # noqa: F401
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:  # OSError: a DLL that would not load
         status["onnxruntime-cpu"] = say("onnxruntime-not-installed",
                                         detail=f"{exc}; pip install onnxruntime")
     else:
@@ -191,6 +196,9 @@ def open_engine(onnx_path: Path, preference: str = "auto", *, cache_dir: Path | 
         except EngineError as exc:
             reasons[backend] = f"failed: {exc}"
             log.warning("%s could not open %s: %s", backend, onnx_path.name, exc)
+        except OSError as exc:  # its runtime's library would not load: unusable here
+            reasons[backend] = say("runtime-library-failed", error=exc)
+            log.warning("%s is unusable: %s", backend, exc)
         else:
             if reasons:
                 log.info("%s runs on %s (skipped: %s)", onnx_path.name, backend,

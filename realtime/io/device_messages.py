@@ -19,6 +19,10 @@ DEVICE_MESSAGES: dict[str, str] = {
     "name-ambiguous": ("camera name {name!r} matches more than one camera ({cameras}); give "
                        "its index instead"),
     "name-unknown": "no camera is called {name!r} (cameras: {cameras})",
+    "saved-camera-ambiguous": ("camera {name!r} is not connected at {path} and more than "
+                               "one camera has that name: choose it again in the camera list"),
+    "only-virtual-camera": ("camera {index} is {name}, a virtual-camera output (it may be "
+                            "swapcam's own), and no other camera was found"),
     # -- virtual cameras ------------------------------------------------------------------
     "no-virtual-backend": "no backend is known for this system",
     "pyvirtualcam-missing": "pyvirtualcam is not installed ({error})",

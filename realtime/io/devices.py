@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class CameraInfo:
     name: str
     backend: str
     path: str | None = None
-    virtual: bool = False  # a v4l2loopback device: another program's (or our) output
+    # a virtual-camera output (v4l2loopback, OBS Virtual Camera, Unity Capture): another
+    # program's output or our own; offered as an input it would feed swapcam to itself
+    virtual: bool = False
 
     @property
     def api(self) -> int:
@@ -139,9 +141,33 @@ def _enumerated(apis: tuple[str, ...]) -> CameraScan:
         except Exception as exc:  # a COM / Objective-C error names the cause
             notes.append(say("list-failed", backend=label, kind=type(exc).__name__, error=exc))
             continue
-        cameras += [CameraInfo(int(c.index), str(c.name), label, c.path and str(c.path))
-                    for c in found]
+        listed = [CameraInfo(int(c.index), str(c.name), label, c.path and str(c.path),
+                             virtual=is_virtual_output(str(c.name))) for c in found]
+        cameras += avfoundation_order(listed) if label == AVFOUNDATION else listed
     return CameraScan(tuple(cameras), tuple(notes))
+
+
+# The outputs pyvirtualcam writes to (swapcam's own virtual camera), by the name each
+# registers as a camera: OBS's DirectShow filter / macOS extension, Unity Capture's filter.
+VIRTUAL_OUTPUT_NAMES = ("obs virtual camera", "obs-camera", "unity video capture")
+
+
+def is_virtual_output(name: str) -> bool:
+    """A camera that is a virtual-camera output swapcam may be writing to."""
+    folded = name.casefold()
+    return any(folded.startswith(known) for known in VIRTUAL_OUTPUT_NAMES)
+
+
+def avfoundation_order(cameras: list[CameraInfo]) -> list[CameraInfo]:
+    """The AVFoundation cameras with OpenCV's indices: OpenCV numbers the devices by their
+    ``uniqueID`` in sorted order (``cap_avfoundation_mac.mm``), not in the order the system
+    lists them, so the index comes from each camera's unique ID (its ``path``). Unchanged
+    when an ID is missing."""
+    if not cameras or any(not c.path for c in cameras):
+        return cameras
+    # NSString compare: compares UTF-16 code units; unique IDs are ASCII, so code points agree
+    ranked = sorted(cameras, key=lambda c: str(c.path))
+    return [replace(c, index=rank) for rank, c in enumerate(ranked)]
 
 
 def list_cameras(platform: str | None = None) -> CameraScan:
@@ -160,11 +186,19 @@ def list_cameras(platform: str | None = None) -> CameraScan:
 
 def preferred_cameras(scan: CameraScan) -> list[CameraInfo]:
     """One entry per camera: the first backend's list (the others repeat the same
-    devices), without virtual-camera outputs."""
+    devices), without virtual-camera outputs: on every OS, swapcam's own output is never
+    offered as its input."""
     if not scan.cameras:
         return []
     first = scan.cameras[0].backend
     return [c for c in scan.cameras if c.backend == first and not c.virtual]
+
+
+def default_camera(scan: CameraScan) -> CameraInfo | None:
+    """The camera to open when none was chosen: the first physical one (index 0 is OBS's
+    virtual camera on many Windows PCs: opening it would loop swapcam's output back)."""
+    physical = preferred_cameras(scan)
+    return physical[0] if physical else None
 
 
 class CameraNameError(LookupError):

@@ -107,7 +107,7 @@ class ActionsRoom(QObject):
         settings ask for them and they can."""
         reason = availability()
         if reason is None:
-            note = ("Off by default. X11, Windows and macOS (grant Accessibility access); "
+            note = ("Off by default. X11, Windows and macOS (allow Input Monitoring); "
                     "not Wayland.")
         else:
             note = f"Unavailable: {reason}."

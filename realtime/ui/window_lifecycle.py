@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from realtime.ui import controller as ctl
 from realtime.ui.banners import ErrorBanner, ModelsBanner, StageSignal
+from realtime.ui.camera_choices import is_camera_spec
+from realtime.ui.camera_permission import CameraPermission
 from realtime.ui.messages import first_line, readable
 from realtime.ui.preview import PreviewWidget, StageChart
 from realtime.ui.window_outputs import OutputsRoom
@@ -61,14 +63,32 @@ class LifecycleRoom(QObject):
         self.stage_signal.stage.connect(self._conversion_stage)
         self.controller.on_stage = self.stage_signal.stage.emit
         banner.action.clicked.connect(self.rebuild)
+        # macOS asks for the camera here, on the GUI thread, before the first open
+        self.permission = CameraPermission(self)
+        self.permission.granted.connect(self._open_camera)
+        self.permission.refused.connect(self._camera_refused)
 
     def start(self) -> None:
         """Show the camera at once, build the pipeline in the background, start the
-        timers."""
+        timers. On a Mac that has not yet asked for the camera, after the person allows
+        it (opened from a worker thread, the system's question fails)."""
         self.preview_timer.start()
         self.stats_timer.start()
+        if is_camera_spec(self.prefs.settings.camera) and not self.permission.ensure():
+            if self.permission.asking:
+                self.preview.set_message("Waiting for the camera: macOS asks whether "
+                                         "swapcam may use it (click Allow)")
+            return
+        self._open_camera()
+
+    def _open_camera(self) -> None:
         self.show_camera()
         self.rebuild()
+
+    def _camera_refused(self, text: str) -> None:
+        self.preview.set_message("The camera is not allowed (the message above says where "
+                                 "to allow it)")
+        self.banner.show_message(text)
 
     def stop(self) -> None:
         self.preview_timer.stop()
