@@ -76,7 +76,7 @@ def main(out: Path) -> None:
                         (255, 255, 255), 2)
             tiles.append(tile)
         rows.append(np.hstack(tiles))
-    cv2.imwrite(str(out), np.vstack(rows))
+    cv2.imwrite(str(out), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {out}: frames {FIRST}..{FIRST + FRAMES - 1}, new texture from frame {NEW_AT}")
 
 
