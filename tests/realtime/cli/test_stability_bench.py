@@ -91,3 +91,11 @@ def test_the_missing_detector_misses_in_bursts() -> None:
     assert detector.name == "fake"
     with pytest.raises(ValueError, match="misses"):
         MissingDetector(_Detector(), period=3, misses=3)
+
+
+def test_texture_limits_the_modes_run() -> None:
+    from realtime.cli.bench_motion import modes_run
+
+    assert modes_run("static") == ["static"]
+    assert modes_run("flow") == ["flow", "live_mouth"]
+    assert modes_run("auto") == ["static", "flow", "live_mouth"]
