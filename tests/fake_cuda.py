@@ -254,10 +254,9 @@ def _written_by(tensor: Any) -> tuple[int, int] | None:
 
 def _tag(tensor: Any, handle: int, position: int) -> None:
     if isinstance(tensor, torch.Tensor) and not is_host(tensor):
-        try:
+        # a tensor subclass may refuse attributes
+        with contextlib.suppress(AttributeError, RuntimeError):
             tensor._fake_cuda_write = (handle, position)  # type: ignore[attr-defined]
-        except (AttributeError, RuntimeError):  # a tensor subclass that refuses attributes
-            pass
 
 
 def check_read(handle: int, tensors: Sequence[Any]) -> None:

@@ -1,8 +1,9 @@
 """The flow texture of :mod:`realtime.frame.motion` on a torch device (the GPU path).
 
-The flow itself runs on the host (OpenCV's DIS on small grey crops): the device computes
-each crop's grey image with OpenCV's own fixed-point formula and downloads only that
-(S×S bytes per face); the motion goes back up once, and the warp (``grid_sample`` with
+The flow itself runs on the host (OpenCV's DIS on small grey crops made on the host from
+the frame and each face's matrix: ``motion.frame_greys``; a device crop's grey, with
+OpenCV's own fixed-point formula, is downloaded only where no host grey exists); the motion
+goes up once, and the warp (``grid_sample`` with
 OpenCV ``remap``'s sampling convention: pixel centres at integer coordinates, coordinates
 rounded to 1/32 px, borders replicated), the blend with the plain texture and the live
 mouth run on the device. On the CPU device it agrees with the host path within one grey
@@ -12,7 +13,6 @@ level.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,17 +44,6 @@ def host_grey(crop: torch.Tensor) -> np.ndarray:
     """(S, S) uint8 grey of one device crop (uint8 (S, S, 3) BGR), downloaded (a wait)."""
     grey = crop if crop.ndim == 2 else _grey(crop)
     return np.ascontiguousarray(grey.cpu().numpy())
-
-
-def host_greys(crops: Sequence[torch.Tensor]) -> list[np.ndarray]:
-    """The grey images of a frame's device crops (equal sizes), in one download: the flow
-    texture's one wait per frame, however many faces."""
-    import torch
-
-    if not crops:
-        return []
-    stacked = np.ascontiguousarray(_grey(torch.stack(list(crops))).cpu().numpy())
-    return list(stacked)
 
 
 def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -33,10 +33,10 @@ from realtime.frame.process import (
     MaskedCrop,
     enhance_crops,
     identity_vector,
+    row_vectors,
     split_masked,
     timed_stages,
 )
-from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -124,6 +124,11 @@ class TorchFrameProcessor:
     @property
     def family(self) -> str:
         return self.swapper.family
+
+    @property
+    def queues_on_device(self) -> bool:
+        """Whether calls only queue CUDA work (their GPU time is read from events)."""
+        return self._cuda
 
     def update_settings(self, settings: Settings) -> None:
         """Composite options take effect from the next frame (one reference swap)."""
@@ -247,8 +252,19 @@ class TorchFrameProcessor:
         the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
         the parsing mask is on. ``tracks`` is accepted for the protocol and unused: on
         the device the parse costs milliseconds, so every swap parses its crops."""
-        vector = self.identity_vector(source)
-        vector_t = self._source_vector(vector)
+        self._source_vector(self.identity_vector(source))
+        return self.swap_rows(aligned, [source] * len(aligned), tracks)
+
+    def swap_rows(self, aligned: Sequence[DeviceAlignedFace | AlignedFace],
+                  sources: Sequence[SourceFace | np.ndarray],
+                  tracks: Sequence[int] | None = None) -> list[Any]:
+        """``swap_crops`` with one source per face: one generator launch and one parser
+        launch for all faces, whatever their identities (one identity vector per row,
+        each uploaded once and cached)."""
+        if len(sources) != len(aligned):
+            raise ValueTypeError(f"expected one source per face, got {len(sources)} for "
+                                 f"{len(aligned)} faces")
+        rows = [self._source_vector(self.identity_vector(s)) for s in sources]
         if not aligned:
             return []
         crops = [a.crop_t if isinstance(a, DeviceAlignedFace) else self._crop_tensor(a.crop)
@@ -256,12 +272,13 @@ class TorchFrameProcessor:
         target = self.prepare_targets(crops)
         n = int(target.shape[0])
         if self.settings.identity_strength != 1.0 and self.encoder is not None:
-            # the encoder runs on the host: one small crop download per face
-            host = [c.cpu().numpy() for c in crops]
-            steered = face_vectors(vector, host, self.settings.identity_strength, self.encoder)
+            # the encoder runs on the host: all faces' crops in one download
+            host = list(torch.stack(crops).cpu().numpy())
+            steered = row_vectors(self.family, sources, host, self.settings.identity_strength,
+                                  self.encoder)
             vectors = torch.from_numpy(steered).to(self.device, self._source_dtype)
         else:
-            vectors = vector_t.expand(n, -1).contiguous()
+            vectors = torch.cat(rows) if len(rows) > 1 else rows[0]
         if self.swapper.batched:
             out = self._run(target, vectors)
         else:
