@@ -32,7 +32,8 @@ completes only when a host wait covers it (or ``gpu_catches_up()``):
 - a torch op on a stream reading a tensor that another stream wrote, without that stream
   having waited (event or stream) for the write, raises ``StreamOrderError``;
 - ``Event(enable_timing=True)``; ``elapsed_time`` sums the cost (``launch_ms``, or the
-  ``ms`` given to ``enqueue``) of the launches between two events on one stream, and raises
+  ``ms`` given to ``enqueue``) of the launches the end event is ordered after and the start
+  event is not (on its stream or on streams it waited on), and raises
   (as CUDA's ``cudaErrorNotReady``) while they have not completed;
 - host waits by thread and kind in ``ledger`` (thread name → Counter): explicit waits that
   block, device reads (``.cpu()``, ``.numpy()``, ``.item()``, ``.tolist()``, ``.to("cpu")``,
@@ -282,8 +283,10 @@ class _FlushMode(TorchFunctionMode):
     def __torch_function__(self, func: Callable[..., Any], types: Sequence[type],
                            args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
                            ) -> Any:
-        flush(self.handle)
         kwargs = dict(kwargs or {})
+        if current_stream().cuda_stream != self.handle:  # an outer stream: not current now
+            return func(*args, **kwargs)
+        flush(self.handle)
         inputs = _tensors(args, kwargs)
         with _lock:
             check_read(self.handle, inputs)
@@ -437,11 +440,12 @@ class FakeEvent:
             raise RuntimeError("CUDA error: device not ready (an event was never recorded)")
         if not (self.query() and end.query()):
             raise RuntimeError("CUDA error: device not ready")
-        handle = end.handle
-        start, stop = self.clock.get(handle, 0), end.clock.get(handle, 0)
+        # the work the end event's stream was ordered after, that the start's was not
+        # (its own launches and those of streams it waited on, e.g. an engine's)
         with _lock:
-            return float(sum(launch.ms for launch in _launches.get(handle, ())
-                             if start < launch.position <= stop))
+            before = {id(launch) for launch in _covered(self.clock)}
+            return float(sum(launch.ms for launch in _covered(end.clock)
+                             if id(launch) not in before))
 
 
 class FakeGraph:
@@ -505,6 +509,25 @@ def _pinning(factory: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor
     return make
 
 
+def _once(plain: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper of a torch method runs once per call: a torch function mode hands the
+    method (our wrapper, by its current name) back to itself, which then runs ``plain``."""
+    def decorate(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(plain)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if getattr(_local, "inside", False):
+                return plain(*args, **kwargs)
+            _local.inside = True
+            try:
+                return wrapper(*args, **kwargs)
+            finally:
+                _local.inside = False
+
+        return guarded
+
+    return decorate
+
+
 def _device_read(kind: str, tensor: torch.Tensor) -> None:
     """A read of device memory on the host: waits for the current stream (only)."""
     handle = current_stream().cuda_stream
@@ -518,7 +541,7 @@ def _device_read(kind: str, tensor: torch.Tensor) -> None:
 
 def _reading(read: Callable[..., Any], kind: str, *, copies: bool = False
              ) -> Callable[..., Any]:
-    @functools.wraps(read)
+    @_once(read)
     def wrapped(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if is_host(self):
             return read(self, *args, **kwargs)
@@ -532,11 +555,24 @@ def _reading(read: Callable[..., Any], kind: str, *, copies: bool = False
 
 
 def _to(plain: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(plain)
+    @_once(plain)
     def to(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        # only the string "cpu" is a download: torch.device("cpu") is the tests' device
+        # the string "cpu" is a download; a torch.device (the tests' device) an upload
         target = kwargs.get("device", args[0] if args else None)
-        if is_host(self) or not (isinstance(target, str) and target == "cpu"):
+        download = isinstance(target, str) and target == "cpu"
+        upload = isinstance(target, torch.device) or (
+            isinstance(target, str) and target != "cpu")
+        if is_host(self) and upload:
+            if not (is_pinned(self) and kwargs.get("non_blocking", False)):
+                note("pageable upload")  # cudaMemcpy from pageable memory: a host wait
+            result = plain(self, *args, **kwargs)
+            result = self.clone() if result is self else result
+            _host.pop(id(result), None)  # on the device now
+            with _lock:
+                _tag(result, current_stream().cuda_stream,
+                     _advance(current_stream().cuda_stream))
+            return result
+        if is_host(self) or not download:
             return plain(self, *args, **kwargs)
         _device_read('Tensor.to("cpu")', self)
         result = plain(self, *args, **kwargs)
@@ -554,7 +590,7 @@ def _pin(self: torch.Tensor) -> torch.Tensor:
 
 
 def _indexing(plain: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(plain)
+    @_once(plain)
     def getitem(self: torch.Tensor, index: Any) -> Any:
         if (isinstance(index, torch.Tensor) and index.dtype == torch.bool
                 and not is_host(self)):
@@ -566,7 +602,7 @@ def _indexing(plain: Callable[..., Any]) -> Callable[..., Any]:
 
 def _syncing(plain: Callable[..., Any], kind: str) -> Callable[..., Any]:
     """An op whose result size or value the host must know: it waits for the device."""
-    @functools.wraps(plain)
+    @_once(plain)
     def op(*args: Any, **kwargs: Any) -> Any:
         first = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if first is not None and not is_host(first):

@@ -52,7 +52,7 @@ def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     import torch
 
     host = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type == "cuda":
+    if device.type == "cuda" or torch.cuda.is_available():
         return host.pin_memory().to(device, non_blocking=True)
     return host.to(device)
 
@@ -64,9 +64,10 @@ def motion_tensors(flow: np.ndarray, weight: np.ndarray,
 
 
 @functools.lru_cache(maxsize=8)
-def _pixel_grid(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _pixel_grid(h: int, w: int, device: torch.device,
+                stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel-centre coordinates (xs, ys), float32 (h, w) on ``device``; made once per size
-    (never written: every use makes new tensors from them)."""
+    and stream (never written: every use makes new tensors from them)."""
     import torch
 
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
@@ -85,7 +86,9 @@ def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
     if tuple(flow.shape) != (h, w, 2) or tuple(weight.shape) != (h, w):
         raise ValueError(f"warp_texture_torch: flow {tuple(flow.shape)} / weight "
                          f"{tuple(weight.shape)} do not match the texture {(h, w)}")
-    xs, ys = _pixel_grid(h, w, texture.device)
+    from realtime.frame.streams import stream_key
+
+    xs, ys = _pixel_grid(h, w, texture.device, stream_key())
     # OpenCV's remap samples at 1/32 px (INTER_BITS = 5): the same coordinates here
     sx = torch.round((xs + flow[..., 0]) * 32.0) / 32.0
     sy = torch.round((ys + flow[..., 1]) * 32.0) / 32.0

@@ -28,6 +28,7 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
+from realtime.frame.motion_torch import upload
 from realtime.frame.enhance import scale_matrix
 from realtime.frame.process import (
     MaskedCrop,
@@ -112,7 +113,7 @@ class TorchFrameProcessor:
         self._engine = engine
         self._target_dtype = getattr(torch, swapper.target_spec.dtype)
         self._source_dtype = getattr(torch, swapper.source_spec.dtype)
-        self._vectors: dict[bytes, torch.Tensor] = {}
+        self._vectors: dict[tuple[int, bytes], torch.Tensor] = {}
         # The async swap worker calls swap_crops on its own thread.
         self._vectors_lock = threading.Lock()
         self._cuda = self.device.type == "cuda"
@@ -204,13 +205,14 @@ class TorchFrameProcessor:
         host = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if host.shape[1] != 512:
             raise ValueTypeError(f"identity: expected (512,), got {np.shape(vector)}")
-        key = host.tobytes()
+        # per thread: each thread's stream owns its copy (no cross-stream read unordered)
+        key = (threading.get_ident(), host.tobytes())
         with self._vectors_lock:
             cached = self._vectors.get(key)
             if cached is None:
                 if len(self._vectors) >= _VECTOR_CACHE:
                     self._vectors.clear()
-                cached = torch.from_numpy(host).to(self.device, self._source_dtype)
+                cached = upload(host, self.device).to(self._source_dtype)
                 self._vectors[key] = cached
         return cached
 

@@ -56,6 +56,16 @@ def own_stream() -> Iterator[Any | None]:
         yield chosen
 
 
+def stream_key() -> int:
+    """The current stream's handle (0 without CUDA): part of the cache key of a device
+    constant, so each stream reads only the copy its own work wrote."""
+    if not cuda_on():
+        return 0
+    import torch
+
+    return int(torch.cuda.current_stream().cuda_stream)
+
+
 def written() -> Any | None:
     """An event on the current stream after the work queued so far (what this thread
     wrote and another will read); None without CUDA."""
