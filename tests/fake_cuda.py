@@ -152,8 +152,10 @@ def _complete(clock: Mapping[int, int]) -> bool:
 
 
 def gpu_catches_up() -> None:
-    """Time passes: every launch queued so far completes (no host wait)."""
+    """Time passes: every launch queued so far runs and completes (no host wait)."""
     with _lock:
+        for handle in list(_queues):
+            flush(handle)
         for launches in _launches.values():
             for launch in launches:
                 launch.complete = True
@@ -530,6 +532,7 @@ def _once(plain: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[
 
 def _device_read(kind: str, tensor: torch.Tensor) -> None:
     """A read of device memory on the host: waits for the current stream (only)."""
+    current_stream()._queued_through()
     handle = current_stream().cuda_stream
     with _lock:
         check_read(handle, [tensor])

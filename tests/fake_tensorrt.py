@@ -125,7 +125,13 @@ def module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType:
     if fp16_flag:  # TensorRT 11 removed the weak-typing precision flags
         builder_flags.update({k: k for k in sorted(PRECISION_FLAGS)})
     trt.BuilderFlag = types.SimpleNamespace(**builder_flags)  # type: ignore[attr-defined]
-    creation = {"STRONGLY_TYPED": 1} if strongly_typed else {}
+    # NvInfer.h: TensorRT 10 has kEXPLICIT_BATCH = 0 (deprecated), kSTRONGLY_TYPED = 1;
+    # TensorRT 11 removed kEXPLICIT_BATCH: kSTRONGLY_TYPED = 0 (deprecated, always on)
+    creation: dict[str, int] = {}
+    if fp16_flag:
+        creation["EXPLICIT_BATCH"] = 0
+    if strongly_typed:
+        creation["STRONGLY_TYPED"] = 1 if fp16_flag else 0
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
     return trt
 
@@ -192,7 +198,9 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
 
     class Network:
         def __init__(self, flags: int) -> None:
-            self.strongly_typed = bool(flags & (1 << 1)) or not fp16_flag  # always in TRT 11
+            bit = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+            self.strongly_typed = (bit is not None and bool(flags & (1 << bit))
+                                   ) or not fp16_flag  # always in TRT 11
             self.layers = [Layer(self, n, t, o) for n, t, o in layers or []]
             self.inputs = [Tensor(n, s) for n, s in inputs_spec.items()]
             self.errors: list[str] = []

@@ -28,8 +28,8 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.motion_torch import upload
 from realtime.frame.enhance import scale_matrix
+from realtime.frame.motion_torch import upload
 from realtime.frame.process import (
     MaskedCrop,
     enhance_crops,

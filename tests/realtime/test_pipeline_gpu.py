@@ -125,6 +125,7 @@ def test_sync_mode_one_download_a_frame_and_no_wait_for_the_swap_clock(
     assert process["Tensor.cpu"] == composites
     assert process["Event.synchronize"] <= 2, process
     assert _waits("swap") == Counter()
+    assert pipe.swap_mode == "sync"  # swaps were timed (from their events, in _run)
 
 
 @pytest.mark.parametrize(("gpu_ms", "mode"), [(200.0, "async"), (0.5, "sync")])
