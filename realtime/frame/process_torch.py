@@ -278,7 +278,7 @@ class TorchFrameProcessor:
             host = list(torch.stack(crops).cpu().numpy())
             steered = row_vectors(self.family, sources, host, self.settings.identity_strength,
                                   self.encoder)
-            vectors = torch.from_numpy(steered).to(self.device, self._source_dtype)
+            vectors = upload(steered, self.device).to(self._source_dtype)
         else:
             vectors = torch.cat(rows) if len(rows) > 1 else rows[0]
         if self.swapper.batched:

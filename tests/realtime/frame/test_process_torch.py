@@ -588,3 +588,103 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
     assert np.abs(frames["dev", "static"].astype(int) - frames["host", "static"]).max() <= 1
     moved = np.abs(frames["dev", "flow"].astype(int) - frames["dev", "static"])
     assert moved.max() > 20  # the flow and the live mouth changed the pasted faces
+
+
+# --- issue 25: one generator and one parser launch a frame; the strength's budget ----------
+
+
+def _launches() -> int:
+    from tests import fake_cuda
+
+    return sum(len(v) for v in fake_cuda._launches.values())
+
+
+def test_four_identities_cost_one_generator_and_one_parser_launch(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four faces wearing four people: one generator launch (one identity vector per row)
+    and one parser call, and still one host wait (the download). Before: one generator and
+    one parser call per identity (eight launches). Each face gets its own person's vector."""
+    import cv2
+
+    from realtime.frame.process import swap_by_source
+    from tests.cuda_copies import HostSyncCounter
+
+    image = cv2.resize(t1_bgr, (t1_bgr.shape[1] // 2, t1_bgr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA)
+    faces = [Face(f.track_id, Detection(f.box / 2, f.detection.score, f.landmarks / 2))
+             for f in t1_faces[:4]]
+    dev = _trt_processor(tmp_path, monkeypatch, "parsing")
+    assert dev.parser is not None
+    people = [SourceFace(f"p{i}", (), {"inswapper-128": l2_normalize(
+        np.random.default_rng(10 + i).standard_normal(512))}) for i in range(4)]
+    seen: list[torch.Tensor] = []
+    plain_run = dev._engine.run_torch
+
+    def run(feeds: Any) -> Any:
+        seen.append(feeds["source"].clone())
+        return plain_run(feeds)
+
+    dev._engine.run_torch = run  # type: ignore[method-assign]
+    parses = [0]
+    plain_parse = dev.parser.engine.run_torch  # type: ignore[attr-defined]
+
+    def parse(feeds: Any) -> Any:
+        parses[0] += 1
+        return plain_parse(feeds)
+
+    dev.parser.engine.run_torch = parse  # type: ignore[attr-defined]
+    aligned = dev.align(image, faces)
+    dev.composite(image, aligned, swap_by_source(dev, aligned, people,
+                                                  [f.track_id for f in faces]))  # warm
+    seen.clear()
+    parses[0] = 0
+    before = _launches()
+    with HostSyncCounter() as syncs:
+        aligned = dev.align(image, faces)
+        crops = swap_by_source(dev, aligned, people, [f.track_id for f in faces])
+        out = dev.composite(image, aligned, crops)
+    assert _launches() - before == 1 and parses[0] == 1 and len(seen) == 1
+    expected = np.stack([p.embeddings["inswapper-128"] for p in people]).astype(np.float32)
+    np.testing.assert_allclose(seen[0].numpy(), expected, atol=1e-6)
+    assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 1}
+    assert not np.array_equal(out, image)
+
+
+class _HostEncoder:
+    """An identity encoder on the host (as the app's ArcFace on ONNX Runtime)."""
+
+    family = "inswapper-128"
+
+    def prepare_crop(self, crop: np.ndarray) -> np.ndarray:
+        return crop.astype(np.float32)[None]
+
+    def forward_identity(self, batch: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(int(np.asarray(batch).sum()) % 1000)
+        return rng.standard_normal(512).astype(np.float32)
+
+    def to_source(self, vector: np.ndarray) -> np.ndarray:
+        return vector
+
+
+def test_a_strength_other_than_one_downloads_all_crops_at_once(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identity strength 0.6 steers each face's vector with the host encoder: the crops
+    come down in one download for all faces (before: one per face), then the frame's."""
+    import cv2
+
+    from tests.cuda_copies import HostSyncCounter
+
+    image = cv2.resize(t1_bgr, (t1_bgr.shape[1] // 2, t1_bgr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA)
+    faces = [Face(f.track_id, Detection(f.box / 2, f.detection.score, f.landmarks / 2))
+             for f in t1_faces[:4]]
+    dev = _trt_processor(tmp_path, monkeypatch, "box")
+    dev.encoder = _HostEncoder()  # type: ignore[assignment]
+    dev.update_settings(Settings(mask="box", identity_strength=0.6))
+    dev.process(image, faces, VECTOR)  # warm
+    with HostSyncCounter() as syncs:
+        out, _ = dev.process(image, faces, VECTOR)
+    assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 2}, dict(syncs.calls)
+    assert not np.array_equal(out, image)
