@@ -44,9 +44,9 @@ runs only where a fallback exists (an FP16 engine). The FP32 engine comes from
 ``Fp32Fallback``: built (through ``export.tensorrt.ensure_engine``'s file lock, one build at
 a time on the machine) and deserialised on a background thread (its own CUDA stream): at
 open for the face generator (``builds_fp32_ahead``), on the first NaN for any other model;
-its contexts are made on first use (no device memory until the switch). Until it is ready the FP16 engine keeps running; once switched, the
-FP16 engine's memory is released and the FP32 engine is not checked (nothing to fall back
-to).
+its contexts are made on first use (no context memory until the switch). Until it is
+ready the FP16 engine keeps running; once switched, the FP16 engine's memory is released
+and the FP32 engine is not checked (nothing to fall back to).
 """
 
 from __future__ import annotations

@@ -679,7 +679,7 @@ def test_ensure_engine_turns_a_corrupt_onnx_and_a_failed_write_into_engine_error
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\xff\xff\xff garbage that is no protobuf")
-    with pytest.raises(EngineError, match="DecodeError|could not be made"):
+    with pytest.raises(EngineError, match=r"DecodeError|could not be made"):
         trt_export.ensure_engine(corrupt, tmp_path / "cache")
 
     def full_disk(*args: object, **kwargs: object) -> None:
