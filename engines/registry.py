@@ -126,7 +126,8 @@ def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precisio
         module = _tensorrt_module()
         folder = cache_dir if cache_dir is not None else onnx_path.parent.parent / "engines"
         engine: Engine = module.open_tensorrt_engine(
-            onnx_path, build=tensorrt_builder(onnx_path, folder, module.MAX_BATCH,
+            onnx_path, build=tensorrt_builder(onnx_path, folder,
+                                              module.max_batch_for(onnx_path),
                                               module.OPT_BATCH), precision=precision)
         return engine
     if backend == "openvino":

@@ -656,17 +656,35 @@ class TensorRTEngine:
 FP32_AHEAD_KINDS = frozenset({"generator", "swapper"})
 
 
-def builds_fp32_ahead(onnx_path: Path) -> bool:
-    """Whether ``onnx_path`` is a face generator's file, by its model folder, its stem or
-    its official file name in ``engines.models``."""
+# Faces per launch (the batch profile's max) by model kind: what each row's activations
+# allow on a 6–8 GB card beside the others (issue 25). The generators take a frame's faces
+# in one launch; the parser (BiSeNet at 512², ~20 MB a row) and the enhancer (GFPGAN at
+# 512², the largest activations) fewer; the detector sees one frame at a time.
+MAX_BATCH_BY_KIND = {"generator": 8, "swapper": 8, "encoder": 8, "landmarks": 8,
+                     "parser": 4, "enhancer": 2, "detector": 1}
+
+
+def model_kind(onnx_path: Path) -> str | None:
+    """The ``engines.models`` kind of ``onnx_path``, by its model folder, its stem or its
+    official file name; None for a file the table does not know."""
     from engines.models import FILE_NAMES, MODELS
 
     path = Path(onnx_path)
     for name in (path.parent.name, path.stem, FILE_NAMES.get(path.name, "")):
         info = MODELS.get(name)
         if info is not None:
-            return info.kind in FP32_AHEAD_KINDS
-    return False
+            return str(info.kind)
+    return None
+
+
+def max_batch_for(onnx_path: Path) -> int:
+    """The batch profile's max for ``onnx_path`` (``MAX_BATCH`` for an unknown file)."""
+    return MAX_BATCH_BY_KIND.get(model_kind(onnx_path) or "", MAX_BATCH)
+
+
+def builds_fp32_ahead(onnx_path: Path) -> bool:
+    """Whether ``onnx_path`` is a face generator's file (see ``model_kind``)."""
+    return model_kind(onnx_path) in FP32_AHEAD_KINDS
 
 
 def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: str = "fp16",

@@ -41,6 +41,7 @@ def _fake_tensorrt(monkeypatch: pytest.MonkeyPatch, opener: Any) -> None:
     module = types.ModuleType("engines.tensorrt")
     module.open_tensorrt_engine = opener  # type: ignore[attr-defined]
     module.MAX_BATCH, module.OPT_BATCH = 8, 1  # type: ignore[attr-defined]
+    module.max_batch_for = lambda path: 8  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "engines.tensorrt", module)
 
 
