@@ -29,6 +29,7 @@ import torch
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
 from realtime.frame.enhance import scale_matrix
+from realtime.frame.memory_guard import BatchCap
 from realtime.frame.motion_torch import upload
 from realtime.frame.process import (
     MaskedCrop,
@@ -120,6 +121,7 @@ class TorchFrameProcessor:
         # The last uploaded frame: (the numpy array it came from, its device tensor).
         self._frame: tuple[np.ndarray, torch.Tensor] | None = None
         self._staging: torch.Tensor | None = None
+        self.batch_cap = BatchCap("face generator")  # its ``notice`` is for the window
         self._staged: torch.cuda.Event | None = None
 
     @property
@@ -239,6 +241,10 @@ class TorchFrameProcessor:
         return [p.permute(1, 2, 0).flip(-1).contiguous() for p in pixels]
 
     def _run(self, target: torch.Tensor, source: torch.Tensor) -> list[torch.Tensor]:
+        """The generator on all rows; fewer a call after an out-of-memory error."""
+        return self.batch_cap.run(self._run_once, target, source)
+
+    def _run_once(self, target: torch.Tensor, source: torch.Tensor) -> list[torch.Tensor]:
         swapper = self.swapper
         result = self._engine.run_torch(
             {swapper.target_spec.name: target, swapper.source_spec.name: source}

@@ -8,8 +8,11 @@ pipeline's threads are real; the detector is RetinaFace on ONNX Runtime (CPU).
 Pinned per thread (``fake_cuda.ledger``): the process thread waits once a frame (the
 frame's download) and never on the swap worker's engine work (``fake_cuda.cross_waits``);
 no pipeline thread queues on the shared legacy default stream; the swap worker waits for
-its own swap only. The enhancer-on budget is left to the enhancer's helper:
-``ENHANCER_BUDGET_HOOK`` below names the setting it adds to ``_run``.
+its own swap only.
+
+The enhancer-on budget belongs with the enhancer on the device (issue 25 item 3): its
+test calls ``_run(..., prepare=attach)``, where ``attach(processor)`` gives the device
+processor its enhancer, with ``Settings(enhance=...)``, and pins the same per-thread waits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,8 +39,6 @@ FAMILY = "inswapper-128"
 WAITS = ("Tensor.cpu", "Tensor.numpy", "Tensor.item", "Tensor.tolist", 'Tensor.to("cpu")',
          "Tensor.__bool__", "Event.synchronize", "Stream.synchronize",
          "torch.cuda.synchronize", "boolean-mask indexing")
-# The enhancer's helper runs ``_run(..., Settings(enhance=...))`` and pins its own budget.
-ENHANCER_BUDGET_HOOK = "enhance"
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +53,15 @@ def _waits(thread: str) -> Counter[str]:
 
 
 def _run(detector: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings,
-         *, swaps: int = 3, faces: int = 1, seconds: float = 25.0) -> tuple[Pipeline, int]:
+         *, swaps: int = 3, faces: int = 1, seconds: float = 25.0,
+         prepare: Callable[[Any], None] | None = None) -> tuple[Pipeline, int]:
     """Run the pipeline until ``swaps`` swaps were made; returns it (stopped) and how many
-    frames were composited (each one download)."""
+    frames were composited (each one download). ``prepare(processor)``: the test hook
+    for what a budget adds to the device processor (the enhancer's test)."""
     dev = _trt_processor(tmp_path, monkeypatch, settings.mask)
     dev.update_settings(settings)
+    if prepare is not None:
+        prepare(dev)
     composites = [0]
     plain = dev.composite
 

@@ -688,3 +688,41 @@ def test_a_strength_other_than_one_downloads_all_crops_at_once(
         out, _ = dev.process(image, faces, VECTOR)
     assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 2}, dict(syncs.calls)
     assert not np.array_equal(out, image)
+
+
+def test_out_of_gpu_memory_halves_the_faces_per_call_instead_of_ending(
+        t1_bgr: np.ndarray, t1_faces: list[Face]) -> None:
+    """Issue 25 item 5: a generator call that runs out of memory above two faces: the
+    frame still comes out (two calls of two), a notice says so, and later frames keep the
+    smaller batch. Before: the OutOfMemoryError ended the session."""
+    host, dev = _processors(Shade(), "simswap-224", Settings())
+    engine = dev._engine
+    plain = engine.run_torch
+    calls: list[int] = []
+
+    def tight(feeds: Any) -> Any:
+        rows = int(feeds["target"].shape[0])
+        calls.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+        return plain(feeds)
+
+    engine.run_torch = tight  # type: ignore[method-assign]
+    faces = t1_faces[:4]
+    out, _ = dev.process(t1_bgr, faces, VECTOR)
+    ref, _ = host.process(t1_bgr, faces, VECTOR)
+    _assert_same(t1_bgr, ref, out, host, faces)
+    assert calls == [4, 2, 2] and dev.batch_cap.rows == 2
+    assert dev.batch_cap.notice is not None and "2 face(s)" in dev.batch_cap.notice
+    calls.clear()
+    dev.process(t1_bgr, faces, VECTOR)
+    assert calls == [2, 2]
+
+    def none_fit(feeds: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    engine.run_torch = none_fit  # type: ignore[method-assign]
+    from engines.base import EngineError
+
+    with pytest.raises(EngineError, match="even at one face"):
+        dev.process(t1_bgr, faces, VECTOR)
