@@ -705,3 +705,16 @@ def test_the_numpy_run_uploads_through_pinned_memory(rec: fake.Recorder,
     after = fake_cuda.thread_waits(threading.current_thread().name)
     after.subtract(before)
     assert +after == Counter({"pin_memory": 2, "Tensor.cpu": 1}), after
+
+
+def test_the_fp32_fallback_holds_no_context_memory_until_the_switch(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Room for one context and a half: the FP16 engine's context fits, and the FP32
+    fallback, deserialised ahead, takes none until a thread uses it after the switch.
+    Before: the fallback made a context at once, which did not fit (the open failed)."""
+    rec.device_bytes_left = rec.context_bytes * 3 // 2
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+    engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
+    assert rec.device_bytes_left == rec.context_bytes // 2
+    engine.run(_feeds(1))  # the FP16 engine still runs on its context
