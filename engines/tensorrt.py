@@ -364,13 +364,24 @@ class _State:
         with self.lock:
             return (self.spare or list(self.by_thread.values()))[0]
 
-    def retire(self) -> None:
+    def retire(self, *, background: bool = False) -> None:
+        """No new contexts from now on; each context's memory goes once its queued work is
+        done: waited for here, or (``background``) on a thread of its own, so the thread
+        that switched engines never waits for another thread's engine work."""
         with self.lock:
             self.retired = True
             contexts = {id(c): c for c in (*self.spare, *self.by_thread.values())}
             self.spare, self.by_thread = [], {}
-        for context in contexts.values():
-            context.retire()
+
+        def release() -> None:
+            for context in contexts.values():
+                context.retire()
+
+        if background:
+            threading.Thread(target=release, name=f"retire-{self.loaded.path.stem}",
+                             daemon=True).start()
+        else:
+            release()
 
 
 class Fp32Fallback:
@@ -618,7 +629,7 @@ class TensorRTEngine:
             self._state = new
             self.max_batch = new.loaded.max_batch
             self.fell_back = True
-        state.retire()  # the FP16 engine's memory goes once its queued work is done
+        state.retire(background=True)  # the FP16 engine's memory, once its work is done
         return True
 
     # -- Engine protocol (numpy) -------------------------------------------------------------

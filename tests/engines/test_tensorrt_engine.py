@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper
 
 from engines import tensorrt as trt_engine
@@ -718,3 +719,38 @@ def test_the_fp32_fallback_holds_no_context_memory_until_the_switch(
     engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
     assert rec.device_bytes_left == rec.context_bytes // 2
     engine.run(_feeds(1))  # the FP16 engine still runs on its context
+
+
+def test_the_switch_to_fp32_never_waits_for_another_threads_engine_work(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """The thread that sees the NaN flag switches engines; the FP16 contexts (another
+    thread's among them, with its launch still queued) are released on a thread of their
+    own once their work is done. Before: the switching thread synchronised every FP16
+    context's stream, waiting for the other thread's engine work."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+
+    class Ready:
+        def __init__(self) -> None:
+            self.ready = engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
+
+        def __call__(self) -> Path:
+            return tmp_path / "f.engine"
+
+    engine.fallback = Ready()
+
+    def other() -> None:
+        with torch.cuda.stream(torch.cuda.Stream()):
+            engine.run_torch(_torch_feeds(2, 1))  # queued, never waited for
+
+    worker = threading.Thread(target=other, name="other-thread")
+    worker.start()
+    worker.join(10)
+    old = engine._state
+    assert engine._switch_to_fp32(old) and engine._state is not old
+    me = threading.current_thread().name
+    assert (me, "other-thread") not in fake_cuda.cross_waits
+    assert fake_cuda.thread_waits(me)["Stream.synchronize"] == 0
+    for thread in [t for t in threading.enumerate() if t.name.startswith("retire-")]:
+        thread.join(10)
+    assert old.retired and old.by_thread == {} and old.spare == []
