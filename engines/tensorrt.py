@@ -574,6 +574,8 @@ class TensorRTEngine:
                     torch.logical_and(context.finite, self._all_finite(outputs),
                                       out=context.finite)
             caller.wait_stream(context.stream)
+            for tensor in outputs.values():  # read on the caller's stream: kept until then
+                tensor.record_stream(caller)
             if whole:
                 parts.append(outputs)
             else:  # copied on the caller's stream before the next chunk overwrites them
