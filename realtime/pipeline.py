@@ -567,13 +567,13 @@ class Pipeline:
         them (and embeds new tracks) when due. Returns the (aligned, crop) pairs."""
         t0 = time.perf_counter()
         crops = swap_on_frame(self.processor, self.textures, self._timer, job)
-        timings["swap"] = _ms(t0)  # on the GPU path: the launch; its GPU time comes later
+        if not self._timer.on_device:  # on the GPU: its events' time (_note_swaps), not the launch
+            timings["swap"] = _ms(t0)
         self._note_swaps()
-        submitted = False
         meter_due = self.meter is not None and settings.quality_meter and self.meter.due()
-        if (job.identify or meter_due) and not self._swap.busy:
+        submitted = bool(job.identify or meter_due) and not self._swap.busy
+        if submitted:
             self._swap.submit(replace(job, crops=tuple(crops), ready=written()))
-            submitted = True
         return list(zip(job.aligned, crops, strict=True)), submitted
 
     def _next_refresh(self, job: _SwapJob) -> _SwapJob:
