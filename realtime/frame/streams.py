@@ -88,7 +88,8 @@ def adopt(event: Any | None, tensors: Iterable[Any] = ()) -> None:
     current = torch.cuda.current_stream()
     current.wait_event(event)
     for tensor in tensors:
-        if isinstance(tensor, torch.Tensor):
+        # only memory of the stream's device (a CPU processor's tensors have no stream)
+        if isinstance(tensor, torch.Tensor) and tensor.device.type == current.device.type:
             tensor.record_stream(current)
 
 
