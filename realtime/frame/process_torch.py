@@ -133,6 +133,12 @@ class TorchFrameProcessor:
         """Whether calls only queue CUDA work (their GPU time is read from events)."""
         return self._cuda
 
+    @property
+    def batch_swaps(self) -> bool:
+        """On a GPU a batched generator swaps all faces in one launch for about the price
+        of one: the async worker then takes every face per job (``pipeline``)."""
+        return self._cuda and self.swapper.batched
+
     def update_settings(self, settings: Settings) -> None:
         """Composite options take effect from the next frame (one reference swap)."""
         self.settings = settings

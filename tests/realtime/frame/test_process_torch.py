@@ -726,3 +726,12 @@ def test_out_of_gpu_memory_halves_the_faces_per_call_instead_of_ending(
 
     with pytest.raises(EngineError, match="even at one face"):
         dev.process(t1_bgr, faces, VECTOR)
+
+
+def test_on_a_gpu_a_batched_generator_swaps_every_face_per_job() -> None:
+    """One launch takes all faces on the GPU: the async worker's job then holds them all
+    (``batch_swaps``); on the CPU device one face a job, stalest first."""
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    assert dev.swapper.batched and not dev.batch_swaps and not dev.queues_on_device
+    dev._cuda = True
+    assert dev.batch_swaps and dev.queues_on_device
