@@ -128,11 +128,21 @@ def warp_face_torch(frame_t: torch.Tensor, matrix: np.ndarray, size: int) -> tor
     return _to_uint8_values(crop).permute(1, 2, 0).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=128)
 def crop_mask_torch(size: int, feather: float, device: torch.device,
                     scale: float = 1.0) -> torch.Tensor:
-    """``crop_mask`` as a float32 (size, size) tensor on ``device`` (cached)."""
-    return torch.from_numpy(np.array(crop_mask(size, feather, scale))).to(device)
+    """``crop_mask`` as a float32 (size, size) tensor on ``device`` (cached per stream;
+    uploaded through pinned memory: no host wait)."""
+    from realtime.frame.streams import stream_key
+
+    return _crop_mask_torch(size, feather, device, scale, stream_key())
+
+
+@functools.lru_cache(maxsize=128)
+def _crop_mask_torch(size: int, feather: float, device: torch.device, scale: float,
+                     stream: int) -> torch.Tensor:
+    from realtime.frame.motion_torch import upload
+
+    return upload(np.array(crop_mask(size, feather, scale)), device)
 
 
 def color_transfer_torch(source: torch.Tensor, target: torch.Tensor,

@@ -20,13 +20,18 @@ class Texture:
     """A swapped crop as the processor made it (numpy, ``MaskedCrop``, or tensors left on
     the GPU), the source it wears, the frame and track it was swapped from, and that
     frame's aligned target crop (for the motion that follows it: host BGR uint8, or the
-    device processor's uint8 tensor; None when unknown)."""
+    device processor's uint8 tensor; None when unknown). ``grey``: the flow's grey
+    reference of that target, made on the host by the swap worker (None: made from
+    ``target`` when needed); ``ready``: the CUDA event after the crop was written (the
+    reader's stream waits on it; None on the host path and on the writer's own thread)."""
 
     crop: Any
     source_name: str
     frame_index: int
     track_id: int | None = None
     target: Any = None
+    grey: Any = None
+    ready: Any = None
 
 
 class TextureStore:
@@ -51,14 +56,18 @@ class TextureStore:
             self._textures[track_id] = texture
 
     def put_swapped(self, frame_index: int, track_ids: Sequence[int], aligned: Sequence[Any],
-                    crops: Sequence[Any], sources: Sequence[Any]) -> None:
+                    crops: Sequence[Any], sources: Sequence[Any], *, ready: Any = None,
+                    greys: Sequence[Any] | None = None) -> None:
         """One swap's crops, each with the aligned target crop it came from (a host array,
-        or the device processor's tensor, which stays on the device)."""
-        for tid, face, crop, src in zip(track_ids, aligned, crops, sources, strict=True):
+        or the device processor's tensor, which stays on the device), its flow reference
+        grey when known and the event after the crops were written."""
+        refs = list(greys) if greys is not None else [None] * len(crops)
+        for tid, face, crop, src, grey in zip(track_ids, aligned, crops, sources, refs,
+                                              strict=True):
             target = getattr(face, "crop", None)
             if target is None:
                 target = getattr(face, "crop_t", None)
-            self.put(tid, Texture(crop, src.name, frame_index, tid, target))
+            self.put(tid, Texture(crop, src.name, frame_index, tid, target, grey, ready))
 
     def clear(self) -> None:
         with self._lock:

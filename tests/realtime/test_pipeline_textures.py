@@ -127,14 +127,14 @@ def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> 
     processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
     calls: list[tuple[int, ...]] = []
     lock = threading.Lock()
-    original = processor.swap_crops
+    original = processor.swap_rows
 
-    def recording(aligned: Any, source: Any, tracks: Any = None) -> Any:
+    def recording(aligned: Any, sources: Any, tracks: Any = None) -> Any:
         with lock:
             calls.append(tuple(tracks or ()))
-        return original(aligned, source, tracks=tracks)
+        return original(aligned, sources, tracks=tracks)
 
-    processor.swap_crops = recording  # type: ignore[method-assign]
+    processor.swap_rows = recording  # type: ignore[method-assign]
     pipe = Pipeline(ClipSource(640, 480, fps=20, faces=3), processor, detector,
                     (passthrough_source(FAMILY),), [NullSink()], settings)
     pipe.start()
