@@ -382,7 +382,7 @@ def _require_enhancer(processor: Any) -> None:
     """Open the enhancer before timing (a missing model is an error here, not a silent
     'off' as live)."""
     lazy = getattr(processor, "enhancer", None)
-    if lazy is None or lazy.get() is None:
+    if lazy is None or lazy.wait() is None:
         why = getattr(lazy, "error", None) or "this processor takes no enhancer"
         raise ValueError(f"--enhance: the face enhancer cannot be opened ({why}); "
                          "install it with: models download gfpgan-1.4")
