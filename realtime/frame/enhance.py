@@ -27,6 +27,7 @@ from realtime.types import ValueTypeError
 
 if TYPE_CHECKING:
     from engines.base import Engine
+    from realtime.frame.enhance_precision import PrecisionCheck
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class FaceEnhancer:
         self._output = engine.outputs[0].name
         self._batched = not (isinstance(spec.shape[0], int) and spec.shape[0] > 0)
         self.last_ms: float | None = None
+        # FP16 against FP32 on real faces at open (realtime.frame.enhance_precision)
+        self.precision_check: PrecisionCheck | None = None
 
     def prepare(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """BGR uint8 512 crops → [N, 3, 512, 512] RGB in [-1, 1]."""
@@ -327,18 +330,23 @@ def load_enhancer(mode: str, models_dir: Path, *, engine: str = "auto",
                   threads: int | None = None) -> FaceEnhancer:
     """The enhancer for ``mode`` (``gfpgan``), exporting its checkpoint to ONNX on first
     use; ``engines.models.ModelMissing`` with the commands to run when it is absent."""
+    from engines.registry import open_engine
     from export.onnx import ensure_onnx
-    from realtime.faces.identity import open_model_engine
+    from realtime.frame.enhance_precision import open_checked
 
     if mode not in ENHANCER_MODELS:
         raise ValueError(f"enhance: expected one of {', '.join(ENHANCER_MODELS)}, got {mode!r}")
     path = ensure_onnx(Path(models_dir), ENHANCER_MODELS[mode])
-    enhancer = FaceEnhancer(open_model_engine(path, engine, Path(models_dir), threads))
+    cache = Path(models_dir) / "engines"
+    opened, check = open_checked(lambda precision: open_engine(
+        path, engine, cache_dir=cache, threads=threads, precision=precision))
+    enhancer = FaceEnhancer(opened)
+    enhancer.precision_check = check
     log.info("enhancer %s on %s", mode, enhancer.backend)
     return enhancer
 
 
-def lazy_enhancer(models_dir: Path, *, engine: str = "auto",
-                  threads: int | None = None) -> LazyEnhancer:
+def lazy_enhancer(models_dir: Path, *, engine: str = "auto", threads: int | None = None,
+                  on_status: Callable[[str], None] | None = None) -> LazyEnhancer:
     return LazyEnhancer(lambda: load_enhancer("gfpgan", models_dir, engine=engine,
-                                              threads=threads))
+                                              threads=threads), on_status=on_status)
