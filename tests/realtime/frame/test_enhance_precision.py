@@ -104,7 +104,8 @@ def test_fp32_backends_are_not_compared(faces: np.ndarray) -> None:
     engines = {"fp16": Restorer("onnxruntime-cpu", noise=0.5), "fp32": Restorer("x")}
     asked, open_at = _opener(engines)
     engine, check = open_checked(open_at, faces=faces[:1])  # type: ignore[arg-type]
-    assert asked == ["fp16"] and check is None and engines["fp16"].calls == 0
+    assert asked == ["fp16"] and check is None and engine is engines["fp16"]
+    assert engines["fp16"].calls == 0
 
 
 def test_an_fp32_engine_that_cannot_open_keeps_fp16_with_a_warning(
