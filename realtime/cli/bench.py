@@ -177,8 +177,10 @@ def _source_photo(cache_dir: Path) -> Path:
 
 def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
                warmup: float, fps: float, paced: bool, clip_faces: int,
-               meter: bool = True, enhance: str = "off") -> dict[str, Any]:
-    """Run the pipeline on the clip at one size; returns the measured figures."""
+               meter: bool = True, enhance: str = "off",
+               on_measure: Any = None) -> dict[str, Any]:
+    """Run the pipeline on the clip at one size; returns the measured figures.
+    ``on_measure()`` is called as the measured seconds begin (selftest resets its counters)."""
     from realtime.faces.track import FaceTracker
     from realtime.io.clip import ClipSource
     from realtime.io.sinks import NullSink
@@ -204,6 +206,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.stats_recorder.reset()
         if reuse is not None:
             reuse.reset_counts()
+        if on_measure is not None:
+            on_measure()
         t0 = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
