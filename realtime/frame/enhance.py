@@ -147,12 +147,12 @@ class FaceEnhancer:
         run_torch = self.engine.run_torch  # type: ignore[attr-defined]
         if self._batched:
             return run_torch({self._input.name: batch})[self._output].float()
-        # Each row's output is read (.float() copies) before the next call rewrites the
-        # engine's bound output buffer.
+        # TensorRT returns its bound output buffer, rewritten by the next call: each row is
+        # copied out before the next row runs.
         import torch
 
-        return torch.cat([run_torch({self._input.name: batch[i : i + 1]})[self._output].float()
-                          for i in range(int(batch.shape[0]))])
+        return torch.cat([run_torch({self._input.name: batch[i : i + 1]})[self._output]
+                          .to(torch.float32, copy=True) for i in range(int(batch.shape[0]))])
 
     def enhance_torch(self, crops: Sequence[Any], family: str, blend: float) -> list[Any]:
         """``enhance`` on device tensors (uint8 (S, S, 3) BGR in, uint8 (k·S, k·S, 3) BGR

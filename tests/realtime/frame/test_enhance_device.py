@@ -152,3 +152,38 @@ def test_an_enhancer_closed_while_it_is_prepared_is_closed_when_it_arrives() -> 
     while not closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert closed == [1] and lazy.get() is None
+
+
+class BoundBuffer:
+    """TensorRT-like: a fixed batch of one and one output buffer rewritten by every call."""
+
+    backend = "fake-tensorrt"
+    inputs = (TensorSpec("input", (1, 3, 512, 512), "float32"),)
+    outputs = SPEC_OUT
+
+    def __init__(self) -> None:
+        self.buffer = torch.zeros(1, 3, 512, 512)
+        self.module = Restyle()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"output": self.module(torch.from_numpy(feeds["input"])).numpy()}
+
+    def run_torch(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        assert tuple(feeds["input"].shape) == (1, 3, 512, 512)
+        self.buffer.copy_(self.module(feeds["input"]))
+        return {"output": self.buffer}
+
+    def close(self) -> None:
+        pass
+
+
+def test_each_row_of_a_fixed_batch_engine_is_read_before_the_next_call(
+    t1_bgr: np.ndarray,
+) -> None:  # fmt: skip
+    crops = [warp_face(t1_bgr, T1_FACE, "inswapper-128").crop,
+             warp_face(t1_bgr, T1_FACE + 40.0, "inswapper-128").crop]
+    enhancer = FaceEnhancer(BoundBuffer())
+    host = enhancer.enhance(crops, "inswapper-128", 1.0)
+    device = enhancer.enhance_torch([torch.from_numpy(c) for c in crops], "inswapper-128", 1.0)
+    for h, d in zip(host, device, strict=True):
+        assert np.abs(d.numpy().astype(int) - h.astype(int)).max() <= TOLERANCE
