@@ -111,6 +111,7 @@ def selftest(args: argparse.Namespace, roles: tuple[str, ...],
         notes += [note] if note else []
     cases, references = _cases(roles, args.model, models_dir, enhancer_dir)
     engines = []
+    expected: dict[tuple[str, int], Any] = {}  # the reference's outputs, kept across engines
     try:
         for name in names:
             reason = status.get(name)
@@ -118,7 +119,7 @@ def selftest(args: argparse.Namespace, roles: tuple[str, ...],
                                      "models": []}
             if reason is None:
                 entry["models"], errors = _check_engine(name, cases, references,
-                                                        args.repeats, notes)
+                                                        args.repeats, notes, expected)
                 entry["reason"] = "; ".join(errors) or None
             engines.append(entry)
     finally:
@@ -160,7 +161,8 @@ def _cases(roles: tuple[str, ...], model: str, models_dir: Path,
 
 
 def _check_engine(name: str, cases: list[Any], references: dict[Path, Any], repeats: int,
-                  notes: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+                  notes: list[str], expected: dict[tuple[str, int], Any]
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
     from engines.registry import open_engine
     from realtime.cli.selftest_models import BATCHES, REFERENCE, check_model
 
@@ -181,7 +183,7 @@ def _check_engine(name: str, cases: list[Any], references: dict[Path, Any], repe
                                  f"{case.max_batch}; batch {batch} skipped")
                     continue
                 try:
-                    rows.append(check_model(case, engine, reference, batch, repeats))
+                    rows.append(check_model(case, engine, reference, batch, repeats, expected))
                 except Exception as exc:
                     errors.append(f"{case.role} {case.model} batch {batch}: "
                                   f"{type(exc).__name__}: {exc}")
@@ -228,7 +230,9 @@ def _pipeline_rows(entry: dict[str, Any], args: argparse.Namespace, models_dir: 
                          "fps_in": round(result["fps_in"], 2),
                          "fps_out": round(result["fps_out"], 2),
                          "drops": result["drops"],
-                         "latency_p95_ms": round(result["latency_ms"]["p95"], 1),
+                         # None when no frame came out in the measured seconds
+                         "latency_p95_ms": round(result["latency_ms"]["p95"], 1)
+                         if result["fps_out"] > 0 else None,
                          "host_waits_per_frame": waits.per_frame(PIPELINE_THREADS, frames),
                          "device_peak_mb": peak.read()})
             if result["swap_mode"] != mode:
@@ -329,7 +333,7 @@ def format_report(report: dict[str, Any], notes: list[str]) -> str:
             waits = " ".join(f"{k} {v:g}" for k, v in row["host_waits_per_frame"].items())
             lines.append(f"{row['engine']:<22} {row['swap_mode']:<6} {row['fps_in']:>6.1f} "
                          f"{row['fps_out']:>6.1f} {sum(row['drops'].values()):>6} "
-                         f"{row['latency_p95_ms']:>8.0f} "
+                         f"{_num(row['latency_p95_ms'], '8.0f', '-'):>8} "
                          f"{_num(row['device_peak_mb'], '8.0f', '-'):>8}  {waits}")
     gpu = report["machine"].get("gpu")
     lines += ["", f"machine: {report['machine'].get('platform')}, "
