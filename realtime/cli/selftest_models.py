@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 ROLES: tuple[str, ...] = ("generator", "encoder", "detector", "parser", "enhancer")
 BATCHES: tuple[int, ...] = (1, 4)
 REFERENCE = "onnxruntime-cpu"
-# An output whose PSNR against the FP32 reference is below this is flagged. FP32 engines agree
-# to 60 dB and more; FP16 engines (mixed graphs) measured 40-50 dB in this project's FP16
-# work; below 30 dB a face differs visibly.
+# An output whose PSNR against the FP32 reference is below this is flagged: OpenVINO's FP32
+# agrees with ONNX Runtime's to 112-143 dB here; SimSwap's mixed FP16 graph measured 72.7 dB
+# (torch's CPU float16, docs/performance.md "FP16 drift"; no GPU figure yet); 30 dB is an RMS
+# error of about 8 grey levels, where a face differs visibly.
 MIN_PSNR_DB = 30.0
 ENHANCER = "gfpgan-1.4"
 
