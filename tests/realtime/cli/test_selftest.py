@@ -155,3 +155,17 @@ def test_host_waits_are_counted_per_thread(monkeypatch: pytest.MonkeyPatch) -> N
     # uninstalled on exit: no more counting
     torch.cuda.synchronize()
     assert sum(waits.counts.values()) == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_a_device_engine_is_timed_with_cuda_events() -> None:
+    from engines.base import TensorSpec
+    from engines.torch import TorchEngine
+    from realtime.cli.selftest_models import time_engine
+
+    spec = (TensorSpec("x", ("N", 3, 64, 64), "float32"),)
+    engine = TorchEngine(torch.nn.Conv2d(3, 3, 3, padding=1), spec, spec, device="cuda")
+    times = time_engine(engine, {"x": np.zeros((4, 3, 64, 64), np.float32)}, 5)
+    assert len(times) == 5 and all(0 < t < 1000 for t in times)

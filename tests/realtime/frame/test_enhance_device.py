@@ -187,3 +187,17 @@ def test_each_row_of_a_fixed_batch_engine_is_read_before_the_next_call(
     device = enhancer.enhance_torch([torch.from_numpy(c) for c in crops], "inswapper-128", 1.0)
     for h, d in zip(host, device, strict=True):
         assert np.abs(d.numpy().astype(int) - h.astype(int)).max() <= TOLERANCE
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_the_device_path_on_cuda_equals_the_host_path(t1_bgr: np.ndarray) -> None:
+    crops = [warp_face(t1_bgr, T1_FACE, "simswap-224").crop]
+    enhancer = FaceEnhancer(TorchEngine(Restyle(), SPEC_IN, SPEC_OUT, device="cuda"))
+    host = enhancer.enhance(crops, "simswap-224", 0.7)
+    device = enhancer.enhance_torch([torch.from_numpy(c).cuda() for c in crops],
+                                    "simswap-224", 0.7)
+    assert device[0].is_cuda
+    diff = np.abs(device[0].cpu().numpy().astype(int) - host[0].astype(int))
+    assert diff.max() <= TOLERANCE, diff.max()
