@@ -10,6 +10,12 @@ composite scales the crop's matrix by ``k`` (``scale_matrix``) and resizes the m
 
 Conventions (GFPGANer.enhance): input RGB ``(x/255 − 0.5)/0.5``; output in [-1, 1] →
 ``(y + 1)/2 · 255``, rounded, BGR.
+
+On a device (``enhance_torch``, the device frame processor's path) the same warps run by
+``composite_torch.sample_affine`` (OpenCV's fixed-point bilinear convention) and the engine
+by ``run_torch``: the crops never leave the device. ``LazyEnhancer`` opens the enhancer on a
+background thread (an ONNX export and an engine build can take minutes): frames are swapped
+without it until it is ready.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENHANCE_MODES: tuple[str, ...] = ("off", "gfpgan")
+# LazyEnhancer.status: not asked for yet, being opened (export, build), usable, unusable
+STATUSES: tuple[str, ...] = ("idle", "preparing", "ready", "failed")
 ENHANCER_MODELS: dict[str, str] = {"gfpgan": "gfpgan-1.4"}
 SIZE = 512
 
@@ -322,6 +330,8 @@ class LazyEnhancer:
         with self._lock:
             self._closed = True
             enhancer, self._enhancer = self._enhancer, None
+            if self._status != "preparing":
+                self._done.set()  # nothing will arrive: ``wait`` returns at once
         if enhancer is not None:
             enhancer.close()
 

@@ -201,3 +201,11 @@ def test_the_device_path_on_cuda_equals_the_host_path(t1_bgr: np.ndarray) -> Non
     assert device[0].is_cuda
     diff = np.abs(device[0].cpu().numpy().astype(int) - host[0].astype(int))
     assert diff.max() <= TOLERANCE, diff.max()
+
+
+def test_waiting_on_a_closed_enhancer_returns_at_once() -> None:
+    lazy = LazyEnhancer(lambda: FaceEnhancer(IdentityGfpgan()))
+    lazy.close()
+    t0 = time.monotonic()
+    assert lazy.wait(5) is None and lazy.get() is None and lazy.status == "idle"
+    assert time.monotonic() - t0 < 1.0
