@@ -29,9 +29,11 @@ from realtime.cli.live import (
     DETECTORS,
     ENGINES,
     add_detect_width_argument,
+    add_stability_arguments,
     check_detect_width,
     check_threads,
     parse_size,
+    stability_changes,
 )
 from realtime.config import MODEL_NAMES, Settings
 from realtime.faces.detect_eval import VARIANTS
@@ -82,7 +84,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "as in live)")
     parser.add_argument("--texture", choices=("auto", "static", "flow"), default="auto",
                         help="between two swaps (async), as on live: static, flow (follow "
-                        "the face's own motion) or auto (flow when async)")
+                        "the face's own motion) or auto (flow when async); with --motion: "
+                        "the modes run (default: all)")
+    add_stability_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
     parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
@@ -325,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
                         detect_width=detect_width, quality_meter=args.meter != "off",
                         texture=args.texture,
                         mask="parsing" if args.mask == "both" else args.mask)
+    settings = settings.with_changes(**stability_changes(args))
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)

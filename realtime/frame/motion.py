@@ -77,10 +77,14 @@ def texture_mode_in_effect(setting: str, *, asynchronous: bool) -> str:
 @dataclass(frozen=True)
 class Motion:
     """A flow at crop size (H, W, 2) float32 and the warp's weight (H, W) float32 in
-    [0, 1] (0: keep the plain texture there)."""
+    [0, 1] (0: keep the plain texture there). ``unexplained``: the mean grey-level
+    difference between the current crop and the reference as the warp shows it (warped
+    where the weight is high, plain elsewhere), away from the edges: how badly the shown
+    texture fits the face now (the error-driven refresh order reads it)."""
 
     flow: np.ndarray
     weight: np.ndarray
+    unexplained: float = 0.0
 
 
 _local = threading.local()
@@ -131,11 +135,15 @@ def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) 
                            borderMode=cv2.BORDER_REPLICATE)
     residual = cv2.GaussianBlur(cv2.absdiff(warped_ref, current).astype(np.float32), (5, 5), 0)
     reliable = np.exp(-disagreement / FB_SCALE**2 - (residual / RESIDUAL_SCALE) ** 2)
-    weight = cv2.GaussianBlur((reliable * edge_ramp(h)).astype(np.float32), (5, 5), 0)
+    ramp = edge_ramp(h)
+    weight = cv2.GaussianBlur((reliable * ramp).astype(np.float32), (5, 5), 0)
+    shown = weight * warped_ref + (1.0 - weight) * reference
+    unexplained = float((np.abs(shown - current) * ramp).sum() / max(float(ramp.sum()), 1.0))
     scale = crop_size / float(w)
     flow = cv2.resize(forward, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR) * scale
     weight = cv2.resize(weight, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
-    return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32))
+    return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32),
+                  unexplained)
 
 
 @functools.lru_cache(maxsize=8)
@@ -191,20 +199,27 @@ class TextureMotion:
     """Per track: the small grey reference of the texture it shows, and the warp.
 
     Used by the process thread only. ``fallbacks`` counts frames whose flow could not be
-    used (not finite, or no crops to run it on): they show the plain texture."""
+    used (not finite, or no crops to run it on): they show the plain texture.
+    ``unexplained``: per track, the texture last followed and its ``Motion.unexplained``.
+    Two references are kept per track: a cross-fade follows the old texture and the new
+    one in the same frame."""
 
     def __init__(self, size: int = FLOW_SIZE) -> None:
         self.size = size
-        self._refs: dict[int, tuple[Texture, np.ndarray]] = {}
+        self._refs: dict[int, list[tuple[Texture, np.ndarray]]] = {}
+        self.unexplained: dict[int, tuple[Texture, float]] = {}
         self.fallbacks = 0
 
     def reset(self) -> None:
         self._refs.clear()
+        self.unexplained.clear()
 
     def retain(self, live: Iterable[int]) -> None:
         keep = set(live)
         for track in [t for t in self._refs if t not in keep]:
             del self._refs[track]
+        for track in [t for t in self.unexplained if t not in keep]:
+            del self.unexplained[track]
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
                live_mouth: bool = False, landmarks: np.ndarray | None = None,
@@ -251,14 +266,18 @@ class TextureMotion:
 
     def _motion(self, track_id: int, texture: Texture, current: Any,
                 current_grey: np.ndarray | None) -> Motion | None:
-        cached = self._refs.get(track_id)
-        if cached is None or cached[0] is not texture:
+        refs = self._refs.setdefault(track_id, [])
+        cached = next((r for r in refs if r[0] is texture), None)
+        if cached is None:
             assert texture.target is not None
             # once per texture (a device target: one download)
             cached = (texture, flow_grey(_host_image(texture.target), self.size))
-            self._refs[track_id] = cached  # a new texture resets the track's flow
+            refs[:] = [*refs[-1:], cached]  # a new texture resets the track's flow
         now = current_grey if current_grey is not None else _host_image(current)
-        return estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
+        motion = estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
+        if motion is not None:
+            self.unexplained[track_id] = (texture, motion.unexplained)
+        return motion
 
 
 def _current_crop(aligned: Any) -> Any:

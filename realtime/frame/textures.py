@@ -33,6 +33,9 @@ class TextureStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._textures: dict[int, Texture] = {}
+        # per source, the newest texture of a track the tracker dropped: a face re-found
+        # under a new track id wears it at once instead of showing the real face
+        self._orphans: dict[str, Texture] = {}
 
     def __len__(self) -> int:
         return len(self._textures)
@@ -60,18 +63,24 @@ class TextureStore:
     def clear(self) -> None:
         with self._lock:
             self._textures.clear()
+            self._orphans.clear()
 
     def retain(self, live: Iterable[int]) -> None:
-        """Textures live as long as their track (a briefly lost track keeps its own)."""
+        """Textures live as long as their track (a briefly lost track keeps its own); a
+        dropped track's texture stays as its source's stand-in (``for_face``)."""
         keep = set(live)
         with self._lock:
             for stale in [t for t in self._textures if t not in keep]:
-                del self._textures[stale]
+                texture = self._textures.pop(stale)
+                orphan = self._orphans.get(texture.source_name)
+                if orphan is None or orphan.frame_index <= texture.frame_index:
+                    self._orphans[texture.source_name] = texture
 
     def for_face(self, track_id: int, source_name: str, mapped: bool) -> Texture | None:
         """The track's own texture; else (a face new to the tracker, often the same person
         re-found after a loss) the newest texture of the same source, so the real face
-        does not show for a whole swap interval. Unmapped, any newest texture will do."""
+        does not show for a whole swap interval; else that source's texture from a track
+        the tracker dropped. Unmapped, any newest texture will do."""
         with self._lock:
             own = self._textures.get(track_id)
             if own is not None and (own.source_name == source_name or not mapped):
@@ -79,6 +88,10 @@ class TextureStore:
             same = [t for t in self._textures.values() if t.source_name == source_name]
             newest = max(same or ([] if mapped else list(self._textures.values())),
                          key=lambda t: t.frame_index, default=None)
+            if newest is None and own is None:
+                orphans = list(self._orphans.values())
+                newest = self._orphans.get(source_name) if mapped else max(
+                    orphans, key=lambda t: t.frame_index, default=None)
             return newest or own
 
     def next_to_refresh(self, track_ids: Sequence[int],
