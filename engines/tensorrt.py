@@ -661,9 +661,10 @@ class TensorRTEngine:
 
 
 # Model kinds (engines.models) whose FP32 fallback engine is built as soon as the FP16 one
-# opens: the face generators, whose NaN frames are the visible black/green faces. Every other
-# FP16 engine (detector, parser, encoders) builds its fallback only on its first NaN frame.
-FP32_AHEAD_KINDS = frozenset({"generator", "swapper"})
+# opens: the face generators and the enhancer, whose NaN frames are the visible black/green
+# faces. Every other FP16 engine (detector, parser, encoders) builds its fallback only on its
+# first NaN frame.
+FP32_AHEAD_KINDS = frozenset({"generator", "swapper", "enhancer"})
 
 
 # Faces per launch (the batch profile's max) by model kind: what each row's activations

@@ -181,8 +181,10 @@ def _source_photo(cache_dir: Path) -> Path:
 
 def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
                warmup: float, fps: float, paced: bool, clip_faces: int,
-               meter: bool = True, enhance: str = "off") -> dict[str, Any]:
-    """Run the pipeline on the clip at one size; returns the measured figures."""
+               meter: bool = True, enhance: str = "off",
+               on_measure: Any = None) -> dict[str, Any]:
+    """Run the pipeline on the clip at one size; returns the measured figures.
+    ``on_measure()`` is called as the measured seconds begin (selftest resets its counters)."""
     from realtime.faces.track import FaceTracker
     from realtime.io.clip import ClipSource
     from realtime.io.sinks import NullSink
@@ -208,6 +210,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.stats_recorder.reset()
         if reuse is not None:
             reuse.reset_counts()
+        if on_measure is not None:
+            on_measure()
         t0 = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
@@ -387,7 +391,7 @@ def _require_enhancer(processor: Any) -> None:
     """Open the enhancer before timing (a missing model is an error here, not a silent
     'off' as live)."""
     lazy = getattr(processor, "enhancer", None)
-    if lazy is None or lazy.get() is None:
+    if lazy is None or lazy.wait() is None:
         why = getattr(lazy, "error", None) or "this processor takes no enhancer"
         raise ValueError(f"--enhance: the face enhancer cannot be opened ({why}); "
                          "install it with: models download gfpgan-1.4")

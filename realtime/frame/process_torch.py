@@ -28,12 +28,11 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.enhance import scale_matrix
+from realtime.frame.enhance import enhance_crops_torch, scale_matrix
 from realtime.frame.memory_guard import BatchCap
 from realtime.frame.motion_torch import upload
 from realtime.frame.process import (
     MaskedCrop,
-    enhance_crops,
     identity_vector,
     row_vectors,
     split_masked,
@@ -299,11 +298,8 @@ class TorchFrameProcessor:
             out = []
             for i in range(n):
                 out.extend(self._run(target[i : i + 1], vectors[i : i + 1]))
-        if self.settings.enhance != "off" and self.enhancer is not None:
-            # the enhancer's engine takes host arrays: one download and upload per face
-            host = enhance_crops([c.cpu().numpy() for c in out], self.family,
-                                 self.settings, self.enhancer)
-            out = [self._crop_tensor(c) for c in host]
+        # on the device when the enhancer's engine has run_torch (never waits on its build)
+        out = enhance_crops_torch(out, self.family, self.settings, self.enhancer)
         if not self.uses_parser:
             return out
         assert self.parser is not None
