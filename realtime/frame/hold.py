@@ -57,14 +57,17 @@ class HeldFaces:
         """(aligned, crop) pairs for ``processor.composite``: each face lost at most
         ``hold_s`` seconds before the frame's capture time that had a texture of its own
         and whose place no tracked face has taken."""
+        if not self._held and not any(track.lost for track in tracks):
+            return []  # the usual frame: nothing lost, nothing held (no store lookups)
         now = frame.captured_ns / 1e9
         tracked = []
         for track in tracks:
-            texture = store.get(track.track_id)
             if not track.lost:
                 self._held.pop(track.track_id, None)
                 tracked.append(track.box)
-            elif track.track_id in self._held:
+                continue
+            texture = store.get(track.track_id)
+            if track.track_id in self._held:
                 held = self._held[track.track_id]
                 held.face, held.texture = track.face(), texture or held.texture
             elif texture is not None:
