@@ -17,9 +17,10 @@ CPU time per frame (``time.process_time``). Each probe makes ``--passes`` such p
 keeps its fastest (the pass least disturbed by the other work on the machine); the
 figure is the median of the rounds.
 
-With ``--latency`` this tree alone is also run paced, asynchronous and with every face
-swapped, with ``--texture static`` and ``--texture flow`` in interleaved rounds: the
-flow texture's added end-to-end latency (p50, p95; median of the rounds).
+With ``--latency SIZE`` this tree alone is also run paced at 30 fps on the 3-face clip,
+every face swapped asynchronously by the passthrough generator slowed to 2 s a call (a
+CPU-like refresh), with the static and the flow texture in interleaved rounds: the flow
+texture's added end-to-end latency (p50, p95; median of the rounds).
 
 Run: ``git archive 92d83ed | tar -x -C /tmp/base`` then
 ``python -m bench.frame_path_vs_base /tmp/base --rounds 3 --latency 1280x720``.
@@ -143,31 +144,53 @@ def main() -> None:
         flow_latency(args.latency, args.rounds, args.seconds, args.warmup, models_dir)
 
 
+# Runs inside this tree: the real pipeline, paced at 30 fps on the 3-face clip, every face
+# swapped asynchronously by the passthrough generator slowed to 2 s a call (a CPU-like
+# refresh of 0.5 a second), with the texture mode given; prints the latency figures.
+LATENCY_PROBE = """
+import json, sys, tempfile
+from dataclasses import replace
+from pathlib import Path
+from realtime.cli.bench import bench_size
+from realtime.cli.motion_bench import PacedSwapper
+from realtime.config import Settings
+from realtime.frame.process import FrameProcessor
+from realtime.session import build_parts
+w, h = (int(v) for v in sys.argv[1].split("x"))
+settings = Settings(model="passthrough", faces="all", swap_mode="async", texture=sys.argv[3],
+                    quality_meter=False)
+parts = build_parts(settings, Path(sys.argv[2]), source_paths=[],
+                    cache_dir=Path(tempfile.mkdtemp()))
+slow = FrameProcessor(PacedSwapper(parts.processor.swapper, 2.0), None, settings)
+parts = replace(parts, processor=slow)
+got = bench_size(parts, settings, w, h, seconds=float(sys.argv[4]), warmup=float(sys.argv[5]),
+                 fps=30.0, paced=True, clip_faces=3, meter=False)
+print(json.dumps({**got["latency_ms"], "texture_ms": got["stages_ms"]["texture"]["p50"],
+                  "fps_out": got["fps_out"]}))
+"""
+
+
 def flow_latency(size: str, rounds: int, seconds: float, warmup: float,
                  models_dir: Path) -> None:
-    """This tree's end-to-end latency with the static and the flow texture, paced."""
+    """This tree's end-to-end latency with the static and the flow texture."""
     got: dict[str, dict[str, list[float]]] = {"static": {}, "flow": {}}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for r in range(rounds):
         for texture in (("static", "flow") if r % 2 == 0 else ("flow", "static")):
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "bench.json"
-                subprocess.run([sys.executable, "main.py", "--models-dir", str(models_dir),
-                                "bench", "--model", "passthrough", "--swap-mode", "async",
-                                "--faces", "all", "--texture", texture, "--sizes", size,
-                                "--seconds", str(seconds), "--warmup", str(warmup),
-                                "--json", str(out)], cwd=ROOT, check=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                latency = json.loads(out.read_text())["results"][0]["latency_ms"]
-            for q in ("p50", "p95"):
-                got[texture].setdefault(q, []).append(float(latency[q]))
-            print(f"round {r + 1} texture {texture}: latency p50 {latency['p50']:.1f} "
-                  f"p95 {latency['p95']:.1f} ms", flush=True)
-    for q in ("p50", "p95"):
-        static = statistics.median(got["static"][q])
-        flow = statistics.median(got["flow"][q])
-        print(f"{size} latency {q}: static {static:.1f} ms, flow {flow:.1f} ms, "
-              f"added {flow - static:+.1f} ms")
+            # the warm-up covers the first texture of all three faces (2 s a swap)
+            done = subprocess.run([sys.executable, "-c", LATENCY_PROBE, size, str(models_dir),
+                                   texture, str(seconds), str(max(warmup, 7.0))], cwd=ROOT,
+                                  env=env, check=True, capture_output=True, text=True)
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            for key in ("p50", "p95", "texture_ms", "fps_out"):
+                got[texture].setdefault(key, []).append(float(figures[key]))
+            print(f"round {r + 1} texture {texture}: latency p50 {figures['p50']:.1f} "
+                  f"p95 {figures['p95']:.1f} ms, texture stage p50 "
+                  f"{figures['texture_ms']:.2f} ms, {figures['fps_out']:.1f} fps", flush=True)
+    for key in ("p50", "p95", "texture_ms", "fps_out"):
+        static = statistics.median(got["static"][key])
+        flow = statistics.median(got["flow"][key])
+        print(f"{size} {key}: static {static:.2f}, flow {flow:.2f}, added {flow - static:+.2f}")
 
 
 if __name__ == "__main__":

@@ -146,7 +146,10 @@ def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) 
     xs, ys = sample_grid(h, w)
     map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
     back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    disagreement = np.sum((forward + back) ** 2, axis=2)
+    # |forward + back|², as two planes added (numpy's sum over a last axis of 2 is ~10×
+    # slower at this size; the same float32 result, bit for bit)
+    squared = np.square(forward + back)
+    disagreement = squared[..., 0] + squared[..., 1]
     warped_ref = cv2.remap(reference, map_x, map_y, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
     residual = cv2.GaussianBlur(cv2.absdiff(warped_ref, current).astype(np.float32), (5, 5), 0)

@@ -228,3 +228,17 @@ def test_landmarker_remeasures_points_between_detections(astronaut_bgr: np.ndarr
     answer["empty"] = True
     assert tracker.update(astronaut_bgr, 2 / 30) == []
     assert tracker.needs_detection()
+
+
+def test_grid_points_cover_the_inner_box_row_by_row() -> None:
+    """The flow's points inside a box: a GRID × GRID lattice from 20 % to 80 % of each
+    side, x varying fastest (the order the flow groups rely on), float64."""
+    from realtime.faces.track import GRID, _grid_points
+
+    box = np.array([100.0, 50.0, 300.0, 450.0], np.float32)
+    points = _grid_points(box)
+    fractions = np.linspace(0.2, 0.8, GRID)
+    xs, ys = 100.0 + fractions * 200.0, 50.0 + fractions * 400.0
+    expected = np.array([(x, y) for y in ys for x in xs])
+    assert points.dtype == np.float64 and points.shape == (GRID * GRID, 2)
+    np.testing.assert_array_equal(points, expected)
