@@ -18,9 +18,9 @@ keeps its fastest (the pass least disturbed by the other work on the machine); t
 figure is the median of the rounds.
 
 With ``--latency SIZE`` this tree alone is also run paced at 30 fps on the 3-face clip,
-every face swapped asynchronously by the passthrough generator slowed to 2 s a call (a
-CPU-like refresh), with the static and the flow texture in interleaved rounds: the flow
-texture's added end-to-end latency (p50, p95; median of the rounds).
+the largest face, then all three, swapped asynchronously by the passthrough generator
+slowed to 2 s a call (a CPU-like refresh), with the static and the flow texture in
+interleaved rounds: the flow texture's added end-to-end latency (p50, p95; median of the rounds).
 
 Run: ``git archive 92d83ed | tar -x -C /tmp/base`` then
 ``python -m bench.frame_path_vs_base /tmp/base --rounds 3 --latency 1280x720``.
@@ -144,9 +144,10 @@ def main() -> None:
         flow_latency(args.latency, args.rounds, args.seconds, args.warmup, models_dir)
 
 
-# Runs inside this tree: the real pipeline, paced at 30 fps on the 3-face clip, every face
-# swapped asynchronously by the passthrough generator slowed to 2 s a call (a CPU-like
-# refresh of 0.5 a second), with the texture mode given; prints the latency figures.
+# Runs inside this tree: the real pipeline, paced at 30 fps on the 3-face clip, the faces
+# asked for (largest | all) swapped asynchronously by the passthrough generator slowed
+# to 2 s a call (a CPU-like refresh of 0.5 a second), with the texture mode given;
+# prints the latency figures.
 LATENCY_PROBE = """
 import json, sys, tempfile
 from dataclasses import replace
@@ -157,7 +158,7 @@ from realtime.config import Settings
 from realtime.frame.process import FrameProcessor
 from realtime.session import build_parts
 w, h = (int(v) for v in sys.argv[1].split("x"))
-settings = Settings(model="passthrough", faces="all", swap_mode="async", texture=sys.argv[3],
+settings = Settings(model="passthrough", faces=sys.argv[6], swap_mode="async", texture=sys.argv[3],
                     quality_meter=False)
 parts = build_parts(settings, Path(sys.argv[2]), source_paths=[],
                     cache_dir=Path(tempfile.mkdtemp()))
@@ -172,6 +173,12 @@ print(json.dumps({**got["latency_ms"], "texture_ms": got["stages_ms"]["texture"]
 
 def flow_latency(size: str, rounds: int, seconds: float, warmup: float,
                  models_dir: Path) -> None:
+    for faces in ("largest", "all"):
+        faces_latency(size, faces, rounds, seconds, warmup, models_dir)
+
+
+def faces_latency(size: str, faces: str, rounds: int, seconds: float, warmup: float,
+                  models_dir: Path) -> None:
     """This tree's end-to-end latency with the static and the flow texture."""
     got: dict[str, dict[str, list[float]]] = {"static": {}, "flow": {}}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -179,18 +186,21 @@ def flow_latency(size: str, rounds: int, seconds: float, warmup: float,
         for texture in (("static", "flow") if r % 2 == 0 else ("flow", "static")):
             # the warm-up covers the first texture of all three faces (2 s a swap)
             done = subprocess.run([sys.executable, "-c", LATENCY_PROBE, size, str(models_dir),
-                                   texture, str(seconds), str(max(warmup, 7.0))], cwd=ROOT,
+                                   texture, str(seconds), str(max(warmup, 7.0)), faces],
+                                  cwd=ROOT,
                                   env=env, check=True, capture_output=True, text=True)
             figures = json.loads(done.stdout.strip().splitlines()[-1])
             for key in ("p50", "p95", "texture_ms", "fps_out"):
                 got[texture].setdefault(key, []).append(float(figures[key]))
-            print(f"round {r + 1} texture {texture}: latency p50 {figures['p50']:.1f} "
-                  f"p95 {figures['p95']:.1f} ms, texture stage p50 "
-                  f"{figures['texture_ms']:.2f} ms, {figures['fps_out']:.1f} fps", flush=True)
+            print(f"round {r + 1} faces {faces}, texture {texture}: "
+                  f"latency p50 {figures['p50']:.1f} p95 {figures['p95']:.1f} ms, "
+                  f"texture stage p50 {figures['texture_ms']:.2f} ms, "
+                  f"{figures['fps_out']:.1f} fps", flush=True)
     for key in ("p50", "p95", "texture_ms", "fps_out"):
         static = statistics.median(got["static"][key])
         flow = statistics.median(got["flow"][key])
-        print(f"{size} {key}: static {static:.2f}, flow {flow:.2f}, added {flow - static:+.2f}")
+        print(f"{size}, faces {faces}, {key}: static {static:.2f}, flow {flow:.2f}, "
+              f"added {flow - static:+.2f}")
 
 
 if __name__ == "__main__":
