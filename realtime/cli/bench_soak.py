@@ -181,6 +181,7 @@ class FaultRunner:
                 log.exception("fault %s could not run", kind)
                 record = FaultRecord(t0, kind, f"could not inject: {exc}", None, False)
             self.windows.append((t0, self.rig.clock()))
+            record.duration_s = round(self.windows[-1][1] - t0, 2)
             self.records.append(record)
             log.info("fault %s: %s (recovered in %s s)", kind, record.message,
                      record.recovered_s)
@@ -321,7 +322,8 @@ def soak(args: argparse.Namespace, seconds: float, width: int, height: int, work
                 sampler.note_texture_ages(texture_ages(pipeline, fps))
                 next_age += AGE_EVERY_S
             if now >= next_switch:
-                pipeline.next_source()
+                if not rig.hold_identity.is_set():
+                    pipeline.next_source()
                 next_switch += SWITCH_EVERY_S
             if now >= next_settings:
                 next_settings += SETTINGS_EVERY_S
@@ -340,14 +342,21 @@ def soak(args: argparse.Namespace, seconds: float, width: int, height: int, work
             time.sleep(0.05)
         ended_early = clock() < seconds
         files_end = open_files()
+        stages = {name: {"p50": round(st.p50, 1), "p95": round(st.p95, 1)}
+                  for name, st in pipeline.stats().stages.items()}
     finally:
         stop.set()
-        runner.thread.join(60)
+        if runner.thread.is_alive():
+            runner.thread.join(60)
         pipeline.stop(timeout=3.0, raise_error=False)
         pipeline.wait_stopped()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     errors = run_errors(pipeline, recorder, sinks[1], runner.records)
+    done = [r.kind for r in runner.records]
+    if not ended_early:
+        errors += [f"fault {kind} planned at {at:.0f} s did not finish before the end"
+                   for at, kind in runner.plan if kind not in done]
     if ended_early and pipeline.error is None:
         warnings.append(f"ended early at {clock():.0f} s (SIGTERM)")
     sent = recorder.stats().frames_sent
@@ -369,6 +378,7 @@ def soak(args: argparse.Namespace, seconds: float, width: int, height: int, work
                     "fps": fps, "input": str(args.input) if args.input else "built-in clip",
                     "sample_every_s": args.sample_every, "threads_per_model": threads,
                     "recording_frames": {"sent": sent, "played": played},
+                    "stages_ms_at_end": stages,
                     "warnings": warnings},
             "diagnostics": {"open_files_after_warmup": files_after_warmup,
                             "open_files_end": files_end}}

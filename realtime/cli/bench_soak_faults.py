@@ -48,6 +48,7 @@ class FaultRecord:
     message: str
     recovered_s: float | None  # None: the session did not come back within the timeout
     ok: bool = True  # the fault's own check (e.g. the file so far plays)
+    duration_s: float | None = None  # from the injection to the end of the checks
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,7 +167,9 @@ class SoakRig:
     clock: Callable[[], float]  # seconds since the run started
     live_child: Callable[[Path], list[str]] | None = None  # command recording to PATH
     work_dir: Path = Path(".")
-    notes: list[str] = field(default_factory=list)
+    # set while a fault needs the identity the user chose to stay (the soak's periodic
+    # identity switch waits)
+    hold_identity: threading.Event = field(default_factory=threading.Event)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = RECOVERY_TIMEOUT_S,
@@ -209,6 +212,14 @@ def fault_camera_lost(rig: SoakRig) -> FaultRecord:
 def fault_source_photo(rig: SoakRig) -> FaultRecord:
     """Delete the active identity's photo and add another one while live; switch to it."""
     t = rig.clock()
+    rig.hold_identity.set()
+    try:
+        return _replace_photo(rig, t)
+    finally:
+        rig.hold_identity.clear()
+
+
+def _replace_photo(rig: SoakRig, t: float) -> FaultRecord:
     before = rig.bank.sources
     active = before[min(rig.pipeline.source_index, len(before) - 1)]
     deleted = [Path(p) for p in active.paths if Path(p).parent == rig.photos_dir]
@@ -415,21 +426,21 @@ def fault_vcam_consumer_gone(rig: SoakRig) -> FaultRecord:
     sent0 = vcam.stats().frames_sent
     NullCameraBackend.gone.set()
     try:
-        seen = wait_until(lambda: vcam.stats().error is not None, 5.0)
+        seen = wait_until(lambda: vcam.problem is not None, 5.0)
+        shown = vcam.problem
         flowing = frames_flow(rig)
         time.sleep(CAMERA_LOST_S)
     finally:
         NullCameraBackend.gone.clear()
     sent1 = vcam.stats().frames_sent
     back = wait_until(lambda: vcam.stats().frames_sent > sent1 + 5, 15.0)
-    what = vcam.stats().error or "an error"
-    message = (f"virtual camera: '{what if seen is not None else 'nothing noticed'}'; the "
+    message = (f"virtual camera: '{shown if seen is not None else 'nothing noticed'}'; the "
                f"session goes on; "
                + ("sending again once the device takes frames" if back is not None else
                   "the virtual camera did NOT resume"))
     log.info("vcam sent %d before the fault", sent0)
     return FaultRecord(t, "vcam_consumer_gone", message, _round(back),
-                       back is not None and flowing is not None)
+                       back is not None and flowing is not None and vcam.error is None)
 
 
 def fault_bad_frame(rig: SoakRig) -> FaultRecord:

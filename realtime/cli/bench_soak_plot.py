@@ -35,7 +35,7 @@ def plot_soak(report: dict[str, Any], out: Path) -> None:
         ax.grid(alpha=0.3)
         ax.axvspan(0, seconds * 0.1 / 60, color="0.85", zorder=0)
         for fault in report["faults"]:
-            end = fault["t"] + (fault["recovered_s"] or 0) + 5
+            end = fault["t"] + max(5.0, fault.get("duration_s") or (fault["recovered_s"] or 0))
             ax.axvspan(fault["t"] / 60, end / 60, color="tab:red", alpha=0.15, zorder=0)
         ax.legend(loc="upper right", fontsize="small")
         ax.set_ylim(bottom=0)

@@ -341,6 +341,7 @@ class VirtualCameraSink(_ThreadedSink):
         self._opened_device: str | None = None
         self._opened_backend: str | None = None
         self.reopens = 0  # times the device was reopened after a failed send
+        self.problem: str | None = None  # why frames are not going out, while reopening
 
     @property
     def pixel_format(self) -> str | None:
@@ -433,9 +434,13 @@ class VirtualCameraSink(_ThreadedSink):
             self._accepted(captured_ns)
 
     def _reopen(self, cause: Exception) -> None:
-        """The device refused a frame (its reader or driver went away): show why, then
-        reopen it with a backoff until it takes frames again, so a stream outlives it."""
-        self._fail(SinkError(f"{self.describe()}: {cause}; reopening"))
+        """The device refused a frame (its reader or driver went away): say why
+        (``problem``), then reopen it with a backoff until it takes frames again, so a
+        stream outlives it. Frames that arrive meanwhile are dropped (counted)."""
+        # Not ``error`` (that one means stopped for good: the window detaches such a
+        # sink), but shown while it lasts.
+        self.problem = f"{self.describe()}: {cause}; reopening"
+        log.warning("%s", self.problem)
         with contextlib.suppress(Exception):  # the broken handle may not close cleanly
             self._close()
         delay = REOPEN_BACKOFF_S[0]
@@ -447,7 +452,7 @@ class VirtualCameraSink(_ThreadedSink):
                 delay = min(delay * 2.0, REOPEN_BACKOFF_S[1])
                 continue
             with self._lock:
-                self._error = None
+                self.problem = None
                 self.reopens += 1
             log.info("%s: sending again", self.describe())
             return
