@@ -32,6 +32,7 @@ from realtime.cli.bench_soak_faults import (
     FAULTS,
     FaultRecord,
     FlakySource,
+    GatedSink,
     NullCameraBackend,
     SoakRig,
     mount_small_fs,
@@ -280,13 +281,14 @@ def soak(args: argparse.Namespace, seconds: float, width: int, height: int, work
                                                     label=AI_LABEL)]
     small_fs: Path | None = None
     small_recorder = None
+    gated: Any = None
     if args.faults:
         folder = work / "small-fs"
         small_fs = folder if mount_small_fs(folder, SMALL_FS_MB) else None
         folder.mkdir(parents=True, exist_ok=True)
         small_recorder = RecorderSink(folder / "recording.mkv", width, height, fps)
-        small_recorder.name = "recorder-disk-full"
-        sinks.append(small_recorder)
+        gated = GatedSink(small_recorder)
+        sinks.append(gated)
     sinks += list(extra_sinks)
     store = SettingsStore(work / "settings" / "settings.toml")
     store.path.parent.mkdir(parents=True, exist_ok=True)
@@ -296,7 +298,8 @@ def soak(args: argparse.Namespace, seconds: float, width: int, height: int, work
     clock = SoakClock()
     rig = SoakRig(pipeline, source, parts.sources, photos_dir, spare, models, model,
                   recorder, small_recorder, small_fs, store, sinks[1], clock,
-                  live_child=live_command(args, cache_dir), work_dir=work)
+                  live_child=live_command(args, cache_dir), work_dir=work,
+                  small_gate=gated.gate if args.faults else None)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) \
         if threading.current_thread() is threading.main_thread() else None

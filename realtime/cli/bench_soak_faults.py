@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -148,6 +147,38 @@ class NullCameraBackend:
         return cls.NAME
 
 
+class GatedSink:
+    """Forwards frames to ``inner`` only once ``gate`` is set: the disk-full fault's
+    recorder starts writing at the fault, so a long run does not fill its small disk
+    before (an hour at 640x480 is about 500 MB)."""
+
+    name = "recorder-disk-full"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.inner.error  # type: ignore[no-any-return]
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def send(self, image: np.ndarray, captured_ns: int) -> None:
+        if self.gate.is_set():
+            self.inner.send(image, captured_ns)
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def stats(self) -> Any:
+        return self.inner.stats()
+
+    def describe(self) -> str:
+        return str(self.inner.describe())
+
+
 @dataclass
 class SoakRig:
     """What the faults reach into: the running pipeline and its parts."""
@@ -170,6 +201,7 @@ class SoakRig:
     # set while a fault needs the identity the user chose to stay (the soak's periodic
     # identity switch waits)
     hold_identity: threading.Event = field(default_factory=threading.Event)
+    small_gate: threading.Event | None = None  # opens the small recorder (GatedSink)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = RECOVERY_TIMEOUT_S,
@@ -281,6 +313,9 @@ def fault_disk_full(rig: SoakRig) -> FaultRecord:
     recorder = rig.small_recorder
     if recorder is None:
         return FaultRecord(t, "disk_full", "no second recorder to fill", None, False)
+    if rig.small_gate is not None:
+        rig.small_gate.set()
+        wait_until(lambda: recorder.stats().frames_sent > 30, 10.0)  # a second or more
     filler = None
     if rig.small_fs is not None:
         filler = rig.small_fs / "filler.bin"
@@ -423,7 +458,6 @@ def fault_vcam_consumer_gone(rig: SoakRig) -> FaultRecord:
     vcam = rig.vcam
     if vcam is None:
         return FaultRecord(t, "vcam_consumer_gone", "no virtual camera", None, False)
-    sent0 = vcam.stats().frames_sent
     NullCameraBackend.gone.set()
     try:
         seen = wait_until(lambda: vcam.problem is not None, 5.0)
@@ -438,7 +472,6 @@ def fault_vcam_consumer_gone(rig: SoakRig) -> FaultRecord:
                f"session goes on; "
                + ("sending again once the device takes frames" if back is not None else
                   "the virtual camera did NOT resume"))
-    log.info("vcam sent %d before the fault", sent0)
     return FaultRecord(t, "vcam_consumer_gone", message, _round(back),
                        back is not None and flowing is not None and vcam.error is None)
 
@@ -518,10 +551,6 @@ FAULTS: dict[str, Callable[[SoakRig], FaultRecord]] = {
     "bad_frame": fault_bad_frame,
     "sigterm_recording": fault_sigterm_recording,
 }
-
-
-def python_command() -> list[str]:
-    return [sys.executable]
 
 
 def _round(value: float | None) -> float | None:

@@ -87,7 +87,7 @@ def test_sampler_turns_totals_into_rates_per_window() -> None:
                "device_mb": None}
     sampler = Sampler(lambda: figures)
     sampler.start(0.0, Counters(0, 0, 0, 0, 0.0, 0.0))
-    sampler.note_texture_ages([0.5] * 19 + [4.0])
+    sampler.note_texture_ages([0.5] * 18 + [4.0] * 2)
     first = sampler.sample(10.0, Counters(300, 290, 5, 10, 40.0, 80.0))
     assert (first.fps_in, first.fps_out, first.swaps_per_s, first.drops) == (30.0, 29.0,
                                                                              0.5, 10)
@@ -175,8 +175,10 @@ def test_short_real_run_samples_and_a_leak_fails_it(tmp_path: Path) -> None:
                                "latency_p95_ms", "texture_age_p95_s", "swaps_per_s"}
     assert all(s["fps_out"] > 3 for s in samples[1:])  # frames flowed through every window
     v = clean["verdict"]
-    assert v["rss_growth"] < 0.05 and v["fds_growth"] <= 0 and v["threads_growth"] <= 0, v
-    assert not any("RSS" in e or "handles" in e or "threads" in e for e in v["errors"])
+    # 8 s leave a 0.8 s warm-up: the detector's first runs still grow memory a little
+    # (the hour's warm-up is 6 minutes), so the clean run is the leak's yardstick here
+    assert v["fds_growth"] <= 0 and v["threads_growth"] <= 0, v
+    assert not any("handles" in e or "threads" in e for e in v["errors"])
     assert clean["run"]["recording_frames"]["played"] > 0
     assert set(clean["verdict"]) >= {"ok", "rss_growth", "fds_growth", "threads_growth",
                                      "fps_out_drop", "errors"}
@@ -186,7 +188,8 @@ def test_short_real_run_samples_and_a_leak_fails_it(tmp_path: Path) -> None:
     code, leaked = run(soak_args(tmp_path, 8), extra_sinks=(leaky,))
     assert code == 1 and not leaked["verdict"]["ok"]
     assert any("RSS grew" in e for e in leaked["verdict"]["errors"]), leaked["verdict"]
-    assert leaked["verdict"]["rss_growth"] > 0.05
+    assert leaked["verdict"]["rss_growth"] > max(0.15, 3 * v["rss_growth"])
+    assert len(leaky.kept) > 50
 
 
 def test_plot_is_written_and_bad_arguments_are_refused(tmp_path: Path) -> None:
@@ -204,3 +207,35 @@ def test_plot_is_written_and_bad_arguments_are_refused(tmp_path: Path) -> None:
         main.main(["bench", "--soak", "abc"])
     with pytest.raises(ValueError, match="--soak and --sample-every must be > 0"):
         run(soak_args(tmp_path, 0))
+
+
+def test_sigterm_ends_the_soak_early_with_its_report(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "soak.json"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    command = [sys.executable, str(Path(main.__file__).resolve()), "bench", "--soak", "120",
+               "--model", "passthrough", "--sample-every", "1", "--fps", "15",
+               "--json", str(out)]
+    log = tmp_path / "soak.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while log.read_text(errors="replace").count(" s  rss ") < 3:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    report = json.loads(out.read_text())
+    assert code in (0, 1) and report["run"]["seconds"] < 60
+    assert any("ended early" in w for w in report["run"]["warnings"])
+    assert report["run"]["recording_frames"]["played"] > 0  # the recording was closed
