@@ -109,13 +109,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def gui_main() -> int:
     """``swapcam-gui`` ([project.gui-scripts]: on Windows a program without a console
-    window): the window, with the command line's options. With no console (pythonw),
-    output and log lines go to ``swapcam.log`` in the user's log folder."""
-    if sys.stderr is None or sys.stdout is None:
-        from realtime.desktop.console import log_to_file
+    window): the window, with the command line's options. Without a terminal (pythonw,
+    Finder, the Start menu, a ``.desktop`` entry) output and log lines also go to
+    ``swapcam.log`` in the user's log folder, and a failure is shown in a dialog."""
+    from realtime.desktop import console
 
-        log_to_file()
-    return main(sys.argv[1:])
+    if console.has_console():
+        return main(sys.argv[1:])
+    log_path = console.log_to_file()
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:  # argparse's usage errors (its message is in the log)
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:  # without a console nothing else would show it
+        import traceback
+
+        traceback.print_exc()
+        print("swapcam: error: it stopped unexpectedly (the traceback is above)",
+              file=sys.stderr)
+        code = 1
+    if code != 0:
+        sys.stderr.flush()
+        console.show_error_dialog(console.failure_text(log_path))
+    return code
 
 
 if __name__ == "__main__":

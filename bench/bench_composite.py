@@ -1,4 +1,6 @@
-"""Per-face overhead of our align + region-only composite vs insightface's INSwapper.get.
+"""Cited by docs/performance.md, "Paste-back overhead vs insightface".
+
+Per-face overhead of our align + region-only composite vs insightface's INSwapper.get.
 
 Both sides run the SAME tiny ONNX model with inswapper_128's signature (target
 [1,3,128,128], source [1,512], last initializer ``emap`` 512×512) on the SAME

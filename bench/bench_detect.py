@@ -1,4 +1,6 @@
-"""Face detectors side by side on a held-out set (the logic lives in
+"""Cited by docs/performance.md, "Face detectors".
+
+Face detectors side by side on a held-out set (the logic lives in
 ``realtime.faces.detect_eval``; ``python main.py bench --detectors`` runs the same).
 
 Run from the repository root: ``python -m bench.bench_detect [--mesh face_landmark.tflite]

@@ -1,4 +1,6 @@
-"""How far FP16 drifts from FP32 for SimSwap-shaped generators, on real face crops.
+"""Cited by docs/performance.md, "FP16 drift".
+
+How far FP16 drifts from FP32 for SimSwap-shaped generators, on real face crops.
 
     .venv/bin/python bench/bench_fp16.py [--real] [--size 224] [--threads 1]
 

@@ -1,4 +1,6 @@
-"""SimSwap 224 generator on the CPU: ONNX Runtime vs torch eager, per face, and export time.
+"""Cited by docs/performance.md, "SimSwap 224 generator per face".
+
+SimSwap 224 generator on the CPU: ONNX Runtime vs torch eager, per face, and export time.
 
 Method: the real architecture (export/simswap.py) with seeded random weights, or
 ``--weights`` (speed does not depend on the values). The checkpoint is exported with

@@ -1,4 +1,6 @@
-"""Post-training INT8 SimSwap 224 generator on the CPU: speed and drift against FP32, one run.
+"""Cited by docs/performance.md, "INT8 generator on the CPU".
+
+Post-training INT8 SimSwap 224 generator on the CPU: speed and drift against FP32, one run.
 
     .venv/bin/python bench/bench_int8.py --models-dir DIR [--threads 2] [--repeats 3]
 

@@ -1,4 +1,6 @@
-"""The BiSeNet face parser's cost per face: ms on ONNX Runtime CPU and FLOPs.
+"""Cited by docs/performance.md, "Face parser per face".
+
+The BiSeNet face parser's cost per face: ms on ONNX Runtime CPU and FLOPs.
 
     .venv/bin/python bench/bench_parsing.py [--threads 1] [--runs 20]
 

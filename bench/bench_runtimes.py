@@ -1,4 +1,6 @@
-"""ONNX Runtime CPU vs OpenVINO CPU, side by side in one run, same thread count.
+"""Cited by docs/performance.md, "OpenVINO vs ONNX Runtime on the CPU".
+
+ONNX Runtime CPU vs OpenVINO CPU, side by side in one run, same thread count.
 
     .venv/bin/python bench/bench_runtimes.py --models-dir DIR [--threads 2] [--repeats 5]
 

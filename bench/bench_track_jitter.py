@@ -1,4 +1,6 @@
-"""Live landmark jitter on a still noisy frame: detector + tracker combinations.
+"""Cited by docs/performance.md, "Live landmark jitter".
+
+Live landmark jitter on a still noisy frame: detector + tracker combinations.
 
 Method: one still photo, letterboxed into a 1280×720 frame, with fresh Gaussian noise
 (σ = 8 grey levels) drawn for every frame, fed to ``FaceTracker`` at 30 fps timestamps

@@ -1,4 +1,6 @@
-"""How the flow texture's parameters trade error for cost, side by side in one run.
+"""Cited by docs/performance.md, "Expression between swaps".
+
+How the flow texture's parameters trade error for cost, side by side in one run.
 
 Method: three talking clips (the built-in one, and the same animation on scikit-image's
 astronaut and matplotlib's Grace Hopper; dev extras), 6 s at 30 fps, every frame

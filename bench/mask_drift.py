@@ -1,4 +1,6 @@
-"""How much a face's crop-space mask changes with time, on a real moving clip.
+"""Cited by docs/performance.md, "Live pipeline".
+
+How much a face's crop-space mask changes with time, on a real moving clip.
 
 Why: the live pipeline reuses a track's parsing mask for several swaps
 (``realtime.frame.mask_reuse``). This measures what that costs. No real BiSeNet weights

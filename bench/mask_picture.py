@@ -1,5 +1,7 @@
-"""Draw docs/parsing_mask.png: an aligned target crop, the parser's class map, the soft
-parsing mask, and the box mask it is multiplied with (README, "Mask modes").
+"""Cited by docs/using.md, "Masks and colour".
+
+Draw docs/parsing_mask.png: an aligned target crop, the parser's class map, the soft
+parsing mask, and the box mask it is multiplied with (docs/using.md, "Masks and colour").
 
 ``python -m bench.mask_picture [--models-dir DIR] [--output docs/parsing_mask.png]``: with
 an installed ``face-parsing`` model the picture shows its real parse; without one it uses

@@ -1,4 +1,6 @@
-"""The README's picture strip: the current frame · the static texture · the flow
+"""Cited by docs/using.md, "Expression between swaps".
+
+The picture strip docs/motion_strip.png: the current frame · the static texture · the flow
 texture · flow with the live mouth, at the same instant, on the built-in talking clip with
 the passthrough generator (the texture is the target's own crop from 1.4 s earlier, so a
 perfect result is the current frame itself).

@@ -1,4 +1,6 @@
-"""Every rule has a guard: neutralise each validation rule in turn and run its tests.
+"""Cited by docs/architecture.md, "Every rule has a guard".
+
+Every rule has a guard: neutralise each validation rule in turn and run its tests.
 
 Each ``Guard`` names one rule (a check in a validator, a settings rule, a derived-file
 stamp check, an archive or download check), the exact source snippet that implements

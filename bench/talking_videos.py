@@ -1,4 +1,6 @@
-"""Talking videos for ``bench --motion --input``: the talking-clip animation applied to
+"""Cited by docs/performance.md, "Expression between swaps".
+
+Talking videos for ``bench --motion --input``: the talking-clip animation applied to
 other real face photos (scikit-image's astronaut, matplotlib's Grace Hopper; dev extras),
 written as 6 s MJPG videos at 30 fps. They are synthetic animations of real photos, not
 recordings of people talking.

@@ -1,4 +1,6 @@
-"""The flow texture's cost per face per frame on one core, and how well its flow
+"""Cited by docs/performance.md, "Flow texture cost".
+
+The flow texture's cost per face per frame on one core, and how well its flow
 recovers a known motion, for a few flow sizes (side by side in one run).
 
 Method: a real face crop (the astronaut portrait at 224 px, or t1.jpg's portrait when

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engines.doctor_messages import say
 from engines.ort_providers import PROVIDERS
 
 HINTS = {
@@ -41,7 +42,7 @@ def _safe(probe: Callable[[], str]) -> str:
     try:
         return probe()
     except Exception as exc:  # a probe must never take the report down
-        return f"unknown ({type(exc).__name__}: {exc})"
+        return say("probe-failed", kind=type(exc).__name__, error=exc)
 
 
 def _cpu() -> str:
@@ -71,7 +72,7 @@ def _gpu_cuda_python() -> str | None:
             return None
     (err,) = driver.cuInit(0)
     if int(err) != 0:
-        return f"none (cuda-python: cuInit failed with {err}; no NVIDIA driver or GPU)"
+        return say("gpu-cuinit-failed", error=err)
     err, version = driver.cuDriverGetVersion()
     err, count = driver.cuDeviceGetCount()
     names = []
@@ -91,17 +92,16 @@ def _gpu_nvidia_smi() -> str | None:
         [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
         capture_output=True, text=True, timeout=10, check=False)
     if result.returncode != 0:
-        return f"none (nvidia-smi failed: {result.stderr.strip() or result.returncode})"
+        return say("gpu-nvidia-smi-failed", error=result.stderr.strip() or result.returncode)
     gpus = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-    return "; ".join(f"{g} (via nvidia-smi)" for g in gpus) or "none (nvidia-smi lists none)"
+    return "; ".join(f"{g} (via nvidia-smi)" for g in gpus) or say("gpu-nvidia-smi-empty")
 
 
 def _gpu() -> str:
     found = _gpu_cuda_python() or _gpu_nvidia_smi()
     if found is not None:
         return found
-    return ("none found (no cuda-python, no nvidia-smi; for driver details: "
-            f"{HINTS['cuda-python']})")
+    return say("gpu-none-found", hint=HINTS["cuda-python"])
 
 
 def _torch() -> str:
@@ -109,12 +109,12 @@ def _torch() -> str:
 
     cuda = torch.version.cuda
     if cuda is None:
-        return f"torch {torch.__version__}, CPU-only build (no CUDA, no cuDNN)"
+        return say("torch-cpu-only", version=torch.__version__)
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     visible = torch.cuda.is_available()
     devices = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    return (f"torch {torch.__version__}, CUDA {cuda}, cuDNN {cudnn or 'absent'}, "
-            f"GPU {'visible: ' + devices if visible else 'not visible'}")
+    return say("torch-cuda", version=torch.__version__, cuda=cuda, cudnn=cudnn or "absent",
+               gpu="visible: " + devices if visible else "not visible")
 
 
 def _tensorrt() -> str:
@@ -139,7 +139,7 @@ def _tensorrt() -> str:
 
 def _onnxruntime() -> str:
     if importlib.util.find_spec("onnxruntime") is None:
-        return f"not installed ({HINTS['onnxruntime-cpu']})"
+        return say("onnxruntime-line-missing", hint=HINTS["onnxruntime-cpu"])
     import onnxruntime as ort
 
     return f"onnxruntime {ort.__version__}, providers: {', '.join(ort.get_available_providers())}"
@@ -159,15 +159,17 @@ def _local_backend_status() -> dict[str, str | None]:
 
     status: dict[str, str | None] = {"tensorrt": unavailable_reason()}
     if importlib.util.find_spec("onnxruntime") is None:
-        status["onnxruntime-cuda"] = f"onnxruntime is not installed ({HINTS['onnxruntime-cuda']})"
-        status["onnxruntime-cpu"] = f"onnxruntime is not installed ({HINTS['onnxruntime-cpu']})"
+        status["onnxruntime-cuda"] = say("onnxruntime-not-installed",
+                                         detail=HINTS["onnxruntime-cuda"])
+        status["onnxruntime-cpu"] = say("onnxruntime-not-installed",
+                                        detail=HINTS["onnxruntime-cpu"])
         return status | _openvino_status()
     import onnxruntime as ort
 
     providers = ort.get_available_providers()
     status["onnxruntime-cuda"] = (
         None if "CUDAExecutionProvider" in providers else
-        f"no CUDAExecutionProvider in this onnxruntime build ({HINTS['onnxruntime-cuda']})")
+        say("onnxruntime-no-cuda-here", hint=HINTS["onnxruntime-cuda"]))
     status["onnxruntime-cpu"] = None
     return status | _openvino_status()
 
@@ -196,7 +198,7 @@ def _models(models_dir: Path) -> list[Row]:
     from engines.models import MODELS, model_status
 
     def status(name: str) -> str:
-        return _safe(lambda: str(model_status(models_dir, name)))
+        return _safe(lambda: say(f"model-{model_status(models_dir, name)}"))
 
     return [(name, status(name)) for name in MODELS]
 
@@ -215,22 +217,23 @@ def collect(models_dir: Path) -> dict[str, list[Row]]:
     try:
         status = backend_status()
     except Exception as exc:  # the registry itself failing is worth reporting, not crashing
-        status = {name: f"status check failed ({type(exc).__name__}: {exc})" for name in BACKENDS}
+        status = {name: say("status-check-failed", kind=type(exc).__name__, error=exc)
+                  for name in BACKENDS}
     engines: list[Row] = []
     for name in sorted(status, key=lambda n: BACKENDS.index(n) if n in BACKENDS else 99):
         reason = status[name]
         engines.append((name, "usable" if reason is None else
-                        f"unusable: {_with_hint(name, reason)}"))
+                        say("engine-unusable", reason=_with_hint(name, reason))))
     try:
         models = _models(models_dir)
     except Exception as exc:
-        models = [("models", f"unknown ({type(exc).__name__}: {exc})")]
+        models = [("models", say("probe-failed", kind=type(exc).__name__, error=exc))]
     report = {"System": system,
               f"Engines (first usable wins: {' > '.join(BACKENDS)})": engines,
               f"Models in {models_dir}": models}
     failures = _compile_failures(models_dir)
     if failures:
-        report["Models a runtime could not compile (the next runtime was used)"] = failures
+        report[say("compile-failures")] = failures
     return report
 
 
@@ -241,7 +244,7 @@ def _compile_failures(models_dir: Path) -> list[Row]:
 
         found = read_failures(models_dir / "engines")
     except Exception as exc:
-        return [("openvino", f"unknown ({type(exc).__name__}: {exc})")]
+        return [("openvino", say("probe-failed", kind=type(exc).__name__, error=exc))]
     return [(f"openvino: {name}", reason) for name, reason in sorted(found.items())]
 
 

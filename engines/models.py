@@ -61,8 +61,9 @@ FACE_PARSING_LICENCE = (
     "The BiSeNet face parser (zllrunning/face-parsing.PyTorch, the one SimSwap links to) is "
     "MIT-licensed code; its 79999_iter.pth weights carry no separate licence and were trained "
     "on CelebAMask-HQ, whose images are for non-commercial research and education only. The "
-    "author publishes them on Google Drive (file id 154JgKpzCPW82qINcVieuPH3fZ2e0P812); the "
-    "download comes from a public mirror of that file."
+    "author publishes them on Google Drive (file id 154JgKpzCPW82qINcVieuPH3fZ2e0P812) and "
+    "SimSwap republishes the same file in its release 1.0; the download comes from SimSwap's "
+    "release, with a public mirror as the fall-back."
 )
 FACE_PARSING_LICENCE_URL = "https://github.com/zllrunning/face-parsing.PyTorch/blob/master/LICENSE"
 
@@ -195,10 +196,12 @@ MODELS: dict[str, ModelInfo] = {
             name="face-parsing",
             title="BiSeNet face parser for SimSwap's mask (face-parsing.PyTorch 79999_iter)",
             files=(ModelFile("79999_iter.pth"),),
-            # Google Drive (the official host) serves large files behind an HTML
-            # confirmation page; this Hugging Face mirror serves the file itself.
-            urls=("https://huggingface.co/ManyOtherFunctions/face-parse-bisent/resolve/main/"
-                  "79999_iter.pth",),
+            # SimSwap's own release asset first (release 1.0, beside checkpoints.zip); the
+            # Hugging Face mirror is the fall-back. The author's Google Drive serves large
+            # files behind an HTML confirmation page.
+            urls=(_SIMSWAP_1_0 + "79999_iter.pth",
+                  "https://huggingface.co/ManyOtherFunctions/face-parse-bisent/resolve/main/"
+                  "79999_iter.pth"),
             licence=FACE_PARSING_LICENCE, licence_url=FACE_PARSING_LICENCE_URL,
             licence_name="MIT code; weights: CelebAMask-HQ, non-commercial research",
             size_mb=53.3, kind="parser",

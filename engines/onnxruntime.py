@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engines.base import EngineError, EngineUnavailable, ModelFileError, TensorSpec, check_feeds
+from engines.doctor_messages import say
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,9 @@ def cuda_unavailable_reason() -> str | None:
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        return f"onnxruntime is not installed ({exc})"
+        return say("onnxruntime-not-installed", detail=exc)
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return ("this onnxruntime build has no CUDAExecutionProvider "
-                f"(providers: {', '.join(ort.get_available_providers())})")
+        return say("onnxruntime-no-cuda", providers=", ".join(ort.get_available_providers()))
     return None
 
 

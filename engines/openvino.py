@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engines.base import EngineError, EngineUnavailable, ModelFileError, TensorSpec, check_feeds
+from engines.doctor_messages import say
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,13 @@ def unavailable_reason() -> str | None:
     try:
         import openvino as ov
     except ImportError as exc:
-        return f"openvino is not installed ({exc})"
+        return say("openvino-not-installed", error=exc)
     try:
         devices = ov.Core().available_devices
     except Exception as exc:  # the runtime's own error classes
-        return f"openvino cannot start ({type(exc).__name__}: {exc})"
+        return say("openvino-cannot-start", kind=type(exc).__name__, error=exc)
     if DEVICE not in devices:
-        return f"openvino offers no {DEVICE} device (devices: {', '.join(devices) or 'none'})"
+        return say("openvino-no-device", device=DEVICE, devices=", ".join(devices) or "none")
     return None
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.doctor_messages import say
+
 log = logging.getLogger(__name__)
 
 
@@ -60,16 +62,15 @@ def unavailable_reason(device: str) -> str | None:
     provider = PROVIDERS[device]
     here = system()
     if here != provider.system:
-        return (f"{provider.name} runs on {provider.system_label} only "
-                f"(this is {here or 'an unknown system'})")
+        return say("provider-other-system", provider=provider.name,
+                   system=provider.system_label, here=here or "an unknown system")
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        return f"onnxruntime is not installed ({exc})"
+        return say("onnxruntime-not-installed", detail=exc)
     available = ort.get_available_providers()
     if provider.name not in available:
-        return (f"this onnxruntime build has no {provider.name} "
-                f"(providers: {', '.join(available)})")
+        return say("provider-missing", provider=provider.name, providers=", ".join(available))
     return None
 
 

@@ -22,11 +22,12 @@ from engines.base import (
     ModelFileError,
     NoEngineAvailable,
 )
+from engines.doctor_messages import say
 
 log = logging.getLogger(__name__)
 
 # OpenVINO comes after ONNX Runtime CPU: measured side by side on this project's 2-core
-# machine (bench/bench_runtimes.py, README "Runtimes") it was not faster, so ``auto`` uses
+# machine (bench/bench_runtimes.py, docs/performance.md) it was not faster, so ``auto`` uses
 # it only where ONNX Runtime cannot run the model; name it to choose it.
 # DirectML (Windows) and CoreML (macOS) are ONNX Runtime providers (engines/ort_providers.py).
 BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-directml", "onnxruntime-coreml",
@@ -35,7 +36,7 @@ PREFERENCES = ("auto", *BACKENDS)
 
 TENSORRT_HINT = ("pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12 "
                  "cuda-python (TensorRT comes from NVIDIA's index; needs an NVIDIA GPU)")
-TENSORRT_MISSING = f"TensorRT support not installed ({TENSORRT_HINT})"
+TENSORRT_MISSING = say("tensorrt-support-missing", hint=TENSORRT_HINT)
 
 
 def _tensorrt_module() -> ModuleType:
@@ -45,10 +46,13 @@ def _tensorrt_module() -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name in ("engines.tensorrt", "tensorrt"):
             raise EngineUnavailable("tensorrt", TENSORRT_MISSING) from exc
-        raise EngineUnavailable("tensorrt", f"TensorRT support failed to import ({exc})",
+        raise EngineUnavailable("tensorrt", say("tensorrt-support-broken", error=exc),
                                 TENSORRT_HINT) from exc
     except ImportError as exc:
-        raise EngineUnavailable("tensorrt", f"TensorRT support failed to import ({exc})",
+        raise EngineUnavailable("tensorrt", say("tensorrt-support-broken", error=exc),
+                                TENSORRT_HINT) from exc
+    except OSError as exc:  # a DLL that would not load (Windows: WinError 1114, 126)
+        raise EngineUnavailable("tensorrt", say("tensorrt-library-failed", error=exc),
                                 TENSORRT_HINT) from exc
 
 
@@ -69,9 +73,11 @@ def _tensorrt_reason() -> str | None:
         import torch
 
         if not torch.cuda.is_available():
-            return "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+            return say("tensorrt-no-cuda")
     except ImportError:
         pass
+    except OSError as exc:  # torch's DLLs failed to load (c10.dll: WinError 1114)
+        return say("torch-library-failed", error=exc)
     return None
 
 
@@ -104,8 +110,9 @@ def backend_status() -> dict[str, str | None]:
     status["onnxruntime-cuda"] = None if cuda is None else f"{cuda} ({CUDA_HINT})"
     try:
         import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        status["onnxruntime-cpu"] = f"onnxruntime is not installed ({exc}; pip install onnxruntime)"
+    except (ImportError, OSError) as exc:  # OSError: a DLL that would not load
+        status["onnxruntime-cpu"] = say("onnxruntime-not-installed",
+                                        detail=f"{exc}; pip install onnxruntime")
     else:
         status["onnxruntime-cpu"] = None
     from engines import ort_providers
@@ -189,6 +196,9 @@ def open_engine(onnx_path: Path, preference: str = "auto", *, cache_dir: Path | 
         except EngineError as exc:
             reasons[backend] = f"failed: {exc}"
             log.warning("%s could not open %s: %s", backend, onnx_path.name, exc)
+        except OSError as exc:  # its runtime's library would not load: unusable here
+            reasons[backend] = say("runtime-library-failed", error=exc)
+            log.warning("%s is unusable: %s", backend, exc)
         else:
             if reasons:
                 log.info("%s runs on %s (skipped: %s)", onnx_path.name, backend,

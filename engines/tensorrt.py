@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engines.base import EngineError, EngineUnavailable, TensorSpec, check_feeds
+from engines.doctor_messages import say
 
 if TYPE_CHECKING:
     import torch
@@ -104,12 +105,10 @@ def load_tensorrt() -> ModuleType:
     try:
         import tensorrt
     except ImportError as exc:
-        raise EngineUnavailable(BACKEND, f"TensorRT is not installed: no tensorrt package ({exc})",
+        raise EngineUnavailable(BACKEND, say("tensorrt-not-installed", error=exc),
                                 TENSORRT_HINT) from exc
     if not hasattr(tensorrt, "Builder") or not hasattr(tensorrt, "__version__"):
-        raise EngineUnavailable(
-            BACKEND, "TensorRT is not installed (only its type stubs, tensorrt-stubs, are)",
-            TENSORRT_HINT)
+        raise EngineUnavailable(BACKEND, say("tensorrt-stubs-only"), TENSORRT_HINT)
     return tensorrt
 
 
@@ -122,12 +121,12 @@ def construct(trt: Any, factory: str, *args: Any) -> Any:
         made = getattr(trt, factory)(*args)
     except TypeError as exc:
         raise EngineUnavailable(
-            BACKEND, f"TensorRT {getattr(trt, '__version__', '?')} is installed but could not "
-            f"initialise CUDA (trt.{factory} failed: {exc})", INIT_HINT) from exc
+            BACKEND, say("tensorrt-init-failed", version=getattr(trt, "__version__", "?"),
+                         factory=factory, error=exc), INIT_HINT) from exc
     if made is None:
         raise EngineUnavailable(
-            BACKEND, f"TensorRT {getattr(trt, '__version__', '?')} is installed but could not "
-            f"initialise CUDA (trt.{factory} returned None)", INIT_HINT)
+            BACKEND, say("tensorrt-init-none", version=getattr(trt, "__version__", "?"),
+                         factory=factory), INIT_HINT)
     return made
 
 
@@ -143,9 +142,7 @@ def unavailable_reason() -> str | None:
 
     if not torch.cuda.is_available():
         build = "a CPU-only torch build" if torch.version.cuda is None else "no NVIDIA driver/GPU"
-        return (f"no CUDA GPU is visible to torch ({build}; TensorRT needs an NVIDIA GPU and a "
-                "CUDA build of torch: pip install torch --index-url "
-                "https://download.pytorch.org/whl/cu126)")
+        return say("tensorrt-no-gpu", build=build)
     try:
         construct(trt, "Runtime", trt.Logger(trt.Logger.WARNING))
     except EngineUnavailable as exc:

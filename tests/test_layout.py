@@ -158,3 +158,50 @@ def test_the_pipeline_wires_threads_only() -> None:
     for policy in ("PENDING", "UNASSIGNED", "ACTIVE_SOURCE", "LEAVE_ALONE", "largest_faces",
                    "parse_mode", "refresh_order", "match:"):
         assert policy not in text, policy
+
+
+ROOM_MODULES = ("window_state", "window_sources", "window_outputs", "window_faces",
+                "window_lifecycle", "window_models", "window_actions", "controller_faces",
+                "controller_outputs")
+
+
+def room_classes() -> dict[str, type]:
+    """Every class defined in the window's and the controller's room modules."""
+    import importlib
+    import inspect
+
+    found: dict[str, type] = {}
+    for name in ROOM_MODULES:
+        module = importlib.import_module(f"realtime.ui.{name}")
+        found.update({f"{name}.{cls.__name__}": cls
+                      for cls in vars(module).values()
+                      if inspect.isclass(cls) and cls.__module__ == module.__name__})
+    return found
+
+
+def test_the_window_is_composed_of_rooms_not_inherited_from_them() -> None:
+    """Issue 28: each room is a component with its own state, handed what it uses in its
+    constructor; none is a window or a base of another room, of the window or of the
+    controller (the diamond of mixins on one ``QMainWindow`` stays gone)."""
+    import inspect
+
+    pytest.importorskip("PySide6")
+    from PySide6.QtWidgets import QMainWindow, QWidget
+
+    from realtime.ui.controller import Controller
+    from realtime.ui.main_window import MainWindow
+
+    rooms = room_classes()
+    assert {"window_sources.SourcesRoom", "window_actions.ActionsRoom",
+            "controller_outputs.OutputSwitching"} <= set(rooms)  # a control: they are read
+    assert MainWindow.__bases__ == (QMainWindow,)
+    assert Controller.__bases__ == (object,)
+    wrong = [f"{name} is a window" for name, cls in rooms.items() if issubclass(cls, QWidget)]
+    room_types = set(rooms.values())
+    for cls in (*rooms.values(), MainWindow, Controller):
+        wrong += [f"{cls.__name__} inherits {base.__name__}"
+                  for base in cls.__mro__[1:] if base in room_types]
+    for name, cls in rooms.items():  # a room's constructor names what it depends on
+        if name.endswith("Room") and len(inspect.signature(cls).parameters) < 2:
+            wrong.append(f"{name}.__init__ takes no collaborators")
+    assert not wrong, "\n".join(wrong)

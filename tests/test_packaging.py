@@ -54,3 +54,26 @@ def test_camera_names_package_only_where_it_is_used() -> None:
     assert marker.evaluate({"sys_platform": "win32"})
     assert marker.evaluate({"sys_platform": "darwin"})
     assert not marker.evaluate({"sys_platform": "linux"})
+
+
+def test_our_code_is_apache_2_0_with_the_licence_text_beside_it() -> None:
+    """The pyproject field and the LICENSE file say the same; the models keep their own
+    licences (engines/models.py), which this field does not cover."""
+    assert PROJECT["project"]["license"] == "Apache-2.0"
+    assert PROJECT["project"]["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    build = [Requirement(r) for r in PROJECT["build-system"]["requires"]]
+    setuptools = next(r for r in build if r.name == "setuptools")
+    # an SPDX string in `license` needs setuptools 77 (PEP 639); older ones reject it
+    assert not setuptools.specifier.contains(Version("76.0"))
+
+
+def test_the_dev_install_can_build_the_docs() -> None:
+    """CI installs only `.[dev]` and then builds the docs: the docs extra must be in it."""
+    extras = PROJECT["project"]["optional-dependencies"]
+    dev = {Requirement(r).name: str(Requirement(r).specifier) for r in extras["dev"]}
+    docs = {Requirement(r).name: str(Requirement(r).specifier) for r in extras["docs"]}
+    assert {"sphinx", "myst-parser", "furo"} <= set(docs)
+    assert all(dev.get(name) == spec for name, spec in docs.items())

@@ -16,12 +16,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def render(data: dict) -> str:
     """The text form of ``devices.as_json``'s dictionary."""
+    from realtime.io.device_messages import say
+
     lines = ["Cameras:"]
     cameras = data["cameras"]
     if not cameras:
-        lines.append("  none found (play a video or image file instead: "
-                     "swapcam live --camera PATH, or in the window Camera → "
-                     "'Video or image file…')")
+        lines.append(f"  {say('no-cameras')}")
     for camera in cameras:
         extra = " (virtual-camera output)" if camera.get("virtual") else ""
         path = f"  {camera['path']}" if camera.get("path") and camera["backend"] == "V4L2" else ""
@@ -31,7 +31,7 @@ def render(data: dict) -> str:
     lines.append("Virtual camera:")
     backends = data["virtual_camera"]["backends"]
     if not backends:
-        lines.append("  no backend is known for this system")
+        lines.append(f"  {say('no-virtual-backend')}")
     for backend in backends:
         if backend["usable"]:
             lines.append(f"  {backend['label']}: ready ({', '.join(backend['devices'])})")

@@ -2,19 +2,22 @@
 
 Linux: ``$XDG_DATA_HOME/applications/swapcam.desktop`` (default ``~/.local/share``) with
 an absolute ``Exec`` and the icon in the hicolor theme (PNG sizes + scalable SVG).
-Windows: a Start-menu shortcut (``.lnk``) written by the Windows Script Host's
-``WScript.Shell`` through PowerShell (no pywin32 needed), with an ``.ico`` of our PNGs.
-macOS: ``~/Applications/swapcam.app``, a bundle whose executable starts the entry point.
+Windows: a Start-menu shortcut (``.lnk``) written through the shell's wide-character
+``IShellLinkW`` (``windows_link``; any user name, e.g. ``C:\\Users\\王``), with an ``.ico``
+of our PNGs and swapcam's AppUserModelID.
+macOS: ``~/Applications/swapcam.app``, a bundle whose executable is a compiled launcher
+that runs swapcam inside the app's own process (``mac_bundle``).
 
-The OS is ``sys.platform`` read at call time; every OS call (``subprocess.run``,
-``shutil.which``, the environment, the home folder) is looked up through this module,
-so tests fake a platform at the lowest level.
+The entry point is looked for where pip puts it: this environment's scripts folder, or
+the user scheme's (``pip install --user``, and Microsoft Store Python, whose user folder
+lies in its package's LocalCache). The OS is ``sys.platform`` read at call time; every OS
+call (``subprocess.run``, ``shutil.which``, the environment, the home folder) is looked up
+through its module, so tests fake a platform at the lowest level.
 """
 
 from __future__ import annotations
 
 import os
-import plistlib
 import shutil
 import subprocess
 import sys
@@ -22,7 +25,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.desktop import icons
+from realtime.desktop import icons, mac_bundle, windows_link
 from realtime.system import os_family
 
 APP_ID = "swapcam"
@@ -49,16 +52,35 @@ def scripts_dir() -> Path:
     return Path(sysconfig.get_path("scripts"))
 
 
+def user_scripts_dir() -> Path | None:
+    """Where ``pip install --user`` puts entry points for this Python (Microsoft Store
+    Python: under its package's LocalCache), or None inside a virtual environment."""
+    if sys.prefix != sys.base_prefix:
+        return None
+    try:
+        scheme = sysconfig.get_preferred_scheme("user")
+        return Path(sysconfig.get_path("scripts", scheme))
+    except (KeyError, ValueError):  # a Python built without a user scheme
+        return None
+
+
 def gui_executable() -> Path:
     """The installed GUI entry point, absolute; ShortcutError when it is not installed."""
-    folder = scripts_dir()
     suffix = ".exe" if os_family() == "windows" else ""
-    path = folder / f"{GUI_SCRIPT}{suffix}"
-    if not path.is_file():
-        raise ShortcutError(
-            f"{path} does not exist: install swapcam into this environment first "
-            f"(pip install -e . in the source folder), then run install-shortcut again")
-    return path.resolve()
+    folders = [scripts_dir(), *filter(None, [user_scripts_dir()])]
+    for folder in folders:
+        path = folder / f"{GUI_SCRIPT}{suffix}"
+        if path.is_file():
+            return path.resolve()
+    looked = " or ".join(str(f / f"{GUI_SCRIPT}{suffix}") for f in folders)
+    raise ShortcutError(
+        f"{looked} does not exist: install swapcam into this environment first "
+        f"(pip install -e . in the source folder), then run install-shortcut again")
+
+
+def microsoft_store_python() -> bool:
+    """Python from the Microsoft Store: its writes to AppData land in a private copy."""
+    return "PythonSoftwareFoundation.Python." in sys.base_prefix
 
 
 # -- Linux -------------------------------------------------------------------------------
@@ -147,14 +169,6 @@ def remove_linux() -> ShortcutResult:
 
 # -- Windows -----------------------------------------------------------------------------
 
-POWERSHELL_LNK = (
-    "$s = (New-Object -ComObject WScript.Shell).CreateShortcut($env:SWAPCAM_LNK); "
-    "$s.TargetPath = $env:SWAPCAM_TARGET; $s.IconLocation = $env:SWAPCAM_ICON; "
-    "$s.WorkingDirectory = $env:USERPROFILE; $s.Description = $env:SWAPCAM_COMMENT; "
-    "$s.Save()"
-)
-
-
 def _windows_folder(variable: str) -> Path:
     value = os.environ.get(variable)
     if not value:
@@ -163,7 +177,12 @@ def _windows_folder(variable: str) -> Path:
 
 
 def windows_paths() -> tuple[Path, Path]:
-    """(the Start-menu shortcut, the icon it points at)."""
+    """(the Start-menu shortcut, the icon it points at). Microsoft Store Python writes
+    what it puts under AppData into its package's private copy, which the Start menu
+    never reads: there the shortcut goes on the Desktop, the icon beside the program."""
+    if microsoft_store_python():
+        folder = Path(os.environ.get("USERPROFILE") or Path.home())
+        return folder / "Desktop" / f"{NAME}.lnk", scripts_dir() / f"{APP_ID}.ico"
     programs = (_windows_folder("APPDATA") / "Microsoft" / "Windows" / "Start Menu"
                 / "Programs")
     icon = _windows_folder("LOCALAPPDATA") / APP_ID / f"{APP_ID}.ico"
@@ -176,19 +195,14 @@ def install_windows() -> ShortcutResult:
     icon.parent.mkdir(parents=True, exist_ok=True)
     icon.write_bytes(icons.ico_bytes())
     link.parent.mkdir(parents=True, exist_ok=True)
-    powershell = shutil.which("powershell") or shutil.which("pwsh")
-    if powershell is None:
-        raise ShortcutError("PowerShell was not found on PATH: it writes the Start-menu "
-                            "shortcut (Windows Script Host)")
-    env = {**os.environ, "SWAPCAM_LNK": str(link), "SWAPCAM_TARGET": str(executable),
-           "SWAPCAM_ICON": f"{icon},0", "SWAPCAM_COMMENT": COMMENT}
-    done = subprocess.run([powershell, "-NoProfile", "-NonInteractive", "-Command",
-                           POWERSHELL_LNK], env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0 or not link.exists():
-        raise ShortcutError(f"PowerShell could not write {link} (exit {done.returncode}): "
-                            f"{(done.stderr or done.stdout).strip()}")
-    return ShortcutResult((link, icon), f"Start-menu shortcut {link} starts {executable}")
+    try:
+        windows_link.write_link(link, executable, icon, COMMENT)
+    except windows_link.LinkError as exc:
+        raise ShortcutError(str(exc)) from exc
+    where = ("desktop shortcut (Microsoft Store Python cannot write to the Start menu: "
+             "drag it there, or install Python from python.org)"
+             if microsoft_store_python() else "Start-menu shortcut")
+    return ShortcutResult((link, icon), f"{where} {link} starts {executable}")
 
 
 def remove_windows() -> ShortcutResult:
@@ -206,31 +220,56 @@ def macos_bundle() -> Path:
     return Path.home() / "Applications" / f"{NAME}.app"
 
 
+def app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(APP_ID)
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
 def info_plist() -> dict[str, object]:
+    release = app_version()
     return {
         "CFBundleName": NAME, "CFBundleDisplayName": NAME,
         "CFBundleIdentifier": f"org.{APP_ID}.app", "CFBundleExecutable": APP_ID,
         "CFBundleIconFile": f"{APP_ID}.icns", "CFBundlePackageType": "APPL",
-        "CFBundleShortVersionString": "0.1.0", "LSMinimumSystemVersion": "11.0",
+        "CFBundleShortVersionString": release, "CFBundleVersion": release,
+        "CFBundleInfoDictionaryVersion": "6.0", "LSMinimumSystemVersion": "11.0",
         "NSCameraUsageDescription": "swapcam shows and swaps faces on your camera's picture.",
         "NSHighResolutionCapable": True,
     }
 
 
 def install_macos() -> ShortcutResult:
-    executable = gui_executable()
+    try:
+        return _build_macos(gui_executable())
+    except mac_bundle.BundleError as exc:
+        raise ShortcutError(str(exc)) from exc
+
+
+def _build_macos(executable: Path) -> ShortcutResult:
     bundle = macos_bundle()
+    if bundle.exists():
+        shutil.rmtree(bundle)  # a stale launcher (a script, or another applet)
     contents = bundle / "Contents"
-    (contents / "MacOS").mkdir(parents=True, exist_ok=True)
+    (contents / "MacOS").mkdir(parents=True)
+    if mac_bundle.compile_launcher(contents / "MacOS" / APP_ID):
+        keys = info_plist()
+        how = "runs swapcam in its own process"
+    else:
+        shutil.rmtree(bundle)
+        mac_bundle.build_applet(bundle, executable)
+        keys = {k: v for k, v in info_plist().items() if k != "CFBundleExecutable"}
+        how = (f"starts {executable} (an applet: no C compiler or shared libpython here, "
+               "so the menu bar shows Python; xcode-select --install, then install again)")
     (contents / "Resources").mkdir(parents=True, exist_ok=True)
-    with (contents / "Info.plist").open("wb") as handle:
-        plistlib.dump(info_plist(), handle)
     (contents / "Resources" / f"{APP_ID}.icns").write_bytes(icons.icns_bytes())
-    launcher = contents / "MacOS" / APP_ID
-    quoted = str(executable).replace("'", "'\\''")
-    launcher.write_text(f"#!/bin/sh\nexec '{quoted}' \"$@\"\n", encoding="utf-8")
-    launcher.chmod(0o755)
-    return ShortcutResult((bundle,), f"launcher {bundle} starts {executable}")
+    mac_bundle.merge_plist(contents / "Info.plist", keys)
+    unsigned = mac_bundle.sign(bundle)
+    note = f" ({unsigned})" if unsigned else ""
+    return ShortcutResult((bundle,), f"launcher {bundle} {how}{note}")
 
 
 def remove_macos() -> ShortcutResult:

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,10 @@ def photo_vector(photo: str, detect: Callable[[np.ndarray], Sequence[Detection]]
     cannot be read, ``ValueError`` when it shows no face."""
     import cv2
 
-    image = cv2.imread(photo)
+    from realtime.io.source_base import read_image_file
+
+    # not cv2.imread: on Windows it cannot open a path outside the ANSI code page
+    image = read_image_file(Path(photo), cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(f"reference photo {photo!r}: expected a readable image")
     found = list(detect(image))

@@ -62,12 +62,18 @@ class CameraSource(_RetryingSource):
         max_reconnect_attempts: int | None = None,
         failures_before_reconnect: int = 3,
         name: str | None = None,
+        targets: Sequence[tuple[int | str, int]] | None = None,
     ) -> None:
         if fourcc is not None and len(fourcc) != 4:
             raise ValueError(f"fourcc: expected 4 characters, got {fourcc!r}")
         self.device, self.name = device, name
         self.width, self.height, self.requested_fps, self.fourcc = width, height, fps, fourcc
-        self.apis = tuple(apis) if apis is not None else default_camera_apis()
+        # (device, API) pairs to try: by default ``device`` with each API; a camera found
+        # by its device path has its own index in each backend's list
+        self.targets: tuple[tuple[int | str, int], ...] = (
+            tuple(targets) if targets else tuple(
+                (device, api) for api in (apis if apis is not None else default_camera_apis())))
+        self.apis = tuple(api for _device, api in self.targets)
         super().__init__(backoff)
         self._factory = capture_factory
         self.max_reconnect_attempts = max_reconnect_attempts
@@ -79,6 +85,7 @@ class CameraSource(_RetryingSource):
         self._closed = threading.Event()
         self._capture: VideoCaptureLike | None = None
         self._api: int | None = None
+        self._device_open: int | str = device
         self._pending: np.ndarray | None = None
         self._failures = 0
         self._attempt: _OpenAttempt | None = None
@@ -103,7 +110,7 @@ class CameraSource(_RetryingSource):
         return None
 
     def describe(self) -> str:
-        what = self._what()
+        what = self._what(self._device_open)
         if not self._actual:
             return f"{what} (not open)"
         got = self._actual
@@ -124,8 +131,9 @@ class CameraSource(_RetryingSource):
             text += f" [{self._state}{': ' + self._last_error if self._last_error else ''}]"
         return text
 
-    def _what(self) -> str:
-        name = str(self.device) if isinstance(self.device, int) else repr(self.device)
+    def _what(self, device: int | str | None = None) -> str:
+        device = self.device if device is None else device
+        name = str(device) if isinstance(device, int) else repr(device)
         return f"camera {name}" + (f" ({self.name})" if self.name else "")
 
     # -- opening -----------------------------------------------------------------------
@@ -136,7 +144,7 @@ class CameraSource(_RetryingSource):
             if self._is_open and not self._closed.is_set():
                 return
             self._closed.clear()
-            opened, tried = self._try_open(self.apis)
+            opened, tried = self._try_open(self.targets)
             if opened is None:
                 self._state = "failed"
                 self._last_error = "; ".join(tried)
@@ -166,12 +174,13 @@ class CameraSource(_RetryingSource):
             lines.append(privacy)
         return "\n".join(lines)
 
-    def _try_open(self, apis: Sequence[int]) -> tuple[_Opened | None, list[str]]:
+    def _try_open(self, targets: Sequence[tuple[int | str, int]]
+                  ) -> tuple[_Opened | None, list[str]]:
         tried: list[str] = []
-        for api in apis:
-            label = f"{self._what()} via {api_name(api)}"
+        for device, api in targets:
+            label = f"{self._what(device)} via {api_name(api)}"
             try:
-                capture = self._factory(self.device, api)
+                capture = self._factory(device, api)
             except Exception as exc:  # drivers raise anything; record it as one try
                 tried.append(f"{label}: {type(exc).__name__}: {exc}")
                 continue
@@ -186,6 +195,7 @@ class CameraSource(_RetryingSource):
                 tried.append(f"{label}: opened but delivered no frame")
                 capture.release()
                 continue
+            self._device_open = device
             return _Opened(capture, api, bgr), tried
         return None, tried
 
@@ -287,12 +297,13 @@ class CameraSource(_RetryingSource):
                 log.error("%s failed after %d reopen attempts", self._what(), self._attempts)
             return
         if self._retry_due():
-            # Try the backend that worked first, then the others.
-            apis = list(self.apis)
-            if self._api in apis:
-                apis.remove(self._api)
-                apis.insert(0, self._api)
-            self._attempt = _OpenAttempt(lambda: self._try_open(apis))
+            # Try the (device, backend) that worked first, then the others.
+            targets = list(self.targets)
+            worked = (self._device_open, self._api)
+            if worked in targets:
+                targets.remove(worked)
+                targets.insert(0, worked)
+            self._attempt = _OpenAttempt(lambda: self._try_open(targets))
 
     def _idle_wait(self) -> float:
         if self._state == "reconnecting" and self._attempt is None:

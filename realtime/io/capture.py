@@ -10,9 +10,11 @@ module names them all for callers.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from realtime.io.camera import CameraSource
+from realtime.io.camera_pick import camera_spec, parse_spec, resolve_index, resolve_saved
 from realtime.io.devices import CameraNameError, find_camera, list_cameras
 from realtime.io.file_source import FileSource, SourceKind
 from realtime.io.source_base import (
@@ -30,7 +32,9 @@ from realtime.io.source_base import (
     open_capture,
     read_image_file,
 )
-from realtime.system import long_path_problem
+from realtime.system import long_path_problem, os_family
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_SUFFIXES", "Backoff", "CameraSource", "CameraUnavailable", "CaptureFactory",
@@ -66,9 +70,8 @@ def open_source(
     (``realtime.io.devices``: exact, or the one name containing it)."""
     text = spec.strip()
     if text.isdigit():
-        return CameraSource(
-            int(text), width=width, height=height, fps=fps, capture_factory=capture_factory
-        )
+        return _camera_by_index(int(text), width=width, height=height, fps=fps,
+                                capture_factory=capture_factory)
     if text.startswith("/dev/video"):
         return CameraSource(
             text, width=width, height=height, fps=fps, capture_factory=capture_factory
@@ -78,6 +81,9 @@ def open_source(
         exists = path.exists()
     except OSError:  # a name too long for this file system
         exists = False
+    if not exists and parse_spec(text) is not None:  # saved by name and device path
+        return _saved_camera(text, width=width, height=height, fps=fps,
+                             capture_factory=capture_factory)
     if not exists:
         try:
             camera = find_camera(text, list_cameras().cameras)
@@ -89,8 +95,43 @@ def open_source(
                 "/dev/video* device, a video file, an image or a folder of images"
                 + (f" ({too_long})" if too_long else "")
             ) from exc
+        if camera.path and os_family() in ("windows", "macos"):  # each backend's number
+            return _saved_camera(camera_spec(camera), width=width, height=height, fps=fps,
+                                 capture_factory=capture_factory)
         # only the backend that listed it: the same index can be another device elsewhere
         return CameraSource(camera.index, width=width, height=height, fps=fps,
                             apis=(camera.api,),
                             capture_factory=capture_factory, name=camera.name)
     return FileSource(path, fps=fps, loop=loop, capture_factory=capture_factory)
+
+
+def _camera_by_index(index: int, *, width: int | None, height: int | None,
+                     fps: float | None, capture_factory: CaptureFactory) -> CameraSource:
+    """Windows and macOS: the index in the preferred backend's list only (another backend's
+    device of the same number is another camera), and never a virtual-camera output."""
+    try:
+        resolved = (resolve_index(index, list_cameras())
+                    if os_family() in ("windows", "macos") else None)
+    except CameraNameError as exc:
+        raise SourceError(f"input {index}: {exc}") from exc
+    if resolved is None:  # Linux: the index is /dev/videoN
+        return CameraSource(index, width=width, height=height, fps=fps,
+                            capture_factory=capture_factory)
+    if resolved.note:
+        log.warning("%s", resolved.note)
+    first = resolved.targets[0][0]
+    return CameraSource(first, width=width, height=height, fps=fps, name=resolved.name,
+                        targets=resolved.targets, capture_factory=capture_factory)
+
+
+def _saved_camera(spec: str, *, width: int | None, height: int | None, fps: float | None,
+                  capture_factory: CaptureFactory) -> CameraSource:
+    try:
+        resolved = resolve_saved(spec, list_cameras())
+    except CameraNameError as exc:
+        raise SourceError(f"input {spec!r}: {exc}") from exc
+    if resolved is None:
+        raise SourceError(f"input {spec!r}: expected a camera saved as 'NAME <PATH>'")
+    return CameraSource(resolved.targets[0][0], width=width, height=height, fps=fps,
+                        name=resolved.name, targets=resolved.targets,
+                        capture_factory=capture_factory)

@@ -20,12 +20,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 
+from realtime.io.device_messages import say
 from realtime.system import os_family
 
 __all__ = ["CameraInfo", "CameraNameError", "CameraScan", "VirtualBackend", "VirtualScan",
@@ -54,7 +55,9 @@ class CameraInfo:
     name: str
     backend: str
     path: str | None = None
-    virtual: bool = False  # a v4l2loopback device: another program's (or our) output
+    # a virtual-camera output (v4l2loopback, OBS Virtual Camera, Unity Capture): another
+    # program's output or our own; offered as an input it would feed swapcam to itself
+    virtual: bool = False
 
     @property
     def api(self) -> int:
@@ -113,7 +116,7 @@ def linux_cameras() -> CameraScan:
     """Every V4L2 capture node: index ``N`` of ``/dev/videoN`` and the driver's name.
     Nodes whose ``index`` is not 0 (a camera's metadata node) are skipped."""
     if not SYSFS_V4L.is_dir():
-        return CameraScan((), (f"{SYSFS_V4L} does not exist (no V4L2 drivers loaded)",))
+        return CameraScan((), (say("no-v4l2", path=SYSFS_V4L),))
     cameras = []
     for node in sorted(SYSFS_V4L.glob("video*"), key=_node_number):
         number = _node_number(node)
@@ -129,19 +132,42 @@ def _enumerated(apis: tuple[str, ...]) -> CameraScan:
     try:
         enumerator: Any = importlib.import_module(ENUMERATOR)
     except ImportError:
-        return CameraScan((), (f"camera names need the cv2-enumerate-cameras package: "
-                               f"{ENUMERATOR_HINT}",))
+        return CameraScan((), (say("no-enumerator", hint=ENUMERATOR_HINT),))
     cameras: list[CameraInfo] = []
     notes: list[str] = []
     for label in apis:
         try:
             found = enumerator.enumerate_cameras(CAPTURE_APIS[label])
         except Exception as exc:  # a COM / Objective-C error names the cause
-            notes.append(f"{label}: could not list cameras ({type(exc).__name__}: {exc})")
+            notes.append(say("list-failed", backend=label, kind=type(exc).__name__, error=exc))
             continue
-        cameras += [CameraInfo(int(c.index), str(c.name), label, c.path and str(c.path))
-                    for c in found]
+        listed = [CameraInfo(int(c.index), str(c.name), label, c.path and str(c.path),
+                             virtual=is_virtual_output(str(c.name))) for c in found]
+        cameras += avfoundation_order(listed) if label == AVFOUNDATION else listed
     return CameraScan(tuple(cameras), tuple(notes))
+
+
+# The outputs pyvirtualcam writes to (swapcam's own virtual camera), by the name each
+# registers as a camera: OBS's DirectShow filter / macOS extension, Unity Capture's filter.
+VIRTUAL_OUTPUT_NAMES = ("obs virtual camera", "obs-camera", "unity video capture")
+
+
+def is_virtual_output(name: str) -> bool:
+    """A camera that is a virtual-camera output swapcam may be writing to."""
+    folded = name.casefold()
+    return any(folded.startswith(known) for known in VIRTUAL_OUTPUT_NAMES)
+
+
+def avfoundation_order(cameras: list[CameraInfo]) -> list[CameraInfo]:
+    """The AVFoundation cameras with OpenCV's indices: OpenCV numbers the devices by their
+    ``uniqueID`` in sorted order (``cap_avfoundation_mac.mm``), not in the order the system
+    lists them, so the index comes from each camera's unique ID (its ``path``). Unchanged
+    when an ID is missing."""
+    if not cameras or any(not c.path for c in cameras):
+        return cameras
+    # NSString compare: compares UTF-16 code units; unique IDs are ASCII, so code points agree
+    ranked = sorted(cameras, key=lambda c: str(c.path))
+    return [replace(c, index=rank) for rank, c in enumerate(ranked)]
 
 
 def list_cameras(platform: str | None = None) -> CameraScan:
@@ -155,16 +181,24 @@ def list_cameras(platform: str | None = None) -> CameraScan:
         return _enumerated((DSHOW, MSMF))
     if family == "macos":
         return _enumerated((AVFOUNDATION,))
-    return CameraScan((), (f"listing cameras is not supported on {sys.platform}",))
+    return CameraScan((), (say("os-unsupported", platform=sys.platform),))
 
 
 def preferred_cameras(scan: CameraScan) -> list[CameraInfo]:
     """One entry per camera: the first backend's list (the others repeat the same
-    devices), without virtual-camera outputs."""
+    devices), without virtual-camera outputs: on every OS, swapcam's own output is never
+    offered as its input."""
     if not scan.cameras:
         return []
     first = scan.cameras[0].backend
     return [c for c in scan.cameras if c.backend == first and not c.virtual]
+
+
+def default_camera(scan: CameraScan) -> CameraInfo | None:
+    """The camera to open when none was chosen: the first physical one (index 0 is OBS's
+    virtual camera on many Windows PCs: opening it would loop swapcam's output back)."""
+    physical = preferred_cameras(scan)
+    return physical[0] if physical else None
 
 
 class CameraNameError(LookupError):
@@ -184,10 +218,9 @@ def find_camera(name: str, cameras: list[CameraInfo] | tuple[CameraInfo, ...]) -
             return matches[0]
         if len(distinct) > 1:
             listed = ", ".join(f"{c.index}: {c.name} ({c.backend})" for c in matches)
-            raise CameraNameError(f"camera name {name!r} matches more than one camera "
-                                  f"({listed}); give its index instead")
+            raise CameraNameError(say("name-ambiguous", name=name, cameras=listed))
     known = ", ".join(f"{c.index}: {c.name}" for c in cameras) or "no cameras were found"
-    raise CameraNameError(f"no camera is called {name!r} (cameras: {known})")
+    raise CameraNameError(say("name-unknown", name=name, cameras=known))
 
 
 # -- virtual cameras ---------------------------------------------------------------------
@@ -209,7 +242,7 @@ def _pyvirtualcam_backends() -> tuple[Any, set[str], str | None]:
     try:
         module: Any = importlib.import_module("pyvirtualcam")
     except ImportError as exc:
-        return None, set(), f"pyvirtualcam is not installed ({exc})"
+        return None, set(), say("pyvirtualcam-missing", error=exc)
     return module, set(module.camera.BACKENDS), None
 
 
@@ -219,23 +252,23 @@ def _linux_loopback(registered: set[str], missing: str | None) -> VirtualBackend
         return VirtualBackend(label, label, False, reason=missing, fix="pip install pyvirtualcam")
     if label not in registered:
         return VirtualBackend(label, label, False,
-                              reason="this pyvirtualcam build has no v4l2loopback backend",
+                              reason=say("no-loopback-backend"),
                               fix="pip install --force-reinstall pyvirtualcam")
     if not (SYS_MODULE / "v4l2loopback").exists():
         return VirtualBackend(label, label, False,
-                              reason="the v4l2loopback kernel module is not loaded",
+                              reason=say("loopback-not-loaded"),
                               fix=V4L2LOOPBACK_FIX)
     nodes = [c for c in linux_cameras().cameras if c.virtual]
     if not nodes:
         return VirtualBackend(label, label, False,
-                              reason="v4l2loopback is loaded but has no devices",
+                              reason=say("loopback-no-devices"),
                               fix=f"sudo modprobe -r v4l2loopback && {MODPROBE}")
     devices = tuple(f"{c.path} ({c.name})" for c in nodes)
     writable = [c for c in nodes if c.path and os.access(c.path, os.W_OK)]
     if not writable:
         return VirtualBackend(label, label, False, devices,
-                              reason="no write permission on " + ", ".join(
-                                  str(c.path) for c in nodes),
+                              reason=say("loopback-not-writable", paths=", ".join(
+                                  str(c.path) for c in nodes)),
                               fix="sudo usermod -aG video $USER, then log out and in again")
     return VirtualBackend(label, label, True, devices)
 
@@ -256,12 +289,13 @@ def _probed(module: Any, registered: set[str], missing: str | None, name: str, l
         return VirtualBackend(name, label, False, reason=missing, fix="pip install pyvirtualcam")
     if name not in registered:
         return VirtualBackend(name, label, False,
-                              reason=f"this pyvirtualcam build has no {name!r} backend",
+                              reason=say("backend-missing", name=name),
                               fix="pip install --upgrade pyvirtualcam")
     error = probe_backend(module, name)
     if error is None:
         return VirtualBackend(name, label, True, (label,))
-    return VirtualBackend(name, label, False, reason=error, fix=fix)
+    return VirtualBackend(name, label, False, reason=say("backend-failed", error=error),
+                          fix=fix)
 
 
 def virtual_cameras(platform: str | None = None) -> VirtualScan:

@@ -130,17 +130,18 @@ def default_camera_apis(system: str | None = None) -> tuple[int, ...]:
     return (cv2.CAP_V4L2, cv2.CAP_ANY)
 
 
-def read_image_file(path: Path) -> np.ndarray | None:
-    """An image file's pixels as stored (None when unreadable). The bytes are read by
-    Python and decoded by OpenCV: ``cv2.imread`` cannot open a path that is not in the
-    ANSI code page on Windows (a user folder named "José" or "王")."""
+def read_image_file(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
+    """An image file's pixels as stored (None when unreadable); ``flags`` as
+    ``cv2.imdecode``'s (``IMREAD_COLOR``: BGR, turned by its EXIF orientation). The bytes
+    are read by Python and decoded by OpenCV: ``cv2.imread`` cannot open a path that is
+    not in the ANSI code page on Windows (a user folder named "José" or "王")."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(data, flags)
     return image if isinstance(image, np.ndarray) else None
 
 

@@ -58,12 +58,16 @@ def settings_from_args(settings: Settings, args: argparse.Namespace) -> Settings
 
 def run_window(args: argparse.Namespace) -> int:
     """Open the window and run the Qt event loop until it closes."""
+    from realtime.desktop import process
+
+    process.load_torch_before_qt()  # Windows: torch's DLLs before Qt's (WinError 1114)
     from PySide6.QtWidgets import QApplication
 
     from realtime.settings_store import SettingsStore
     from realtime.ui.controller import Controller
     from realtime.ui.main_window import MainWindow
 
+    process.set_app_user_model_id()  # Windows: taskbar groups it as swapcam, not pythonw
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("swapcam")
@@ -81,7 +85,7 @@ def run_window(args: argparse.Namespace) -> int:
                         startup_warning=startup_message(loaded))
     record = getattr(args, "record", None)
     if record is not None:  # `live --record OUT`: start recording to that file once running
-        window.record_on_start = Path(record).expanduser()
+        window.outputs.record_on_start = Path(record).expanduser()
     window.show()
     window.start()
     restore_signals = close_on_signals(window)
@@ -89,6 +93,10 @@ def run_window(args: argparse.Namespace) -> int:
 
     console_guard = ConsoleCloseGuard(window)  # Windows: the console window's close button
     console_guard.install()
+    from realtime.ui import session_end
+
+    session_guard = session_end.install(app, window.shutdown)  # Windows: log-off, shut-down
+    end_activity = process.hold_activity()  # macOS: no App Nap while the window runs
     seconds = getattr(args, "seconds", None)
     if isinstance(seconds, int | float) and seconds > 0:
         from PySide6.QtCore import QTimer
@@ -100,6 +108,9 @@ def run_window(args: argparse.Namespace) -> int:
         window.shutdown()
         console_guard.shut_down()
         restore_signals()
+        end_activity()
+        if session_guard is not None:
+            app.removeNativeEventFilter(session_guard)
 
 
 def startup_message(loaded: Any) -> str | None:

@@ -1,5 +1,10 @@
 """The strips above the preview: errors (with Restart) and missing models, and the
-signal that carries conversion progress from the engine worker to the GUI thread."""
+signal that carries conversion progress from the engine worker to the GUI thread.
+
+A new strip is a ``Banner`` with its colour and buttons (``add_button``); the window
+puts it in the column above the preview (``MainWindow._build_ui``) and hands it to the
+room that shows it, in that room's constructor.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +12,44 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
-class ErrorBanner(QFrame):
-    """A red strip with the newest message; earlier ones in the tooltip."""
+class Banner(QFrame):
+    """A coloured strip: a wrapped, selectable message, buttons, and Dismiss; hidden
+    until shown."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, colour: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.messages: list[str] = []
-        self.setStyleSheet("ErrorBanner { background: #5c1d1d; border-radius: 4px; } "
+        self.setObjectName("banner")
+        self.setStyleSheet(f"#banner {{ background: {colour}; border-radius: 4px; }} "
                            "QLabel { color: #fff; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(10, 6, 6, 6)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action = QPushButton("Restart")
-        self.action.setVisible(False)
-        dismiss = QPushButton("Dismiss")
-        dismiss.clicked.connect(self.clear)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.action)
-        layout.addWidget(dismiss)
+        self._layout.addWidget(self.label, 1)
+        self.dismiss = QPushButton("Dismiss")
+        self.dismiss.clicked.connect(self.clear)
+        self._layout.addWidget(self.dismiss)
         self.hide()
+
+    def add_button(self, text: str) -> QPushButton:
+        """A button before Dismiss; the room that shows the strip connects it."""
+        button = QPushButton(text)
+        self._layout.insertWidget(self._layout.count() - 1, button)
+        return button
+
+    def clear(self) -> None:
+        self.hide()
+
+
+class ErrorBanner(Banner):
+    """A red strip with the newest message; earlier ones in the tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("#5c1d1d", parent)
+        self.messages: list[str] = []
+        self.action = self.add_button("Restart")
+        self.action.setVisible(False)
 
     def show_message(self, message: str, *, restart: bool = False) -> None:
         self.messages.append(message)
@@ -43,26 +65,14 @@ class ErrorBanner(QFrame):
         self.hide()
 
 
-class ModelsBanner(QFrame):
+class ModelsBanner(Banner):
     """An amber strip saying which models are missing, with a button that opens the
     Models dialog. It never opens the dialog by itself (the window stays explorable)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setStyleSheet("ModelsBanner { background: #5a4300; border-radius: 4px; } "
-                           "QLabel { color: #fff; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.button = QPushButton("Get models…")
-        dismiss = QPushButton("Dismiss")
-        dismiss.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.button)
-        layout.addWidget(dismiss)
+        super().__init__("#5a4300", parent)
+        self.button = self.add_button("Get models…")
         self.names: tuple[str, ...] = ()
-        self.hide()
 
     def show_missing(self, model: str, names: tuple[str, ...]) -> None:
         self.names = names

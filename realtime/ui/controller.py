@@ -70,10 +70,9 @@ REBUILD_FIELDS: tuple[str, ...] = (
 )
 
 
-
-class Controller(OutputSwitching, FaceAssignments):
-    """Owns the pipeline for the window; see the module docstring for the threading rules
-    (the outputs and the face assignments are its mixins)."""
+class Controller:
+    """Owns the pipeline for the window; see the module docstring for the threading rules.
+    ``outputs`` (virtual camera, recorder) and ``faces`` (who wears what) are its parts."""
 
     def __init__(
         self,
@@ -94,14 +93,14 @@ class Controller(OutputSwitching, FaceAssignments):
         # on_stage(model, done, total, what) while a checkpoint converts (worker thread)
         self.on_stage: Callable[[str, int, int, str], None] | None = None
         self._camera_key: tuple[Any, ...] | None = None
-        self._vcam_factory = vcam_factory
-        self._recorder_factory = recorder_factory
         self._lock = threading.RLock()
         self._runtime: Runtime | None = None
         self._switch = SinkSwitch()
+        self.outputs = OutputSwitching(self._switch, vcam_factory, recorder_factory,
+                                       self.preview)
+        self.faces = FaceAssignments(lambda: self._runtime)
         self._active = 0
         self._swap_enabled = True
-        self.recording_path: Path | None = None
         self._reported_error: object = None
         self._closed = False
 
@@ -279,8 +278,7 @@ class Controller(OutputSwitching, FaceAssignments):
         """Stop outputs first (they flush), then the pipeline's threads; no new builds."""
         with self._lock:
             self._closed = True
-        self._switch.stop()
-        self.recording_path = None
+        self.outputs.stop()
         self.stop_pipeline()
 
     # -- internals ----------------------------------------------------------------

@@ -3,19 +3,23 @@ badges (the meter's score and the assignment)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from realtime.ui.runtime import Runtime
 
 
 class FaceAssignments:
-    """Mixed into ``Controller``; ``_runtime`` is set by its ``__init__``."""
+    """Reads and sets the face map of whatever ``runtime()`` returns now (None: nothing
+    runs); thread-safe like the pipeline calls it makes."""
 
-    _runtime: Runtime | None
+    def __init__(self, runtime: Callable[[], Runtime | None]) -> None:
+        self._runtime = runtime
 
     def face_scores(self) -> dict[int, str]:
         """Track id → the meter's badge text (identity 0–100), for the preview only."""
         from realtime.faces.quality import meter_score
 
-        runtime = self._runtime
+        runtime = self._runtime()
         quality = getattr(runtime.pipeline, "face_quality", None) if runtime else None
         if quality is None:
             return {}
@@ -25,7 +29,7 @@ class FaceAssignments:
         """The person on ``track_id`` wears ``choice``: a source name, ``ACTIVE_SOURCE`` or
         ``LEAVE_ALONE`` (None: forget the assignment). False when nothing runs that maps
         faces (the camera alone)."""
-        runtime = self._runtime
+        runtime = self._runtime()
         assign = getattr(runtime.pipeline, "assign_face", None) if runtime else None
         if assign is None or (runtime is not None and runtime.preview_only):
             return False
@@ -34,7 +38,7 @@ class FaceAssignments:
 
     def face_assignments(self) -> dict[int, str]:
         """Track id → what the face wears by assignment (only assigned faces)."""
-        runtime = self._runtime
+        runtime = self._runtime()
         assigned = getattr(runtime.pipeline, "face_assignments", None) if runtime else None
         return dict(assigned()) if assigned is not None else {}
 

@@ -4,21 +4,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from realtime.config import Settings
-from realtime.ui.runtime import RecorderFactory, Runtime, SinkFactory
+from realtime.types import SwapResult
+from realtime.ui.runtime import RecorderFactory, SinkFactory
 from realtime.ui.sink_switch import SinkSwitch
 
 
 class OutputSwitching:
-    """Mixed into ``Controller``; the attributes are set by its ``__init__``."""
+    """The outputs the pipeline's one ``switch`` feeds; ``preview`` gives the newest
+    frame (its size is the outputs' size before one was sent)."""
 
-    _runtime: Runtime | None
-    _switch: SinkSwitch
-    _vcam_factory: SinkFactory
-    _recorder_factory: RecorderFactory
-    recording_path: Path | None
+    def __init__(self, switch: SinkSwitch, vcam_factory: SinkFactory,
+                 recorder_factory: RecorderFactory,
+                 preview: Callable[[], tuple[int, SwapResult | None]]) -> None:
+        self._switch = switch
+        self._vcam_factory = vcam_factory
+        self._recorder_factory = recorder_factory
+        self._preview = preview
+        self.recording_path: Path | None = None
 
     def set_virtual_camera(self, on: bool, settings: Settings) -> str:
         """Switch the virtual camera; returns its description. Raises when unavailable."""
@@ -54,12 +60,16 @@ class OutputSwitching:
     def recording(self) -> bool:
         return self._switch.has("recorder")
 
+    def stop(self) -> None:
+        """Close every output (they flush); the controller shuts down."""
+        self._switch.stop()
+        self.recording_path = None
+
     def _frame_size(self, settings: Settings) -> tuple[int, int]:
         """(width, height) of the frames going out: last sent, newest preview, or asked."""
         if self._switch.last_size is not None:
             return self._switch.last_size
-        runtime = self._runtime
-        _version, result = runtime.pipeline.preview() if runtime else (-1, None)
+        _version, result = self._preview()
         if result is not None:
             return int(result.image.shape[1]), int(result.image.shape[0])
         return settings.camera_width, settings.camera_height

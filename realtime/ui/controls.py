@@ -1,4 +1,5 @@
-"""The settings panel: input, model and engine, faces, blending, outputs, hotkeys.
+"""The settings panel: input, model and engine, faces, outputs, blending, detection,
+hotkeys.
 
 The panel only reports what the user did (``changed`` with the setting names and new
 values, and a few action signals); the main window applies, saves and reacts. Filling
@@ -56,20 +57,36 @@ def list_cameras() -> list[tuple[str, str]]:
     return camera_choices()
 
 
-# the Blend group's mask choice: (label, Settings.mask)
-MASK_LABELS: tuple[tuple[str, str], ...] = (
-    ("Auto (face parsing when installed)", "auto"),
-    ("Face parsing", "parsing"),
-    ("Box", "box"),
+# the Blend group's mask choice: (label, Settings.mask, what it does: the item's tooltip).
+# Labels stay short: the side panel is narrow and a cut-off label reads as a bug.
+MASK_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("Auto", "auto", "Face parsing when its model is installed, else the box"),
+    ("Face parsing", "parsing",
+     "SimSwap's mask: only skin, brows, eyes, glasses, nose, lips and mouth are swapped; "
+     "hair, ears and hands in front of the face stay real. Needs the face-parsing model."),
+    ("Box", "box", "The whole aligned face region"),
 )
 
 
-# the Blend group's texture choice between two swaps: (label, Settings.texture)
-TEXTURE_LABELS: tuple[tuple[str, str], ...] = (
-    ("Auto (follow the face when swapping is slow)", "auto"),
-    ("Follow the face (optical flow)", "flow"),
-    ("Still (newest swap)", "static"),
+# the Blend group's texture between two swaps: (label, Settings.texture, tooltip)
+TEXTURE_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("Auto", "auto", "Follow the face when swapping is slower than the camera"),
+    ("Follow the face", "flow",
+     "Warps the newest swapped face with the person's own motion (mouth, eyes, brows; "
+     "optical flow)"),
+    ("Still", "static", "Shows the newest swap as it was swapped"),
 )
+
+
+def _add_explained_items(combo: QComboBox, items: tuple[tuple[str, str, str], ...],
+                         what: str) -> None:
+    """Short item texts; each item's explanation is its own tooltip (shown while the list
+    is open) and the combo's tooltip lists them all."""
+    for label, value, explanation in items:
+        combo.addItem(label, value)
+        combo.setItemData(combo.count() - 1, explanation, Qt.ItemDataRole.ToolTipRole)
+    combo.setToolTip(what + ".\n" + "\n".join(f"{label}: {explanation}"
+                                               for label, _v, explanation in items))
 
 
 def _combo_data_index(combo: QComboBox, data: Any) -> int:
@@ -92,11 +109,14 @@ class ControlsPanel(QWidget):
         self._engine_short = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        # what a user needs first comes first (the camera, the model, whose face, where
+        # it goes out): they fit a 1366×768 window without scrolling; tuning comes below
         layout.addWidget(self._input_box())
         layout.addWidget(self._model_box())
         layout.addWidget(self._faces_box())
-        layout.addWidget(self._blend_box())
         layout.addWidget(self._output_box())
+        layout.addWidget(self._blend_box())
+        layout.addWidget(self._detection_box())
         layout.addWidget(self._hotkeys_box())
         layout.addStretch(1)
         # rows a little tighter than the style's default, so the whole panel fits a
@@ -154,22 +174,6 @@ class ControlsPanel(QWidget):
         self.faces.addItem("Largest face", "largest")
         self.faces.addItem("Match a reference photo…", "match")
         self.faces.activated.connect(self._faces_chosen)
-        self.det_threshold = QDoubleSpinBox()
-        self.det_threshold.setRange(0.05, 0.95)
-        self.det_threshold.setSingleStep(0.05)
-        self.det_threshold.valueChanged.connect(lambda v: self._emit(det_threshold=float(v)))
-        self.detect_every = QSpinBox()
-        self.detect_every.setRange(1, 30)
-        self.detect_every.setToolTip("Run the detector every N frames; track faces in between")
-        self.detect_every.valueChanged.connect(lambda v: self._emit(detect_every=int(v)))
-        self.detect_width = QSpinBox()
-        self.detect_width.setRange(320, 1920)
-        self.detect_width.setSingleStep(160)
-        self.detect_width.setSuffix(" px")
-        self.detect_width.setToolTip(
-            "Width of the copy the built-in detector searches: larger finds smaller "
-            "(more distant) faces and costs more CPU. SCRFD ignores it.")
-        self.detect_width.valueChanged.connect(lambda v: self._emit(detect_width=int(v)))
         self.max_faces = QSpinBox()
         self.max_faces.setRange(*MAX_FACES_RANGE)
         self.max_faces.setToolTip(
@@ -187,9 +191,30 @@ class ControlsPanel(QWidget):
         form.addRow("Swap", self.faces)
         form.addRow("Unassigned faces", self.unassigned)
         form.addRow("Faces at most", self.max_faces)
-        form.addRow("Detection threshold", self.det_threshold)
-        form.addRow("Detect every N frames", self.detect_every)
-        form.addRow("Detection size", self.detect_width)
+        return box
+
+    def _detection_box(self) -> QGroupBox:
+        box = QGroupBox("Detection")
+        form = QFormLayout(box)
+        self.det_threshold = QDoubleSpinBox()
+        self.det_threshold.setRange(0.05, 0.95)
+        self.det_threshold.setSingleStep(0.05)
+        self.det_threshold.valueChanged.connect(lambda v: self._emit(det_threshold=float(v)))
+        self.detect_every = QSpinBox()
+        self.detect_every.setRange(1, 30)
+        self.detect_every.setToolTip("Run the detector every N frames; track faces in between")
+        self.detect_every.valueChanged.connect(lambda v: self._emit(detect_every=int(v)))
+        self.detect_width = QSpinBox()
+        self.detect_width.setRange(320, 1920)
+        self.detect_width.setSingleStep(160)
+        self.detect_width.setSuffix(" px")
+        self.detect_width.setToolTip(
+            "Width of the copy the built-in detector searches: larger finds smaller "
+            "(more distant) faces and costs more CPU. SCRFD ignores it.")
+        self.detect_width.valueChanged.connect(lambda v: self._emit(detect_width=int(v)))
+        form.addRow("Threshold", self.det_threshold)
+        form.addRow("Every N frames", self.detect_every)
+        form.addRow("Search size", self.detect_width)
         return box
 
     def _blend_box(self) -> QGroupBox:
@@ -201,20 +226,13 @@ class ControlsPanel(QWidget):
         self.color_match = QCheckBox("Match skin colour")
         self.color_match.toggled.connect(lambda on: self._emit(color_match=bool(on)))
         self.mask_mode = QComboBox()
-        for label, mode in MASK_LABELS:
-            self.mask_mode.addItem(label, mode)
-        self.mask_mode.setToolTip(
-            "Face parsing (SimSwap's mask): only skin, brows, eyes, glasses, nose, lips and "
-            "mouth are swapped; hair, ears and hands in front of the face stay real. Needs "
-            "the face-parsing model. Box: the whole aligned face region.")
+        _add_explained_items(self.mask_mode, MASK_LABELS,
+                             "Which part of the swapped face is pasted on the camera's")
         self.mask_mode.activated.connect(lambda i: self._emit(mask=str(self.mask_mode.itemData(i))))
         self.texture = QComboBox()
-        for label, mode in TEXTURE_LABELS:
-            self.texture.addItem(label, mode)
-        self.texture.setToolTip(
-            "When the swap is slower than the camera, between two swaps: follow the face "
-            "warps the newest swapped face with the person's own motion (mouth, eyes, "
-            "brows); still shows it as it was swapped.")
+        _add_explained_items(self.texture, TEXTURE_LABELS,
+                             "What the frames between two swaps show when the swap is "
+                             "slower than the camera")
         self.texture.activated.connect(lambda i: self._emit(texture=str(self.texture.itemData(i))))
         self.live_mouth = QCheckBox("Live mouth (teeth and tongue from the camera)")
         self.live_mouth.toggled.connect(lambda on: self._emit(live_mouth=bool(on)))

@@ -1,9 +1,12 @@
-"""Optional system-wide hotkeys (Ctrl+Alt+1…9 and friends) through pynput.
+"""Optional system-wide hotkeys (Ctrl+Alt+1…9 and friends), per OS.
 
-Off by default. ``pynput`` is imported only when the user turns them on, so the app
-runs without it; ``availability()`` says why they cannot work (not installed, Wayland)
-in a sentence the settings panel shows. pynput calls back on its own thread: the
-actions cross to the GUI thread through a queued Qt signal.
+Off by default. Windows: ``RegisterHotKey`` read by a Qt native event filter
+(``hotkeys_windows``; no keyboard hook). macOS: a Quartz event tap on the main run loop
+(``hotkeys_macos``; pynput's listener thread calls an API macOS 14.7+ allows only on
+the main thread). Linux (X11): pynput, imported only when the user turns them on, so the
+app runs without it; it calls back on its own thread and the actions cross to the GUI
+thread through a queued Qt signal. ``availability()`` says why they cannot work (not
+installed, Wayland) in a sentence the settings panel shows.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ class GlobalHotkeysUnavailable(RuntimeError):
 
 def availability() -> str | None:
     """None when system-wide hotkeys can work, else the reason (with the fix)."""
+    if sys.platform == "win32":
+        return None  # RegisterHotKey: part of Windows
+    if sys.platform == "darwin":
+        if importlib.util.find_spec("Quartz") is None:
+            return f"needs the optional pyobjc-framework-Quartz package: {INSTALL_HINT}"
+        return None
     if importlib.util.find_spec("pynput") is None:
         return f"needs the optional pynput package: {INSTALL_HINT}"
     if sys.platform.startswith("linux"):
@@ -45,22 +54,6 @@ def availability() -> str | None:
         if not os.environ.get("DISPLAY"):
             return "no X11 display (DISPLAY is not set)"
     return None
-
-
-MACOS_PERMISSION = (
-    "macOS has not allowed this program to watch the keyboard: in System Settings → "
-    "Privacy & Security, add the app you started swapcam from (Terminal, or swapcam) "
-    "under Accessibility and Input Monitoring, then turn the hotkeys on again")
-
-
-def macos_untrusted(listener: Any) -> str | None:
-    """On macOS a listener started without the Accessibility permission receives no keys
-    and says nothing: pynput sets ``IS_TRUSTED`` once its thread runs. The reason, or
-    None (other systems, or trusted)."""
-    if sys.platform != "darwin":
-        return None
-    listener.wait()  # until the listener's thread has asked the system
-    return None if getattr(listener, "IS_TRUSTED", False) else MACOS_PERMISSION
 
 
 class GlobalHotkeys(QObject):
@@ -82,6 +75,10 @@ class GlobalHotkeys(QObject):
             raise GlobalHotkeysUnavailable(f"system-wide hotkeys: {reason}")
         if self._listener is not None:
             return
+        if sys.platform in ("win32", "darwin"):
+            self._listener = self._start_native()
+            log.info("system-wide hotkeys on: %s", ", ".join(BINDINGS))
+            return
         keyboard = importlib.import_module("pynput.keyboard")
         mapping = {combo: (lambda action=action: self.triggered.emit(action))
                    for combo, action in BINDINGS.items()}
@@ -90,15 +87,32 @@ class GlobalHotkeys(QObject):
             listener.start()
         except Exception as exc:  # pynput raises backend-specific errors (no X server ...)
             raise GlobalHotkeysUnavailable(f"system-wide hotkeys could not start: {exc}") from exc
-        untrusted = macos_untrusted(listener)
-        if untrusted is not None:
-            listener.stop()
-            raise GlobalHotkeysUnavailable(f"system-wide hotkeys: {untrusted}")
         self._listener = listener
         log.info("system-wide hotkeys on: %s", ", ".join(BINDINGS))
+
+    def _start_native(self) -> Any:
+        """Windows' or macOS's own hotkey service, registered on this (the GUI) thread."""
+        emit = self.triggered.emit
+        native: Any
+        if sys.platform == "win32":
+            from realtime.ui.hotkeys_windows import WindowsHotkeys
+
+            native = WindowsHotkeys(BINDINGS, emit)
+        else:
+            from realtime.ui.hotkeys_macos import MacHotkeys
+
+            native = MacHotkeys(BINDINGS, emit)
+        try:
+            native.start()
+        except PermissionError as exc:
+            raise GlobalHotkeysUnavailable(f"system-wide hotkeys: {exc}") from exc
+        except Exception as exc:  # the OS refused (a combination taken, no Quartz ...)
+            raise GlobalHotkeysUnavailable(f"system-wide hotkeys could not start: {exc}") from exc
+        return native
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-            listener.join(2.0)
+            if hasattr(listener, "join"):  # pynput's thread
+                listener.join(2.0)

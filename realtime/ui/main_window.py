@@ -6,11 +6,13 @@ preview is a timer that polls the pipeline's preview slot (version check) and th
 stats/errors are polled twice a second. Every error lands in the banner at the top
 and the window stays usable: change the camera or the model and it rebuilds.
 
-This module lays the window out and wires it; each job lives in a room (a mixin):
-``window_state`` (shared parts, settings persistence), ``window_outputs`` (virtual
-camera, recorder, badges), ``window_sources`` (the gallery), ``window_faces`` (who
-is this face), ``window_lifecycle`` (build, timers, shutdown), ``window_models``
-(models dialog, settings changes), ``window_actions`` (hotkeys, view, drops).
+This module lays the window out and composes its rooms; each room is an object that
+owns one job's state, is handed the widgets, workers and other rooms it uses in its
+constructor, and is reached by method calls and Qt signals: ``window_state``
+(``WindowSettings``: the settings, changed and saved), ``window_sources`` (the
+gallery), ``window_outputs`` (virtual camera, recorder, badges), ``window_faces``
+(who is this face), ``window_lifecycle`` (build, timers, errors), ``window_models``
+(models dialog, settings changes), ``window_actions`` (hotkeys, view).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
     QLabel,
+    QMainWindow,
     QProgressBar,
     QScrollArea,
     QStyle,
@@ -42,9 +46,12 @@ from realtime.ui.help_overlay import HelpOverlay
 from realtime.ui.hotkeys import install_hotkeys
 from realtime.ui.preview import PreviewWidget, StageChart
 from realtime.ui.window_actions import ActionsRoom
+from realtime.ui.window_faces import FacesRoom
+from realtime.ui.window_lifecycle import PREVIEW_INTERVAL_MS, STATS_INTERVAL_MS, LifecycleRoom
 from realtime.ui.window_models import ModelsRoom
-from realtime.ui.window_sources import IMAGE_SUFFIXES
-from realtime.ui.window_state import default_record_folder
+from realtime.ui.window_outputs import OutputsRoom
+from realtime.ui.window_sources import IMAGE_SUFFIXES, SourcesRoom
+from realtime.ui.window_state import WindowSettings, default_record_folder
 from realtime.ui.workers import SerialWorker
 
 __all__ = ["IMAGE_SUFFIXES", "PREVIEW_INTERVAL_MS", "STATS_INTERVAL_MS", "ErrorBanner",
@@ -52,11 +59,10 @@ __all__ = ["IMAGE_SUFFIXES", "PREVIEW_INTERVAL_MS", "STATS_INTERVAL_MS", "ErrorB
 
 log = logging.getLogger(__name__)
 
-PREVIEW_INTERVAL_MS = 15  # ~60 Hz polling; a redraw happens only on a new version
-STATS_INTERVAL_MS = 500
 
+class MainWindow(QMainWindow):
+    """Lays out the widgets, makes the workers and composes the rooms."""
 
-class MainWindow(ActionsRoom, ModelsRoom):
     def __init__(
         self,
         store: SettingsStore,
@@ -68,63 +74,69 @@ class MainWindow(ActionsRoom, ModelsRoom):
         super().__init__()
         self.setWindowTitle("swapcam")
         self.setAcceptDrops(True)
-        self.store = store
-        self.settings = settings
         self.controller = controller
-        self.worker = SerialWorker("engine", self)
+        self.worker = SerialWorker("engine", self)  # pipeline builds, then source vectors
         self.probe_worker = SerialWorker("probe", self)
-        self.outputs = SerialWorker("outputs", self)  # virtual camera and recorder
-        self.vcam_wanted = False
-        self.record_wanted = False
-        self._vcam_request = 0
-        self._record_request = 0
+        self.output_worker = SerialWorker("outputs", self)  # virtual camera and recorder
         self.global_hotkeys = GlobalHotkeys(self)
-        self.global_hotkeys.triggered.connect(self.on_action)
-        self.model_dialog = None
-        self._generation = 0
-        self._entry_generation: dict[int, int] = {}
-        self._preview_version = -1
-        self._last_view = settings.preview_mode if settings.preview_mode != "original" \
-            else "swapped"
-        self._reported_reconnect = False
         self._closing = False
-        self.backend = ""
-        self.record_on_start: Path | None = None
-        self._build_ui()
-        self.shortcuts = install_hotkeys(self, self.on_action)
-        self.preview_timer = QTimer(self)
-        self.preview_timer.setInterval(PREVIEW_INTERVAL_MS)
-        self.preview_timer.timeout.connect(self._tick_preview)
-        self.stats_timer = QTimer(self)
-        self.stats_timer.setInterval(STATS_INTERVAL_MS)
-        self.stats_timer.timeout.connect(self._tick_stats)
+        self._build_ui(settings)
+        status = self.statusBar()
+        self.prefs = WindowSettings(store, settings, banner=self.banner, status=status)
+        self.sources = SourcesRoom(self.prefs, controller, self.gallery, self.worker,
+                                   self.banner, status)
+        self.outputs = OutputsRoom(self.prefs, controller, self.controls, self.output_worker,
+                                   self.banner, self.preview)
+        self.faces = FacesRoom(self.prefs, controller, self.preview, status)
+        self.lifecycle = LifecycleRoom(
+            self.prefs, controller, self.worker, preview=self.preview, banner=self.banner,
+            models_banner=self.models_banner, status=status, status_model=self.status_model,
+            conversion=self.conversion, stats_label=self.stats_label, chart=self.chart,
+            sources=self.sources, outputs=self.outputs)
+        self.models = ModelsRoom(self.prefs, controller, self.controls, self.probe_worker,
+                                 self.lifecycle, self.outputs, dialog_parent=self)
+        self.actions_room = ActionsRoom(
+            self.prefs, controller, preview=self.preview, view_buttons=self.view_buttons,
+            controls=self.controls, banner=self.banner, global_hotkeys=self.global_hotkeys,
+            sources=self.sources, faces=self.faces, outputs=self.outputs)
+        self.actions_room.fullscreen_requested.connect(self.toggle_fullscreen)
+        self.actions_room.help_requested.connect(self.help.toggle)
+        self.models_banner.button.clicked.connect(
+            lambda: self.models.show_model_dialog(self.models_banner.names or None))
+        self.shortcuts = install_hotkeys(self, self.actions_room.on_action)
         self._restore_geometry()
-        self._fill_controls()
-        self._restore_sources()
-        self._update_badges()
+        self.controls.set_settings(settings)
+        self.models.show_installed()
+        self.outputs.show_idle()
+        self.actions_room.refresh_global_hotkeys_note()
+        self.sources.restore()
+        self.outputs.update_badges()
         if startup_warning:
             self.banner.show_message(startup_warning)
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (``prefs`` changes and saves them)."""
+        return self.prefs.settings
+
+    def start(self) -> None:
+        """Show the camera at once, build the pipeline in the background."""
+        self.lifecycle.start()
+
     # -- layout -------------------------------------------------------------------------
 
-    def _build_ui(self) -> None:
+    def _build_ui(self, settings: Settings) -> None:
         central = QWidget()
         outer = QHBoxLayout(central)
         outer.setContentsMargins(8, 8, 8, 8)
         left = QVBoxLayout()
         self.banner = ErrorBanner()
-        self.banner.action.clicked.connect(self.rebuild)
         left.addWidget(self.banner)
         self.models_banner = ModelsBanner()
-        self.models_banner.button.clicked.connect(
-            lambda: self.show_model_dialog(self.models_banner.names or None))
         left.addWidget(self.models_banner)
         self.preview = PreviewWidget()
-        self.preview.set_mode(self.settings.preview_mode
-                              if self.settings.preview_mode in ("swapped", "original",
-                                                                "side-by-side") else "swapped")
-        self.preview.face_clicked.connect(self.show_face_menu)
-        self.face_menu = None  # the open "who is this face" menu
+        self.preview.set_mode(settings.preview_mode if settings.preview_mode in (
+            "swapped", "original", "side-by-side") else "swapped")
         left.addWidget(self.preview, 1)
         self.info_row = QWidget()
         row = QHBoxLayout(self.info_row)
@@ -140,7 +152,6 @@ class MainWindow(ActionsRoom, ModelsRoom):
             button.setCheckable(True)
             button.setChecked(mode == self.preview.mode)
             button.setProperty("mode", mode)
-            button.clicked.connect(lambda _c=False, m=mode: self.set_preview_mode(m))
             self.view_buttons.addButton(button)
             view_row.addWidget(button)
         view_row.addStretch(1)
@@ -158,19 +169,9 @@ class MainWindow(ActionsRoom, ModelsRoom):
         row.addWidget(self.chart, 1)
         left.addWidget(self.info_row)
         self.gallery = Gallery()
-        self.gallery.add_requested.connect(self.add_source)
-        self.gallery.remove_requested.connect(self.remove_source)
-        self.gallery.rename_requested.connect(self.rename_source)
-        self.gallery.select_requested.connect(self.select_source)
-        self.gallery.folder_requested.connect(lambda folder: self.use_source_folder(Path(folder)))
         left.addWidget(self.gallery)
         outer.addLayout(left, 1)
         self.controls = ControlsPanel()
-        self.controls.changed.connect(self.apply_changes)
-        self.controls.vcam_toggled.connect(self.set_virtual_camera)
-        self.controls.record_toggled.connect(self.set_recording)
-        self.controls.get_models_requested.connect(lambda: self.show_model_dialog())
-        self.controls.global_hotkeys_toggled.connect(self.set_global_hotkeys)
         self.side = QScrollArea()
         self.side.setWidget(self.controls)
         self.side.setWidgetResizable(True)
@@ -187,17 +188,53 @@ class MainWindow(ActionsRoom, ModelsRoom):
         self.conversion.hide()
         self.statusBar().addPermanentWidget(self.conversion)
         self.statusBar().addPermanentWidget(self.status_model)
-        self.stage_signal = StageSignal(self)
-        self.stage_signal.stage.connect(self._conversion_stage)
-        self.controller.on_stage = self.stage_signal.stage.emit
         self.statusBar().showMessage("Press F1 or ? for hotkeys", 8000)
 
-    def _fill_controls(self) -> None:
-        self.controls.set_settings(self.settings)
-        self.controls.set_models([self.settings.model], self.settings.model)
-        self.controls.set_engines({}, self.settings.engine)
-        self.controls.set_recording(False, f"Saves to {self._record_folder()}")
-        self.controls.set_vcam_state(False, "off")
-        self._refresh_global_hotkeys_note()
-        self.probe_worker.submit("probe models and engines", self._probe, self._probed,
-                                 lambda exc, _t: log.warning("probe failed: %s", exc))
+    def _restore_geometry(self) -> None:
+        geometry = self.prefs.settings.window_geometry
+        if geometry and self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii"))):
+            return
+        self.resize(1400, 860)
+
+    def toggle_fullscreen(self) -> None:
+        full = not self.isFullScreen()
+        for widget in (self.side, self.gallery, self.info_row):
+            widget.setVisible(not full)
+        self.menuBar().setVisible(not full)
+        self.statusBar().setVisible(not full)
+        if full:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    # -- photos dropped anywhere on the window ------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.sources.add_source([Path(url.toLocalFile())])
+        event.acceptProposedAction()
+
+    # -- closing ------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Save, then stop everything this window started (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        self.lifecycle.stop()
+        self.prefs.save_on_close(bytes(self.saveGeometry().toBase64().data()).decode("ascii"))
+        self.models.close_dialog()
+        self.global_hotkeys.stop()
+        self.probe_worker.stop()
+        self.output_worker.stop()
+        self.worker.stop()
+        self.controller.shutdown()

@@ -3,7 +3,7 @@
 ``python -m realtime.ui.screenshot docs/screenshot.png [--models-dir DIR]``
 ``python -m realtime.ui.screenshot docs/meter.jpg --meter --view swapped``: waits for
 the identity meter's badges and gives the leftmost face the first source by a click's
-path (``MainWindow.assign_face``), so its badge names it.
+path (``FacesRoom.assign_face``), so its badge names it.
 
 The camera is insightface's ``t1.jpg`` (six people) played as a looping file; the
 sources are package portraits (scikit-image's astronaut, matplotlib's Grace Hopper,
@@ -133,7 +133,7 @@ def _meter_ready(window: Any, done: dict[str, Any]) -> bool:
         leftmost = min(result.faces, key=lambda f: float(f.box[0]))
         names = [s.name for s in window.controller.sources()]
         if names:
-            window.assign_face(leftmost.track_id, names[0])
+            window.faces.assign_face(leftmost.track_id, names[0])
             done["assigned"] = True
     scored = any(t.startswith("ID ") for t in window.preview.face_badges.values())
     return (scored and done.get("assigned", False)) or done["tries"] > 30

@@ -1,16 +1,28 @@
-"""The main window's face assignment: select a face in the preview (N), open its
-"who is this face" menu (A or a click) and give it an identity."""
+"""The faces' room: select a face in the preview (N), open its "who is this face" menu
+(A or a click) and give it an identity."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import QObject, QPoint
+from PySide6.QtWidgets import QMenu, QStatusBar
 
-from realtime.ui.window_state import WindowState
+from realtime.ui import controller as ctl
+from realtime.ui.preview import PreviewWidget
+from realtime.ui.window_state import WindowSettings
 
 
-class FacesRoom(WindowState):
+class FacesRoom(QObject):
     """One identity per person: the menu and the selection outline."""
+
+    def __init__(self, prefs: WindowSettings, controller: ctl.Controller,
+                 preview: PreviewWidget, status: QStatusBar) -> None:
+        super().__init__(preview)
+        self.prefs = prefs
+        self.controller = controller
+        self.preview = preview
+        self.status = status
+        self.menu: QMenu | None = None  # the open "who is this face" menu
+        preview.face_clicked.connect(self.show_face_menu)
 
     def _faces_left_to_right(self) -> list[int]:
         result = self.preview.result
@@ -22,13 +34,13 @@ class FacesRoom(WindowState):
         faces = self._faces_left_to_right()
         if not faces:
             self.preview.select_face(None)
-            self.statusBar().showMessage("No face in the preview to select", 3000)
+            self.status.showMessage("No face in the preview to select", 3000)
             return None
         current = self.preview.selected_face
         track_id = faces[(faces.index(current) + 1) % len(faces)] if current in faces \
             else faces[0]
         self.preview.select_face(track_id)
-        self.statusBar().showMessage(f"Face {faces.index(track_id) + 1} of {len(faces)} "
+        self.status.showMessage(f"Face {faces.index(track_id) + 1} of {len(faces)} "
                                      "selected: A gives it an identity", 4000)
         return track_id
 
@@ -48,8 +60,8 @@ class FacesRoom(WindowState):
         the face's current choice is checked."""
         from realtime.faces.mapping import ACTIVE_SOURCE, LEAVE_ALONE
 
-        current = self.controller.face_assignments().get(track_id)
-        menu = QMenu(self)
+        current = self.controller.faces.face_assignments().get(track_id)
+        menu = QMenu(self.preview)
         menu.setTitle("Who is this face?")
         header = menu.addAction("This person wears…")
         header.setEnabled(False)
@@ -67,7 +79,7 @@ class FacesRoom(WindowState):
         self._face_action(menu, "&Leave alone", track_id, LEAVE_ALONE, current)
         if current is not None:
             menu.addSeparator()
-            policy = "active source" if self.settings.unassigned_faces == "source" \
+            policy = "active source" if self.prefs.settings.unassigned_faces == "source" \
                 else "left alone"
             forget = menu.addAction(f"&Forget (like other faces: {policy})")
             forget.triggered.connect(lambda _c=False: self.assign_face(track_id, None))
@@ -83,19 +95,19 @@ class FacesRoom(WindowState):
 
     def show_face_menu(self, track_id: int, global_pos: QPoint) -> None:
         """Pop up the identity menu for a face (a click on it in the preview)."""
-        if self.face_menu is not None:
-            self.face_menu.close()
-        self.face_menu = self.face_menu_for(track_id)
-        self.face_menu.aboutToHide.connect(self.preview.update)
-        self.face_menu.popup(global_pos)
+        if self.menu is not None:
+            self.menu.close()
+        self.menu = self.face_menu_for(track_id)
+        self.menu.aboutToHide.connect(self.preview.update)
+        self.menu.popup(global_pos)
 
     def assign_face(self, track_id: int, choice: str | None) -> None:
         from realtime.faces.mapping import ACTIVE_SOURCE, LEAVE_ALONE
 
-        if not self.controller.assign_face(track_id, choice):
-            self.statusBar().showMessage("Faces can be assigned once the model runs", 4000)
+        if not self.controller.faces.assign_face(track_id, choice):
+            self.status.showMessage("Faces can be assigned once the model runs", 4000)
             return
         what = {None: "its assignment is forgotten", ACTIVE_SOURCE: "wears the active source",
                 LEAVE_ALONE: "is left alone"}.get(choice, f"wears {choice}")
-        self.statusBar().showMessage(f"This face {what}; followed while it moves", 4000)
-        self.preview.set_face_badges(self.controller.face_badges())
+        self.status.showMessage(f"This face {what}; followed while it moves", 4000)
+        self.preview.set_face_badges(self.controller.faces.face_badges())

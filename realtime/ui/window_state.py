@@ -1,5 +1,5 @@
-"""What every room of the main window shares: its parts and state (declared here,
-made by ``MainWindow.__init__``), and the settings persistence (change, save, geometry)."""
+"""The window's settings: the one ``Settings`` value every room reads, changed and saved
+here only (a refused value or a failed save is said in the status bar or the banner)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QTimer
-from PySide6.QtWidgets import (
-    QButtonGroup,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QProgressBar,
-    QScrollArea,
-    QWidget,
-)
+from PySide6.QtWidgets import QStatusBar
 
 from realtime.config import SettingError, Settings
 from realtime.settings_store import SettingsSaveError, SettingsStore
-from realtime.ui import controller as ctl
-from realtime.ui.banners import ErrorBanner, ModelsBanner, StageSignal
-from realtime.ui.controls import ControlsPanel
-from realtime.ui.gallery import Gallery
-from realtime.ui.global_hotkeys import GlobalHotkeys
-from realtime.ui.help_overlay import HelpOverlay
-from realtime.ui.model_dialog import ModelDialog
-from realtime.ui.preview import PreviewWidget, StageChart
-from realtime.ui.workers import SerialWorker
+from realtime.ui.banners import ErrorBanner
 
 log = logging.getLogger(__name__)
 
@@ -40,74 +23,40 @@ def default_record_folder() -> Path:
     return Path(platformdirs.user_videos_dir())
 
 
-class WindowState(QMainWindow):
-    """The main window's shared parts; each room (a mixin below ``MainWindow``) adds one job."""
+class WindowSettings:
+    """The current settings and their file; rooms read ``settings`` and write through
+    ``change``."""
 
-    store: SettingsStore
-    settings: Settings
-    controller: ctl.Controller
-    worker: SerialWorker  # pipeline builds and source vectors, in submission order
-    probe_worker: SerialWorker
-    outputs: SerialWorker  # virtual camera and recorder
-    vcam_wanted: bool
-    record_wanted: bool
-    _vcam_request: int
-    _record_request: int
-    global_hotkeys: GlobalHotkeys
-    model_dialog: ModelDialog | None
-    _generation: int
-    _entry_generation: dict[int, int]
-    _preview_version: int
-    _last_view: str
-    _reported_reconnect: bool
-    _closing: bool
-    backend: str
-    record_on_start: Path | None
-    banner: ErrorBanner
-    models_banner: ModelsBanner
-    preview: PreviewWidget
-    face_menu: QMenu | None  # the open "who is this face" menu
-    info_row: QWidget
-    view_buttons: QButtonGroup
-    stats_label: QLabel
-    chart: StageChart
-    gallery: Gallery
-    controls: ControlsPanel
-    side: QScrollArea
-    help: HelpOverlay
-    status_model: QLabel
-    conversion: QProgressBar
-    stage_signal: StageSignal
-    preview_timer: QTimer
-    stats_timer: QTimer
+    def __init__(self, store: SettingsStore, settings: Settings, *, banner: ErrorBanner,
+                 status: QStatusBar) -> None:
+        self.store = store
+        self.settings = settings
+        self._banner = banner
+        self._status = status
+        self._closing = False
 
-    # -- settings persistence ---------------------------------------------------------
-
-    def _change(self, **changes: Any) -> None:
+    def change(self, **changes: Any) -> None:
+        """Apply and save ``changes``; a value the rules refuse keeps the settings."""
         try:
             new = self.settings.with_changes(**changes)
         except SettingError as exc:  # a control offered a value the rules refuse
             log.error("%s", exc)
-            self.statusBar().showMessage(f"Not applied: {exc}", 8000)
+            self._status.showMessage(f"Not applied: {exc}", 8000)
             return
         if new != self.settings:
             self.settings = new
-            self._save()
+            self.save()
 
-    def _save(self, *, geometry: bool = False) -> None:
-        if geometry:
-            data = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
-            self.settings = self.settings.with_changes(window_geometry=data)
+    def save(self) -> None:
         try:
             self.store.save(self.settings)
         except SettingsSaveError as exc:
             log.error("%s", exc)
-            if not self._closing:
-                self.banner.show_message(str(exc))
+            if not self._closing:  # the banner is going away with the window
+                self._banner.show_message(str(exc))
 
-    def _restore_geometry(self) -> None:
-        if self.settings.window_geometry:
-            data = QByteArray.fromBase64(self.settings.window_geometry.encode("ascii"))
-            if self.restoreGeometry(data):
-                return
-        self.resize(1400, 860)
+    def save_on_close(self, geometry: str) -> None:
+        """The last save, with the window's geometry (base64 of ``saveGeometry``)."""
+        self._closing = True
+        self.settings = self.settings.with_changes(window_geometry=geometry)
+        self.save()

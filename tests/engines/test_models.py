@@ -466,3 +466,25 @@ def test_face_parser_downloads_as_a_direct_file(models_dir: Path,
                                      progress=False, base_url=srv.base_url)
     assert path.read_bytes() == data
     assert models.model_status(models_dir, "face-parsing") == "verified"
+
+
+def test_face_parser_comes_from_simswaps_release_first_and_a_mirror_after(
+        models_dir: Path, parser_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SimSwap publishes 79999_iter.pth as a release asset: the official host is tried
+    first, the Hugging Face mirror only when it fails."""
+    import dataclasses
+
+    info = models.MODELS["face-parsing"]
+    assert info.urls[0] == ("https://github.com/neuralchen/SimSwap/releases/download/1.0/"
+                            "79999_iter.pth")
+    assert len(info.urls) >= 2 and all(u.endswith("/79999_iter.pth") for u in info.urls)
+    data = parser_checkpoint.read_bytes()
+    with FileServer({"/mirror/79999_iter.pth": data}) as srv:
+        served = dataclasses.replace(info, urls=(srv.url("/official/79999_iter.pth"),
+                                                 srv.url("/mirror/79999_iter.pth")))
+        monkeypatch.setitem(models.MODELS, "face-parsing", served)
+        path = models.download_model("face-parsing", models_dir, accept_licence=True,
+                                     progress=False)
+        asked = [seen.path for seen in srv.seen]
+    assert path.read_bytes() == data
+    assert asked[0] == "/official/79999_iter.pth" and asked[-1] == "/mirror/79999_iter.pth"

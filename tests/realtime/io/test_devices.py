@@ -101,7 +101,9 @@ def test_windows_lists_directshow_then_media_foundation(monkeypatch: pytest.Monk
     assert [(c.index, c.name, c.backend) for c in scan.cameras] == [
         (0, "Integrated Camera", "DirectShow"), (1, "OBS Virtual Camera", "DirectShow"),
         (0, "Integrated Camera", "Media Foundation")]
-    assert [c.backend for c in devices.preferred_cameras(scan)] == ["DirectShow"] * 2
+    assert scan.cameras[1].virtual  # our own output: listed, never offered as an input
+    assert [(c.name, c.backend) for c in devices.preferred_cameras(scan)] == [
+        ("Integrated Camera", "DirectShow")]
 
 
 def test_windows_backend_error_is_a_note_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,7 +35,9 @@ def test_windows_directshow_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "win32")
     fake_enumerator(monkeypatch, {cv2.CAP_DSHOW: ["Integrated Camera", "OBS Virtual Camera"],
                                   cv2.CAP_MSMF: ["Integrated Camera"]})
-    assert camera_choices() == [("0", "Integrated Camera (0)"), ("1", "OBS Virtual Camera (1)")]
+    # saved by name and device path; OBS's virtual camera (our output) is not offered
+    assert camera_choices() == [("Integrated Camera <\\\\?\\usb#vid_046d&pid_080>",
+                                 "Integrated Camera (0)")]
 
 
 def test_macos_without_the_enumerator_falls_back_to_numbers(

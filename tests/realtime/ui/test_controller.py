@@ -73,10 +73,10 @@ def test_recording_uses_the_frame_size(tmp_path: Path) -> None:
                                 recorder_factory=recorder)
     controller.build(Settings())
     controller._switch.send(np.zeros((120, 160, 3), np.uint8), 0)
-    path = controller.start_recording(tmp_path / "videos", Settings())
+    path = controller.outputs.start_recording(tmp_path / "videos", Settings())
     assert path.parent == tmp_path / "videos" and path.suffix == ".mkv"
-    assert sizes == [(160, 120)] and controller.recording
-    assert controller.stop_recording() == path and not controller.recording
+    assert sizes == [(160, 120)] and controller.outputs.recording
+    assert controller.outputs.stop_recording() == path and not controller.outputs.recording
     controller.shutdown()
 
 

@@ -122,7 +122,7 @@ def window(qtbot: QtBot, build: Build, tmp_path: Path,
     win.start()
     qtbot.waitUntil(lambda: controller.swapping, timeout=30000)
     for name in ("astronaut", "grace_hopper"):
-        win.add_source([face_photos[name]])
+        win.sources.add_source([face_photos[name]])
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 2, timeout=30000)
     # the pipeline's own frames, with every face of t1 tracked
     qtbot.waitUntil(lambda: win.preview.result is not None
@@ -137,10 +137,10 @@ def _pipeline(build: Build):  # type: ignore[no-untyped-def]
 
 
 def _open_menu(qtbot: QtBot, window: MainWindow) -> QMenu:
-    qtbot.waitUntil(lambda: window.face_menu is not None and window.face_menu.isVisible(),
+    qtbot.waitUntil(lambda: window.faces.menu is not None and window.faces.menu.isVisible(),
                     timeout=3000)
-    assert window.face_menu is not None
-    return window.face_menu
+    assert window.faces.menu is not None
+    return window.faces.menu
 
 
 def _click_action(qtbot: QtBot, menu: QMenu, choice: str) -> None:
@@ -193,10 +193,10 @@ def test_clicking_a_face_assigns_it_a_gallery_identity(
     _wait_worn(qtbot, build, People(t1_bgr, result.faces), face.track_id,
                grace.embeddings[FAMILY])
     # a click on empty picture (above the faces) opens nothing
-    window.face_menu = None
+    window.faces.menu = None
     qtbot.mouseClick(window.preview, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
     QApplication.processEvents()
-    assert window.face_menu is None
+    assert window.faces.menu is None
 
 
 def test_hotkeys_cycle_faces_and_leave_one_alone(
@@ -227,7 +227,7 @@ def test_hotkeys_cycle_faces_and_leave_one_alone(
     assert seen == set(left_to_right) - {left_to_right[2]}
 
     # the menu for an assigned face offers to forget it; forgetting swaps it again
-    window.show_face_menu(left_to_right[2], QPoint(100, 100))
+    window.faces.show_face_menu(left_to_right[2], QPoint(100, 100))
     menu = _open_menu(qtbot, window)
     forget = next(a for a in menu.actions() if a.text().startswith("&Forget"))
     qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(forget).center())
@@ -244,7 +244,7 @@ def test_the_unassigned_faces_setting_reaches_the_pipeline(
     result = window.preview.result
     assert result is not None
     first = min(result.faces, key=lambda f: float(f.box[0]))
-    window.assign_face(first.track_id, "astronaut")
+    window.faces.assign_face(first.track_id, "astronaut")
     combo.setCurrentIndex(combo.findData("leave"))
     combo.activated.emit(combo.currentIndex())  # what a user's pick emits
     pipeline = _pipeline(build)
@@ -258,7 +258,7 @@ def test_the_unassigned_faces_setting_reaches_the_pipeline(
     qtbot.waitUntil(lambda: len(build.swapper.calls) >= 3, timeout=30000)
     assert {people.who(s) for _, s in build.swapper.calls} == {first.track_id}
     # saved with the other settings
-    assert SettingsStore(window.store.path).load().settings.unassigned_faces == "leave"
+    assert SettingsStore(window.prefs.store.path).load().settings.unassigned_faces == "leave"
 
 
 def test_an_assigned_face_keeps_its_place_under_faces_at_most(
@@ -268,7 +268,7 @@ def test_an_assigned_face_keeps_its_place_under_faces_at_most(
     assert result is not None
     people = People(t1_bgr, result.faces)
     smallest = min(result.faces, key=lambda f: f.detection.area)
-    window.apply_changes({"max_faces": 1})
+    window.models.apply_changes({"max_faces": 1})
     qtbot.wait(600)
     build.swapper.calls.clear()
     qtbot.waitUntil(lambda: len(build.swapper.calls) >= 3, timeout=30000)
@@ -277,7 +277,7 @@ def test_an_assigned_face_keeps_its_place_under_faces_at_most(
     assert len(before) == 1 and smallest.track_id not in before
 
     # given an identity, the smallest face is the one swapped: people first, then size
-    window.assign_face(smallest.track_id, "grace_hopper")
+    window.faces.assign_face(smallest.track_id, "grace_hopper")
     grace = next(s for s in window.controller.sources() if s.name == "grace_hopper")
     _wait_worn(qtbot, build, people, smallest.track_id, grace.embeddings[FAMILY])
     qtbot.wait(600)

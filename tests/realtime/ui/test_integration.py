@@ -61,7 +61,7 @@ def window(qtbot: QtBot, tmp_path: Path, small_models_dir: Path, t1_path: Path,
 
 def test_window_runs_the_real_pipeline(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     qtbot.waitUntil(lambda: window.preview.result is not None, timeout=30_000)
-    assert window.backend == "onnxruntime-cpu"
+    assert window.lifecycle.backend == "onnxruntime-cpu"
     runtime = window.controller._runtime
     assert runtime is not None
     pipeline = runtime.pipeline
@@ -90,21 +90,21 @@ def test_window_runs_the_real_pipeline(qtbot: QtBot, window: MainWindow, tmp_pat
     # read from the kernel, not from the outcome.
     loopback = any(Path("/sys/devices/virtual/video4linux").glob("video*"))
     qtbot.keyClick(window, Qt.Key.Key_V)
-    qtbot.waitUntil(lambda: window.controller.virtual_camera_on
+    qtbot.waitUntil(lambda: window.controller.outputs.virtual_camera_on
                     or "v4l2loopback" in window.controls.vcam_status.text(), timeout=10_000)
-    assert window.controller.virtual_camera_on is loopback
+    assert window.controller.outputs.virtual_camera_on is loopback
     if loopback:
         qtbot.keyClick(window, Qt.Key.Key_V)
     else:
-        assert not window.banner.isHidden() and not window.vcam_wanted
+        assert not window.banner.isHidden() and not window.outputs.vcam_wanted
         assert "Virtual camera unavailable" in window.banner.label.text()
 
     qtbot.keyClick(window, Qt.Key.Key_R)
-    qtbot.waitUntil(lambda: window.controller.recording, timeout=10_000)
-    path = window.controller.recording_path
+    qtbot.waitUntil(lambda: window.controller.outputs.recording, timeout=10_000)
+    path = window.controller.outputs.recording_path
     qtbot.wait(1500)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    qtbot.waitUntil(lambda: not window.controller.recording, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controller.outputs.recording, timeout=10_000)
     assert path is not None and path.exists() and path.stat().st_size > 0
 
     qtbot.waitUntil(lambda: "fps" in window.stats_label.text(), timeout=5000)
@@ -118,7 +118,7 @@ def test_window_runs_the_real_pipeline(qtbot: QtBot, window: MainWindow, tmp_pat
 def test_photo_without_a_face_says_so(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
-    entry = window.add_source([blank])
+    entry = window.sources.add_source([blank])
     assert entry is not None
     qtbot.waitUntil(lambda: entry.state == "failed", timeout=30_000)
     assert "no face" in window.gallery.tiles[entry.key].status.text().lower()

@@ -201,7 +201,7 @@ def window(qtbot: QtBot, harness: Harness, tmp_path: Path,
            photos: list[Path]) -> Iterator[MainWindow]:
     win = make_window(qtbot, harness, tmp_path)
     for path in photos[:3]:
-        win.add_source([path])
+        win.sources.add_source([path])
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=5000)
     yield win
     win.close()
@@ -246,30 +246,30 @@ def test_space_o_v_r_toggle(qtbot: QtBot, window: MainWindow, harness: Harness,
     assert window.preview.mode == "swapped"
 
     qtbot.keyClick(window, Qt.Key.Key_V)
-    assert window.vcam_wanted and window.controls.vcam.isChecked()
-    qtbot.waitUntil(lambda: window.controller.virtual_camera_on, timeout=3000)
+    assert window.outputs.vcam_wanted and window.controls.vcam.isChecked()
+    qtbot.waitUntil(lambda: window.controller.outputs.virtual_camera_on, timeout=3000)
     qtbot.waitUntil(lambda: harness.vcams[-1].frames > 0, timeout=3000)
     qtbot.waitUntil(lambda: window.controls.vcam_status.text() == "fake virtual camera",
                     timeout=3000)
     qtbot.keyClick(window, Qt.Key.Key_V)
-    assert not window.vcam_wanted and not window.controls.vcam.isChecked()
+    assert not window.outputs.vcam_wanted and not window.controls.vcam.isChecked()
     qtbot.waitUntil(lambda: harness.vcams[-1].stopped, timeout=3000)
-    assert not window.controller.virtual_camera_on
+    assert not window.controller.outputs.virtual_camera_on
 
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert window.record_wanted and window.controls.record.isChecked()
-    qtbot.waitUntil(lambda: window.controller.recording, timeout=3000)
-    path = window.controller.recording_path
+    assert window.outputs.record_wanted and window.controls.record.isChecked()
+    qtbot.waitUntil(lambda: window.controller.outputs.recording, timeout=3000)
+    path = window.controller.outputs.recording_path
     assert path is not None and path.parent == tmp_path / "rec"
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert not window.record_wanted and not window.controls.record.isChecked()
+    assert not window.outputs.record_wanted and not window.controls.record.isChecked()
     qtbot.waitUntil(lambda: "Saved" in window.controls.record_status.text(), timeout=3000)
-    assert not window.controller.recording and harness.recorders[-1].stopped
+    assert not window.controller.outputs.recording and harness.recorders[-1].stopped
 
 
 def test_photo_without_face_shows_message_on_tile(qtbot: QtBot, window: MainWindow,
                                                  photos: list[Path]) -> None:
-    entry = window.add_source([photos[3]])
+    entry = window.sources.add_source([photos[3]])
     assert entry is not None
     qtbot.waitUntil(lambda: entry.state == "failed", timeout=3000)
     tile = window.gallery.tiles[entry.key]
@@ -288,7 +288,7 @@ def test_virtual_camera_unavailable_is_shown(qtbot: QtBot, harness: Harness,
     qtbot.keyClick(win, Qt.Key.Key_V)
     qtbot.waitUntil(lambda: not win.controls.vcam.isChecked(), timeout=3000)
     assert "v4l2loopback" in win.controls.vcam_status.text()
-    assert not win.vcam_wanted and win.settings.virtual_cam is False
+    assert not win.outputs.vcam_wanted and win.settings.virtual_cam is False
     assert not win.banner.isHidden() and "v4l2loopback" in win.banner.label.text()
     win.close()
 
@@ -323,11 +323,12 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
     win = MainWindow(store, Settings(), controller)
     qtbot.addWidget(win)
     win.start()
-    qtbot.waitUntil(lambda: not win.banner.isHidden(), timeout=3000)
-    assert "could not open" in win.banner.label.text()
-    assert "Not running" in win.preview.message
+    # the camera alone fails first (its own banner line), then the build
+    qtbot.waitUntil(lambda: "Not running" in win.preview.message, timeout=3000)
+    assert not win.banner.isHidden() and "could not open" in win.banner.label.text()
+    assert any(m.startswith("Could not start") for m in win.banner.messages)
     harness.fail_build = None
-    win.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
+    win.models.apply_changes({"camera": str(tmp_path / "clip.mp4")})  # pick a file: rebuilds
     qtbot.waitUntil(lambda: controller.swapping, timeout=3000)
     win.close()
 
@@ -335,11 +336,11 @@ def test_build_failure_keeps_the_window_usable(qtbot: QtBot, harness: Harness,
 def test_settings_saved_and_restored(qtbot: QtBot, harness: Harness, tmp_path: Path,
                                      photos: list[Path]) -> None:
     win = make_window(qtbot, harness, tmp_path)
-    win.add_source([photos[0]])
-    win.add_source([photos[1], photos[2]], "bob and cid")
+    win.sources.add_source([photos[0]])
+    win.sources.add_source([photos[1], photos[2]], "bob and cid")
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 2, timeout=3000)
     qtbot.keyClick(win, Qt.Key.Key_2)
-    win.apply_changes({"feather": 0.2, "detect_every": 3})
+    win.models.apply_changes({"feather": 0.2, "detect_every": 3})
     win.resize(780, 530)
     size = (win.width(), win.height())
     win.close()
@@ -405,8 +406,8 @@ def test_remove_and_rename_keep_the_bank_in_step(qtbot: QtBot, window: MainWindo
     bank = harness.pipelines[-1].bank
     qtbot.keyClick(window, Qt.Key.Key_3)
     first, second = window.gallery.entries[0], window.gallery.entries[1]
-    window.rename_source(second.key, "Robert")
-    window.remove_source(first.key)
+    window.sources.rename_source(second.key, "Robert")
+    window.sources.remove_source(first.key)
     qtbot.waitUntil(lambda: len(bank.sources) == 2, timeout=3000)
     qtbot.waitUntil(lambda: bank.sources[0].name == "Robert", timeout=3000)
     # the active source (was the third) is now the second, in the pipeline and on screen
@@ -420,10 +421,10 @@ def test_closing_stops_every_thread(qtbot: QtBot, harness: Harness, tmp_path: Pa
                                     photos: list[Path]) -> None:
     before = set(threading.enumerate())
     win = make_window(qtbot, harness, tmp_path)
-    win.add_source([photos[0]])
+    win.sources.add_source([photos[0]])
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 1, timeout=3000)
     qtbot.keyClick(win, Qt.Key.Key_V)
-    qtbot.waitUntil(lambda: win.controller.virtual_camera_on, timeout=3000)
+    qtbot.waitUntil(lambda: win.controller.outputs.virtual_camera_on, timeout=3000)
     assert len(set(threading.enumerate()) - before) >= 3  # pipeline + workers
     win.close()
     assert set(threading.enumerate()) - before == set()
@@ -433,7 +434,7 @@ def test_closing_stops_every_thread(qtbot: QtBot, harness: Harness, tmp_path: Pa
 def test_source_folder_is_remembered(qtbot: QtBot, harness: Harness, tmp_path: Path,
                                      photos: list[Path]) -> None:
     win = make_window(qtbot, harness, tmp_path)
-    win.use_source_folder(photos[0].parent)
+    win.sources.use_source_folder(photos[0].parent)
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=3000)
     assert [e.state for e in win.gallery.entries].count("failed") == 1  # noface.png
     win.close()
@@ -457,11 +458,11 @@ def test_photos_removed_from_the_folder_stay_removed(qtbot: QtBot, harness: Harn
                                                      tmp_path: Path, photos: list[Path]) -> None:
     config = tmp_path / "config" / "settings.toml"
     win = make_window(qtbot, harness, tmp_path)
-    win.use_source_folder(photos[0].parent)
+    win.sources.use_source_folder(photos[0].parent)
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 3, timeout=3000)
     by_path = {e.paths[0]: e for e in win.gallery.entries}
-    win.remove_source(by_path[str(photos[1])].key)  # bob
-    win.remove_source(by_path[str(photos[3])].key)  # noface (a failed tile)
+    win.sources.remove_source(by_path[str(photos[1])].key)  # bob
+    win.sources.remove_source(by_path[str(photos[3])].key)  # noface (a failed tile)
     qtbot.waitUntil(lambda: len(win.gallery.ready_entries()) == 2, timeout=3000)
     win.close()
     saved = SettingsStore(config).load().settings
@@ -470,13 +471,13 @@ def test_photos_removed_from_the_folder_stay_removed(qtbot: QtBot, harness: Harn
     qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 2, timeout=3000)
     assert sorted(e.paths[0] for e in again.gallery.entries) == [str(photos[0]), str(photos[2])]
     # adding a removed photo by hand wants it back, also at the next start
-    again.add_source([photos[1]])
+    again.sources.add_source([photos[1]])
     qtbot.waitUntil(lambda: len(again.gallery.ready_entries()) == 3, timeout=3000)
     assert again.settings.removed_sources == (str(photos[3]),)
     again.close()
     # choosing the folder again is a fresh start: every photo comes back
     third = make_window(qtbot, harness, tmp_path, SettingsStore(config).load().settings)
-    third.use_source_folder(photos[0].parent)
+    third.sources.use_source_folder(photos[0].parent)
     qtbot.waitUntil(lambda: len(third.gallery.entries) == 4, timeout=3000)
     assert third.settings.removed_sources == ()
     third.close()
@@ -502,18 +503,18 @@ def test_without_models_the_camera_shows_with_a_banner_and_no_dialog(
     win = _first_run_window(qtbot, harness, tmp_path)
     qtbot.waitUntil(lambda: win.preview.result is not None, timeout=5000)  # the camera
     qtbot.waitUntil(lambda: win.models_banner.isVisible(), timeout=5000)
-    assert win.model_dialog is None
+    assert win.models.dialog is None
     assert "arcface-simswap" in win.models_banner.label.text()
     assert not win.controller.swapping and win.controller.running
     qtbot.waitUntil(lambda: "get the models" in win.preview.hint, timeout=3000)
     # the banner's button opens the dialog; closed, it stays closed
     win.models_banner.button.click()
-    assert win.model_dialog is not None and win.model_dialog.isVisible()
-    win.model_dialog.reject()
-    assert win.model_dialog is None
+    assert win.models.dialog is not None and win.models.dialog.isVisible()
+    win.models.dialog.reject()
+    assert win.models.dialog is None
     cameras = len(harness.cameras)
     qtbot.wait(1500)  # three stats ticks
-    assert win.model_dialog is None
+    assert win.models.dialog is None
     assert len(harness.cameras) == cameras  # the camera was not restarted either
     assert win.preview.result is not None
     win.close()
@@ -544,7 +545,7 @@ def test_the_camera_shows_while_the_models_load(qtbot: QtBot, harness: Harness,
     assert not win.conversion.isVisible()
     assert harness.cameras[-1]._stop.is_set()  # the camera-only pipeline handed over
     qtbot.waitUntil(lambda: "Add a photo" in win.preview.hint, timeout=3000)
-    win.add_source([photos[0]])
+    win.sources.add_source([photos[0]])
     qtbot.waitUntil(lambda: win.preview.hint == "", timeout=3000)
     win.close()
 
@@ -555,7 +556,7 @@ def test_recordings_go_to_the_videos_folder_by_default(qtbot: QtBot, harness: Ha
     import platformdirs
 
     win = _first_run_window(qtbot, harness, tmp_path)
-    assert win._record_folder() == Path(platformdirs.user_videos_dir())
+    assert win.outputs.record_folder() == Path(platformdirs.user_videos_dir())
     win.close()
 
 
@@ -579,7 +580,7 @@ def test_a_refused_value_from_a_control_keeps_the_settings(qtbot: QtBot,
                                                           window: MainWindow) -> None:
     """A value the settings rules refuse is not applied and says why in the status bar."""
     before = window.settings
-    window._change(det_threshold=7.0)
+    window.prefs.change(det_threshold=7.0)
     assert window.settings == before
     assert "det_threshold" in window.statusBar().currentMessage()
 
@@ -599,3 +600,25 @@ def test_texture_mode_and_live_mouth_go_live_and_are_saved(qtbot: QtBot, harness
     win.close()
     saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
     assert (saved.texture, saved.live_mouth) == ("static", True)
+
+
+def test_live_record_starts_once_the_first_frame_shows(qtbot: QtBot, harness: Harness,
+                                                       tmp_path: Path) -> None:
+    """``live --record OUT`` (``app.run_window``): the recording to OUT starts when the
+    preview has a frame (the outputs room learns it from the lifecycle's preview tick)."""
+    store = SettingsStore(tmp_path / "settings.toml")
+    controller = ctl.Controller(tmp_path, tmp_path, build=harness.build,
+                                camera_build=harness.camera_build,
+                                vcam_factory=harness.vcam, recorder_factory=harness.recorder)
+    win = MainWindow(store, Settings(), controller)
+    qtbot.addWidget(win)
+    out = tmp_path / "out" / "talk.mkv"
+    win.outputs.record_on_start = out
+    assert not win.outputs.record_wanted  # nothing yet: no frame, no size
+    win.start()
+    qtbot.waitUntil(lambda: controller.outputs.recording, timeout=5000)
+    assert controller.outputs.recording_path == out and win.outputs.record_on_start is None
+    assert win.outputs.record_wanted and win.controls.record.isChecked()
+    assert harness.recorders[-1].label == str(out)
+    win.close()
+    assert harness.recorders[-1].stopped

@@ -281,3 +281,23 @@ def test_qt_binding_keeps_none_alive(qtbot: QtBot) -> None:
     for _ in range(2000):
         label.setEnabled(True)
     assert sys.getrefcount(None) >= before - 100, "this PySide6 build leaks None references"
+
+
+def test_a_new_banner_is_a_coloured_strip_with_its_buttons_before_dismiss(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    from realtime.ui.banners import Banner
+
+    strip = Banner("#123456")
+    qtbot.addWidget(strip)
+    assert strip.isHidden()
+    retry = strip.add_button("Retry")
+    assert {b.text() for b in strip.findChildren(QPushButton)} == {"Retry", "Dismiss"}
+    layout = strip.layout()
+    assert layout is not None
+    order = [layout.itemAt(i).widget() for i in range(layout.count())]
+    assert order == [strip.label, retry, strip.dismiss]
+    strip.label.setText("Preparing the enhancer…")
+    strip.show()
+    qtbot.mouseClick(strip.dismiss, Qt.MouseButton.LeftButton)
+    assert strip.isHidden()

@@ -41,7 +41,7 @@ window.show()
 window.start()
 for name in ("ann", "bob"):
     (tmp / f"{name}.png").write_bytes(b"x")
-    window.add_source([tmp / f"{name}.png"])
+    window.sources.add_source([tmp / f"{name}.png"])
 state = {"last": None}
 
 def poll():
