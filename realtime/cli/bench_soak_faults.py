@@ -261,6 +261,13 @@ def _replace_photo(rig: SoakRig, t: float) -> FaultRecord:
     shutil.copyfile(rig.spare_photo, new_path)
     added = rig.bank.add([new_path])
     rig.pipeline.select_source(len(rig.bank.sources) - 1)
+    given = ""
+    tracks = [tr.track_id for tr in rig.pipeline.tracker.tracks]
+    if rig.pipeline.face_map is not None and tracks:
+        # With a map every face may be someone's (random-weight encoders match every face
+        # to a reference): give the new identity to a person too, as a click does.
+        rig.pipeline.assign_face(tracks[0], added.name)
+        given = f" and to the person on track {tracks[0]}"
     # a CPU swap of one face takes seconds (tens under load, and the swap worker also
     # embeds new tracks for the map and runs the meter): the new identity shows after
     # the next swap of a face that wears the active source
@@ -270,7 +277,7 @@ def _replace_photo(rig: SoakRig, t: float) -> FaultRecord:
     kept = active.name in [s.name for s in rig.bank.sources]
     message = (f"deleted {', '.join(p.name for p in deleted) or 'nothing'} of "
                f"'{active.name}' (its identity stays in memory: {'kept' if kept else 'LOST'});"
-               f" added '{added.name}' and switched to it")
+               f" added '{added.name}' and switched to it{given}")
     return FaultRecord(t, "source_photo", message, _round(worn), worn is not None and kept)
 
 

@@ -133,8 +133,13 @@ def test_camera_lost_for_five_seconds_comes_back_by_itself(rig_factory: Any) -> 
     assert rig.pipeline.error is None and rig.pipeline.stats().source_state == "running"
 
 
-def test_photo_deleted_and_another_added_while_live(rig_factory: Any) -> None:
+@pytest.mark.parametrize("mapped", [False, True])
+def test_photo_deleted_and_another_added_while_live(rig_factory: Any, mapped: bool) -> None:
     rig = rig_factory()
+    if mapped:  # every face is a mapped person's: none wears the active identity
+        from realtime.faces.mapping import FaceMap
+
+        rig.pipeline.face_map = FaceMap(unassigned="leave")
     assert frames_flow(rig, 20) is not None
     record = fault_source_photo(rig)
     assert record.ok, record.message
@@ -147,6 +152,7 @@ def test_photo_deleted_and_another_added_while_live(rig_factory: Any) -> None:
         seen.append(rig.pipeline.stats().source_name)
         return seen[-1] == names[1]
     assert wait_until(worn, 10.0) is not None, seen[-20:]  # the new one worn
+    assert ("to the person on track" in record.message) == mapped
 
 
 @pytest.fixture(scope="module")
