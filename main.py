@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("realtime.cli.devices", "list cameras by name and the virtual-camera outputs"),
     "install-shortcut": ("realtime.cli.shortcut",
                          "add swapcam to the desktop's menu (Linux, Windows, macOS)"),
+    "selftest": ("realtime.cli.selftest",
+                 "check every engine's models against ONNX Runtime CPU and time the pipeline"),
 }
 
 log = logging.getLogger("swapcam")

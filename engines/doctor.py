@@ -9,6 +9,7 @@ crash, and the command exits 0 on a CPU-only machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import platform
 import shutil
@@ -231,10 +232,32 @@ def collect(models_dir: Path) -> dict[str, list[Row]]:
     report = {"System": system,
               f"Engines (first usable wins: {' > '.join(BACKENDS)})": engines,
               f"Models in {models_dir}": models}
+    memory = _memory(models_dir)
+    if memory:
+        report["Device memory per engine (estimated, TensorRT FP16)"] = memory
     failures = _compile_failures(models_dir)
     if failures:
         report[say("compile-failures")] = failures
     return report
+
+
+def _memory(models_dir: Path) -> list[Row]:
+    """Each installed ONNX model's estimated engine memory at its batch profile's max."""
+    from engines.models import MODELS, model_path
+
+    rows: list[Row] = []
+    for name in MODELS:
+        path = model_path(models_dir, name)
+        if path.suffix == ".onnx" and path.is_file():
+            rows.append((name, _safe(functools.partial(_describe, path))))
+    return rows
+
+
+def _describe(path: Path) -> str:
+    from engines.memory import estimate
+    from engines.tensorrt import max_batch_for
+
+    return estimate(path, max_batch_for(path)).describe()
 
 
 def _compile_failures(models_dir: Path) -> list[Row]:

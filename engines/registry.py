@@ -133,7 +133,8 @@ def _open_one(backend: str, onnx_path: Path, *, cache_dir: Path | None, precisio
         module = _tensorrt_module()
         folder = cache_dir if cache_dir is not None else onnx_path.parent.parent / "engines"
         engine: Engine = module.open_tensorrt_engine(
-            onnx_path, build=tensorrt_builder(onnx_path, folder, module.MAX_BATCH,
+            onnx_path, build=tensorrt_builder(onnx_path, folder,
+                                              module.max_batch_for(onnx_path),
                                               module.OPT_BATCH), precision=precision)
         return engine
     if backend == "openvino":
@@ -164,8 +165,14 @@ def _open_gpu_provider(backend: str, onnx_path: Path, *, cache_dir: Path | None,
         raise EngineUnavailable(backend, reason, provider.hint)
     path = onnx_path
     if precision == "fp16" and provider.fp16_graph:
+        from google.protobuf.message import DecodeError
+
         folder = cache_dir if cache_dir is not None else onnx_path.parent / "engines"
-        path = ort_providers.fp16_onnx(onnx_path, folder)
+        try:
+            path = ort_providers.fp16_onnx(onnx_path, folder)
+        except (ValueError, OSError, DecodeError) as exc:  # an EngineError: next backend
+            raise EngineError(f"{onnx_path.name}: the FP16 copy for {backend} could not be "
+                              f"written ({type(exc).__name__}: {exc})") from exc
     return OnnxRuntimeEngine(path, device=device, threads=threads,  # type: ignore[arg-type]
                              precision=precision)
 

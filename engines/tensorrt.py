@@ -25,10 +25,13 @@ engine's trailing shape and the same number of rows (no silent broadcast).
 Device memory: torch tensors allocated once per context, 256-byte aligned (TensorRT's rule
 for ``set_tensor_address``, whose result is checked) and bound by ``data_ptr()``. Every
 call runs on the context's own ``torch.cuda.Stream``, ordered after the caller's stream and
-before it again (``wait_stream``), with no allocation and no host wait. With
-``use_cuda_graph`` one graph per batch size is captured at open
-(``capture_error_mode="thread_local"``: the app's other threads keep using the GPU) and
-replayed. cuda-python/PyCUDA are not needed: torch owns the context, streams and memory.
+before it again (``wait_stream``), with no allocation and no host wait. The caller's stream
+is the calling thread's own (``realtime.frame.streams``), so one thread's engine work never
+orders another thread's. The numpy ``run`` uploads through pinned memory without blocking
+and waits (its download) on the calling thread's stream only. No CUDA graphs: a capture
+needs a per-shape warm-up enqueue and a thread-local capture, and nothing measured a gain
+worth that; the code was removed (issue 25).
+cuda-python/PyCUDA are not needed: torch owns the context, streams and memory.
 Tests drive the same code on torch's CPU device with strict doubles of ``tensorrt`` and of
 ``torch.cuda``'s streams, events and graphs.
 
@@ -36,21 +39,23 @@ FP16 safety: each call ANDs ``torch.isfinite(out).all()`` of every chunk into a 
 that stays False once a NaN/Inf was seen, copies it to pinned memory asynchronously and
 records an event. The next call reads it only if that event has completed (``query``, never
 ``synchronize``: a face map's second identity in the same frame never waits for the first);
-the numpy ``run`` waits anyway, reads it at once and re-runs the bad frame on FP32. The FP32
-engine comes from ``Fp32Fallback``: built (through ``export.tensorrt.ensure_engine``'s file
-lock, one build at a time on the machine) and deserialised with its contexts on a
-background thread: at open for the face generator (``builds_fp32_ahead``), on the first NaN
-for any other model. Until it is ready the FP16 engine keeps running; once switched, the
-FP16 engine's memory is released and the FP32 engine is not checked (nothing to fall back
-to).
+the numpy ``run`` waits anyway, reads it at once and re-runs the bad frame on FP32. The check
+runs only where a fallback exists (an FP16 engine). The FP32 engine comes from
+``Fp32Fallback``: built (through ``export.tensorrt.ensure_engine``'s file lock, one build at
+a time on the machine) and deserialised on a background thread (its own CUDA stream): at
+open for the face generator (``builds_fp32_ahead``), on the first NaN for any other model;
+its contexts are made on first use (no context memory until the switch). Until it is
+ready the FP16 engine keeps running; once switched, the FP16 engine's memory is released
+and the FP32 engine is not checked (nothing to fall back to).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -185,6 +190,18 @@ def aligned_empty(dims: tuple[int, ...], dtype: torch.dtype,
     return raw[offset:offset + count].view(dims)
 
 
+@contextlib.contextmanager
+def _own_stream() -> Iterator[None]:
+    """A CUDA stream of its own for a background thread (none without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        yield
+        return
+    with torch.cuda.stream(torch.cuda.Stream()):
+        yield
+
+
 class _Loaded:
     """One deserialized engine (shared by every thread) and its tensors' layout."""
 
@@ -194,7 +211,12 @@ class _Loaded:
         self.device = device
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = construct(trt, "Runtime", self.logger)
-        engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        try:
+            blob = self.path.read_bytes()
+        except OSError as exc:  # an EngineError: the registry falls back
+            raise EngineError(f"{engine_path}: the engine file could not be read "
+                              f"({type(exc).__name__}: {exc})") from exc
+        engine = self.runtime.deserialize_cuda_engine(blob)
         if engine is None:
             raise EngineError(f"{engine_path}: TensorRT could not deserialize the engine "
                               "(built by another TensorRT version or GPU? delete it to rebuild)")
@@ -228,10 +250,10 @@ class _Loaded:
 
 
 class _Context:
-    """One execution context with its stream, bound buffers, CUDA graphs and finite flag.
+    """One execution context with its stream, bound buffers and finite flag.
     Used by one thread at a time (``lock``); normally by one thread only."""
 
-    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool, check_finite: bool) -> None:
+    def __init__(self, loaded: _Loaded, *, check_finite: bool) -> None:
         import torch
 
         self.loaded = loaded
@@ -241,7 +263,6 @@ class _Context:
         self.context = loaded.create_context()
         self.inputs: dict[str, torch.Tensor] = {}
         self.outputs: dict[str, torch.Tensor] = {}
-        self.graphs: dict[int, Any] = {}
         self.batch = 0
         try:
             self.stream = torch.cuda.Stream(loaded.device)
@@ -264,8 +285,6 @@ class _Context:
                                           pin_memory=torch.cuda.is_available())
             self.flag_ready = torch.cuda.Event()
             self.flag_pending = False
-            if use_cuda_graph:
-                self._capture()
         except EngineError:
             raise
         except RuntimeError as exc:  # torch.OutOfMemoryError, a stream torch cannot make
@@ -307,55 +326,30 @@ class _Context:
             raise EngineError(f"{self.loaded.path}: execute_async_v3 failed (see the TensorRT "
                               "log)")
 
-    def _capture(self) -> None:
-        """One graph per batch size (a graph replays the shapes it was captured with), at
-        open, with ``capture_error_mode="thread_local"`` so that other threads' CUDA work
-        (the live pipeline's) does not invalidate the capture."""
-        import torch
-
-        sizes = range(1, self.loaded.max_batch + 1) if self.loaded.profiled else (self.batch,)
-        # One ordinary launch first: TensorRT defers some allocations to the first enqueue,
-        # which must not happen inside a capture.
-        self._launch()
-        self.stream.synchronize()
-        for batch in sizes:
-            self.set_batch(batch)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-                self._launch()
-            self.graphs[batch] = graph
-
     def execute(self) -> None:
-        """Replay the graph captured at this batch size, else launch."""
-        graph = self.graphs.get(self.batch)
-        if graph is not None:
-            graph.replay()
-        else:
-            self._launch()
+        self._launch()
 
     def retire(self) -> None:
         """Wait for this context's queued work, then let its memory go."""
         with self.lock:
             self.stream.synchronize()
-            self.graphs.clear()
 
 
 class _State:
     """The engine in use (FP16, or the FP32 fallback) and its contexts: ``spare`` ones made
     ahead (at open, or on the fallback's build thread) and one per calling thread."""
 
-    def __init__(self, loaded: _Loaded, *, use_cuda_graph: bool, check_finite: bool,
+    def __init__(self, loaded: _Loaded, *, check_finite: bool,
                  contexts: int = CONTEXTS_AHEAD) -> None:
         self.loaded = loaded
-        self.use_cuda_graph = use_cuda_graph
         self.check_finite = check_finite
         self.lock = threading.Lock()
+        self.retired = False  # the engine was switched away from: no new contexts
         self.spare = [self.new_context() for _ in range(contexts)]
         self.by_thread: dict[int, _Context] = {}
 
     def new_context(self) -> _Context:
-        return _Context(self.loaded, use_cuda_graph=self.use_cuda_graph,
-                        check_finite=self.check_finite)
+        return _Context(self.loaded, check_finite=self.check_finite)
 
     def reclaim(self) -> None:
         """Contexts of threads that have ended go back to ``spare`` (a restarted swap worker
@@ -370,12 +364,24 @@ class _State:
         with self.lock:
             return (self.spare or list(self.by_thread.values()))[0]
 
-    def retire(self) -> None:
+    def retire(self, *, background: bool = False) -> None:
+        """No new contexts from now on; each context's memory goes once its queued work is
+        done: waited for here, or (``background``) on a thread of its own, so the thread
+        that switched engines never waits for another thread's engine work."""
         with self.lock:
+            self.retired = True
             contexts = {id(c): c for c in (*self.spare, *self.by_thread.values())}
             self.spare, self.by_thread = [], {}
-        for context in contexts.values():
-            context.retire()
+
+        def release() -> None:
+            for context in contexts.values():
+                context.retire()
+
+        if background:
+            threading.Thread(target=release, name=f"retire-{self.loaded.path.stem}",
+                             daemon=True).start()
+        else:
+            release()
 
 
 class Fp32Fallback:
@@ -411,9 +417,10 @@ class Fp32Fallback:
 
     def _run(self) -> None:
         try:
-            path = self._build()
-            if self._prepare is not None:
-                self.ready = self._prepare(path)
+            with _own_stream():  # the build thread's CUDA work orders no other thread's
+                path = self._build()
+                if self._prepare is not None:
+                    self.ready = self._prepare(path)
             self._path = path
         except Exception as exc:  # reported, never raised into the frame path
             self.error = exc
@@ -444,20 +451,17 @@ class TensorRTEngine:
     backend = BACKEND
 
     def __init__(self, engine_path: Path, *, fallback: Callable[[], Path | None] | None = None,
-                 use_cuda_graph: bool = False, name: str = "",
-                 device: str | torch.device = "cuda") -> None:
+                 name: str = "", device: str | torch.device = "cuda") -> None:
         import torch
 
         self.name = name or Path(engine_path).stem
         self.device = torch.device(device)
-        self._use_cuda_graph = use_cuda_graph
         self.fallback = fallback
         self._switch_lock = threading.Lock()
         self._waiting_told = False
         self._shared_told = False
         self.fell_back = False
-        self._state = _State(_Loaded(Path(engine_path), self.device),
-                             use_cuda_graph=use_cuda_graph, check_finite=True)
+        self._state = _State(_Loaded(Path(engine_path), self.device), check_finite=True)
         self.max_batch = self._state.loaded.max_batch
         self.inputs = self._specs(self._state.loaded.input_names)
         self.outputs = self._specs(self._state.loaded.output_names)
@@ -471,17 +475,18 @@ class TensorRTEngine:
                      for n in names)
 
     def prepare_fallback(self, path: Path) -> _State:
-        """The FP32 engine deserialised with as many contexts as the FP16 one has in use
-        (runs on the fallback's build thread); no finite check on it: there is nothing
-        further to fall back to."""
-        in_use = max(1, len({id(c) for c in self._state.by_thread.values()}))
-        return _State(_Loaded(Path(path), self.device), use_cuda_graph=self._use_cuda_graph,
-                      check_finite=False, contexts=in_use)
+        """The FP32 engine deserialised (runs on the fallback's build thread); its contexts
+        are made by the threads that use it, after the switch, so it holds no context
+        memory beside the FP16 engine's. No finite check on it: there is nothing further
+        to fall back to."""
+        return _State(_Loaded(Path(path), self.device), check_finite=False, contexts=0)
 
     def _context(self, state: _State) -> _Context:
         """This thread's context: its own, a spare one made ahead, a new one, or, when no
         new one can be made (out of GPU memory), another thread's shared under its lock."""
         me = threading.get_ident()
+        if state.retired:  # switched to FP32 since this thread read the state
+            return self._context(self._state)
         with state.lock:
             context = state.by_thread.get(me)
             if context is None:
@@ -549,6 +554,8 @@ class TensorRTEngine:
 
         step = context.loaded.max_batch
         whole = batch <= step and not context.shared
+        # the NaN/Inf check only where something can be done about it (an FP32 fallback)
+        check = context.check_finite and self.fallback is not None
         caller = torch.cuda.current_stream(self.device)
         parts: list[dict[str, torch.Tensor]] = []
         for start in range(0, batch, step):
@@ -556,20 +563,24 @@ class TensorRTEngine:
             rows = stop - start
             context.stream.wait_stream(caller)  # feeds, and readers of the last outputs
             with torch.cuda.stream(context.stream):
-                context.set_batch(rows)
+                # a static engine runs its fixed batch: a partial last chunk fills the
+                # first rows (the rest holds older rows, whose outputs are not returned)
+                context.set_batch(rows if context.loaded.profiled else step)
                 for name, target in context.inputs.items():
                     target[:rows].copy_(feeds[name][start:stop], non_blocking=True)
                 context.execute()
                 outputs = {name: t[:rows] for name, t in context.outputs.items()}
-                if context.check_finite:
+                if check:
                     torch.logical_and(context.finite, self._all_finite(outputs),
                                       out=context.finite)
             caller.wait_stream(context.stream)
+            for tensor in outputs.values():  # read on the caller's stream: kept until then
+                tensor.record_stream(caller)
             if whole:
                 parts.append(outputs)
             else:  # copied on the caller's stream before the next chunk overwrites them
                 parts.append({k: v.clone() for k, v in outputs.items()})
-        if context.check_finite:
+        if check:
             with torch.cuda.stream(context.stream):
                 context.finite_host.copy_(context.finite, non_blocking=True)
                 context.flag_ready.record(context.stream)
@@ -620,7 +631,7 @@ class TensorRTEngine:
             self._state = new
             self.max_batch = new.loaded.max_batch
             self.fell_back = True
-        state.retire()  # the FP16 engine's memory goes once its queued work is done
+        state.retire(background=True)  # the FP16 engine's memory, once its work is done
         return True
 
     # -- Engine protocol (numpy) -------------------------------------------------------------
@@ -629,8 +640,13 @@ class TensorRTEngine:
         import torch
 
         check_feeds(self.inputs, feeds)
-        device_feeds = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
-                        for k, v in feeds.items()}
+        pinned = torch.cuda.is_available()
+        device_feeds = {}
+        for name, array in feeds.items():
+            host = torch.from_numpy(np.ascontiguousarray(array))
+            if pinned:  # page-locked (torch's caching host allocator): the copy queues
+                host = host.pin_memory()
+            device_feeds[name] = host.to(self.device, non_blocking=pinned)
         outputs = self.run_torch(device_feeds)
         context = self._state.by_thread.get(threading.get_ident())
         if context is not None and context.flag_pending:
@@ -645,27 +661,45 @@ class TensorRTEngine:
 
 
 # Model kinds (engines.models) whose FP32 fallback engine is built as soon as the FP16 one
-# opens: the face generators, whose NaN frames are the visible black/green faces. Every other
-# FP16 engine (detector, parser, encoders) builds its fallback only on its first NaN frame.
-FP32_AHEAD_KINDS = frozenset({"generator", "swapper"})
+# opens: the face generators and the enhancer, whose NaN frames are the visible black/green
+# faces. Every other FP16 engine (detector, parser, encoders) builds its fallback only on its
+# first NaN frame.
+FP32_AHEAD_KINDS = frozenset({"generator", "swapper", "enhancer"})
 
 
-def builds_fp32_ahead(onnx_path: Path) -> bool:
-    """Whether ``onnx_path`` is a face generator's file, by its model folder, its stem or
-    its official file name in ``engines.models``."""
+# Faces per launch (the batch profile's max) by model kind: what each row's activations
+# allow on a 6–8 GB card beside the others (issue 25). The generators take a frame's faces
+# in one launch; the parser (BiSeNet at 512², ~20 MB a row) and the enhancer (GFPGAN at
+# 512², the largest activations) fewer; the detector sees one frame at a time.
+MAX_BATCH_BY_KIND = {"generator": 8, "swapper": 8, "encoder": 8, "landmarks": 8,
+                     "parser": 4, "enhancer": 2, "detector": 1}
+
+
+def model_kind(onnx_path: Path) -> str | None:
+    """The ``engines.models`` kind of ``onnx_path``, by its model folder, its stem or its
+    official file name; None for a file the table does not know."""
     from engines.models import FILE_NAMES, MODELS
 
     path = Path(onnx_path)
     for name in (path.parent.name, path.stem, FILE_NAMES.get(path.name, "")):
         info = MODELS.get(name)
         if info is not None:
-            return info.kind in FP32_AHEAD_KINDS
-    return False
+            return str(info.kind)
+    return None
+
+
+def max_batch_for(onnx_path: Path) -> int:
+    """The batch profile's max for ``onnx_path`` (``MAX_BATCH`` for an unknown file)."""
+    return MAX_BATCH_BY_KIND.get(model_kind(onnx_path) or "", MAX_BATCH)
+
+
+def builds_fp32_ahead(onnx_path: Path) -> bool:
+    """Whether ``onnx_path`` is a face generator's file (see ``model_kind``)."""
+    return model_kind(onnx_path) in FP32_AHEAD_KINDS
 
 
 def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: str = "fp16",
-                         use_cuda_graph: bool = False, fp32_ahead: bool | None = None
-                         ) -> TensorRTEngine:
+                         fp32_ahead: bool | None = None) -> TensorRTEngine:
     """Open the engine ``build(precision)`` returns (built or cached by the caller's
     builder, normally ``export.tensorrt.ensure_engine``). With FP16 an FP32 fallback is
     attached: built at once on a background thread when ``fp32_ahead`` (default: when
@@ -677,8 +711,7 @@ def open_tensorrt_engine(onnx_path: Path, *, build: BuildFunction, precision: st
     if reason is not None:
         raise EngineUnavailable(BACKEND, reason)
     name = Path(onnx_path).stem
-    engine = TensorRTEngine(build(precision), use_cuda_graph=use_cuda_graph, name=name,
-                            device=DEVICE)
+    engine = TensorRTEngine(build(precision), name=name, device=DEVICE)
     if precision == "fp16":
         ahead = builds_fp32_ahead(onnx_path) if fp32_ahead is None else fp32_ahead
         engine.fallback = Fp32Fallback(lambda: build("fp32"), name,

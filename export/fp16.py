@@ -8,8 +8,9 @@ network, so the precision decisions are made here, in the ONNX graph, with expli
 nodes at every FP16↔FP32 boundary. Graph inputs and outputs stay FP32 so callers never change.
 
 ``mode="mixed"`` keeps every InstanceNormalization and the style multiply/add that consume its
-output in FP32, and every global reduction (the face parser's attention pools average up to
-64×64 values: a sum that leaves the FP16 range when an accumulator is FP16); ``mode="all"``
+output in FP32, every global reduction (the face parser's attention pools average up to
+64×64 values: a sum that leaves the FP16 range when an accumulator is FP16), and every node
+of a StyleGAN2 modulated convolution (``FP32_SCOPES``: GFPGAN); ``mode="all"``
 converts everything that can be converted (used to show the failure the mixed graph avoids).
 ONNX Runtime's CPU provider runs both graphs, but it computes FP16 nodes that lack an FP16
 kernel (InstanceNormalization included) in FP32 and merges the casts between them, so it
@@ -57,6 +58,11 @@ STYLE_OPS = frozenset({"Mul", "Add"})
 STYLE_DEPTH = 2
 # Whole-map reductions, kept FP32 on their own (their consumers are ordinary ops).
 REDUCTION_OPS = frozenset({"GlobalAveragePool", "ReduceMean", "ReduceSum"})
+# Module scopes (the exporter names nodes and tensors ``/…/<scope>/…``) kept FP32 whole:
+# StyleGAN2's modulated conv (GFPGAN's decoder, export/gfpgan.py) scales its input by the
+# style and normalises only after the conv (``demod``), so the conv's output is unbounded
+# (StyleGAN2 itself clamps to ±256 in FP16) and overflows FP16 before demodulation.
+FP32_SCOPES: tuple[str, ...] = ("modulated_conv",)
 
 
 class Fp16ConversionError(ValueError):
@@ -75,6 +81,13 @@ def _name_nodes(graph: onnx.GraphProto) -> None:
             used.add(candidate)
 
 
+def _in_fp32_scope(node: onnx.NodeProto) -> bool:
+    """Whether the node belongs to a ``FP32_SCOPES`` module, by its name or, for nodes the
+    optimiser renamed (``node_Unsqueeze_1``), by its output tensors' names."""
+    names = [node.name, *node.output]
+    return any(f"/{scope}/" in name for scope in FP32_SCOPES for name in names)
+
+
 def _fp32_nodes(model: onnx.ModelProto, mode: Mode) -> list[onnx.NodeProto]:
     if mode == "all":
         return []
@@ -85,7 +98,8 @@ def _fp32_nodes(model: onnx.ModelProto, mode: Mode) -> list[onnx.NodeProto]:
     for index, node in enumerate(graph.node):
         for name in node.input:
             consumers.setdefault(name, []).append(index)
-    keep: set[int] = {i for i, node in enumerate(graph.node) if node.op_type in REDUCTION_OPS}
+    keep: set[int] = {i for i, node in enumerate(graph.node)
+                      if node.op_type in REDUCTION_OPS or _in_fp32_scope(node)}
     for index, node in enumerate(graph.node):
         if node.op_type not in NORM_OPS:
             continue
@@ -104,8 +118,9 @@ def _fp32_nodes(model: onnx.ModelProto, mode: Mode) -> list[onnx.NodeProto]:
 
 def fp32_node_names(model: onnx.ModelProto, mode: Mode = "mixed") -> set[str]:
     """Names of the nodes the FP16 graph keeps in FP32: each norm node plus the Mul/Add chain
-    (up to ``STYLE_DEPTH`` deep) that consumes its output, and each global reduction. Empty
-    in ``"all"`` mode; unnamed nodes are left out (see ``fp32_tensor_names``)."""
+    (up to ``STYLE_DEPTH`` deep) that consumes its output, each global reduction and each
+    node of a ``FP32_SCOPES`` module. Empty in ``"all"`` mode; unnamed nodes are left out
+    (see ``fp32_tensor_names``)."""
     return {node.name for node in _fp32_nodes(model, mode) if node.name}
 
 

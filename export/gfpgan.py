@@ -17,7 +17,9 @@ channel_multiplier 2, narrow 1, num_mlp 8, input_is_latent, different_w, sft_hal
 
 Modulated convolutions are computed as ``demod · conv(x · style, W)``, equal to the
 official ``conv(x, W · style · demod)`` with a grouped convolution but independent of the
-batch size (ONNX and TensorRT take a dynamic batch).
+batch size (ONNX and TensorRT take a dynamic batch). Before ``demod`` the values are not
+normalised and can leave the FP16 range: the FP16 graph keeps every node under a
+``modulated_conv`` module in FP32 (``export.fp16.FP32_SCOPES``).
 
 Inference as ``GFPGANer.enhance``: input RGB in [-1, 1] (``(x/255 − 0.5)/0.5``), output
 clamped to [-1, 1]. The official call draws fresh StyleGAN noise each time
@@ -265,14 +267,22 @@ class GFPGANv1Clean(nn.Module):
 
 class GfpganEnhancer(nn.Module):
     """The exported graph: ``input`` RGB in [-1, 1] → ``output`` clamped to [-1, 1], with
-    the stored noise (``randomize_noise=False``)."""
+    the stored noise (``randomize_noise=False``); non-finite values pass the clamp
+    (``clamp_finite``) so the finiteness check sees them."""
 
     def __init__(self, net: GFPGANv1Clean) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x, randomize_noise=False).clamp(-1.0, 1.0)
+        return clamp_finite(self.net(x, randomize_noise=False))
+
+
+def clamp_finite(raw: torch.Tensor) -> torch.Tensor:
+    """The final clamp to [-1, 1] that lets NaN/Inf through: a plain clamp turns an FP16
+    overflow (Inf) into ±1, and the engine's finite check after the graph could never see
+    it nor switch to the FP32 engine."""
+    return torch.where(torch.isfinite(raw), raw.clamp(-1.0, 1.0), raw)
 
 
 def state_from_checkpoint(obj: Mapping[str, object], source: str) -> dict[str, torch.Tensor]:

@@ -337,6 +337,7 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
     with tempfile.TemporaryDirectory(prefix="swapcam-trt-") as scratch:
         if path != "fp32":
             import onnx
+            from google.protobuf.message import DecodeError
 
             from export import fp16
 
@@ -350,7 +351,7 @@ def build_engine(onnx_path: Path, output: Path, *, precision: str = "fp16",
                     source = Path(scratch) / "fp16.onnx"
                     onnx.save(fp16.convert_to_fp16(model, "mixed"), str(source))
             except (ValueError, OSError, onnx.checker.ValidationError,
-                    onnx.shape_inference.InferenceError) as exc:
+                    onnx.shape_inference.InferenceError, DecodeError) as exc:
                 # an EngineError: the registry then opens the model on the next backend
                 raise EngineBuildError(f"{onnx_path}: the FP16 graph for TensorRT could not "
                                        f"be written ({type(exc).__name__}: {exc})") from exc
@@ -461,7 +462,21 @@ def ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str = "fp16",
                   max_batch: int = 1, opt_batch: int = 1, progress: bool = True) -> Path:
     """The cached engine for this ONNX file, GPU, TensorRT version, precision, shapes and
     batch profile; built (minutes) when absent or when any of them changed. Builds hold
-    ``build_lock``: one at a time, and whoever waited finds the engine already built."""
+    ``build_lock``: one at a time, and whoever waited finds the engine already built.
+    An unreadable or corrupt ONNX file and a failed write are ``EngineBuildError``s (an
+    ``EngineError``: the registry then tries the next backend)."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        return _ensure_engine(onnx_path, cache_dir, precision=precision, max_batch=max_batch,
+                              opt_batch=opt_batch, progress=progress)
+    except (OSError, DecodeError) as exc:
+        raise EngineBuildError(f"{onnx_path}: the TensorRT engine could not be made "
+                               f"({type(exc).__name__}: {exc})") from exc
+
+
+def _ensure_engine(onnx_path: Path, cache_dir: Path, *, precision: str, max_batch: int,
+                   opt_batch: int, progress: bool) -> Path:
     trt = import_tensorrt()
     gpu = current_gpu()
     batch_profile({}, max_batch, opt_batch)  # a clear ValueError before minutes of work

@@ -89,6 +89,11 @@ class Settings:
     # with the face's own motion since it was swapped, "auto" is flow when async
     texture: str = "auto"
     live_mouth: bool = False  # take the current frame's inner mouth over the texture
+    # cross-fade from the old texture to a new one over this many ms (0: replace at once)
+    fade_ms: float = 250.0
+    # which face the async swap worker refreshes next: "stalest" (fair turns), "error"
+    # (the face the shown texture fits worst, within a bound), "auto" (error with flow)
+    refresh_order: str = "auto"
     # identity per person: "REF.jpg=SOURCE.jpg" entries (``--map``), and what faces no
     # entry or click assigns wear: "source" (the active one) or "leave" (not swapped)
     face_map: tuple[str, ...] = ()
@@ -257,6 +262,8 @@ RULES: dict[str, Rule] = {
     "swap_enabled": Flag(),
     "texture": Choice(("auto", "static", "flow")),
     "live_mouth": Flag(),
+    "fade_ms": Number(0, 2000),
+    "refresh_order": Choice(("auto", "stalest", "error")),
     "face_map": TextList(_face_map_entry),
     "unassigned_faces": Choice(("source", "leave")),
     "identity_strength": Number(0, 2),

@@ -16,14 +16,13 @@ Every handoff is a :class:`~realtime.slot.LatestSlot`: one item, the newest wins
 counted, so latency is bounded by construction. The process thread tracks faces
 (:mod:`realtime.faces.track`), asks :func:`realtime.faces.plan.plan_faces` who wears what,
 aligns, and either swaps synchronously or, when the swapper is slower than the camera,
-pastes each track's newest texture (:mod:`realtime.frame.textures`, following the face's
-motion: :mod:`realtime.frame.motion`) while the swap worker refreshes the stalest one.
-No face policy lives here: this module wires threads, handoffs and stats.
+pastes each track's newest texture (``frame.textures``, ``frame.motion``, ``frame.fade``,
+``frame.hold``) while the swap worker refreshes the face ``frame.refresh`` picks (no face
+policy lives here). Each thread owns its CUDA stream (``frame.streams``).
 
 The owner stops what it starts: :meth:`Pipeline.stop` sets an Event, closes the slots to
-wake waiters, and joins threads in reverse start order under one deadline. A worker's
-exception stops the pipeline and is kept as :class:`WorkerError` (with the traceback),
-raised by :meth:`Pipeline.check` and :meth:`Pipeline.stop`.
+wake waiters, and joins threads in reverse order under one deadline. A worker's exception
+stops the pipeline, kept as :class:`WorkerError` for :meth:`Pipeline.check`/:meth:`stop`.
 """
 
 from __future__ import annotations
@@ -42,10 +41,15 @@ from realtime.faces.detect import retune_detector
 from realtime.faces.mapping import NO_MAP, map_needed
 from realtime.faces.plan import plan_faces
 from realtime.faces.track import FaceTracker
+from realtime.frame.fade import FadingMotion
+from realtime.frame.handoff import on_device, receive, swap_on_frame, swap_on_worker
+from realtime.frame.hold import HeldFaces
 from realtime.frame.metering import measure_swaps
-from realtime.frame.motion import TextureMotion, texture_mode_in_effect, textures_for_frame
-from realtime.frame.process import swap_by_source
+from realtime.frame.motion import texture_mode_in_effect, textures_for_frame
+from realtime.frame.refresh import RefreshPlanner
 from realtime.frame.schedule import SWAP_MODES, SwapClock
+from realtime.frame.streams import own_stream, written
+from realtime.frame.swap_timing import SwapTimer
 from realtime.frame.textures import TextureStore
 from realtime.io.outputs import sink_drops, start_sinks
 from realtime.io.reading import SourceReader
@@ -88,6 +92,7 @@ class _SwapJob:
     landmarks: tuple[np.ndarray, ...] = ()  # per face, frame pixels (for the meter)
     crops: tuple[Any, ...] | None = None  # swapped already (sync mode): only measure
     identify: tuple[tuple[int, np.ndarray], ...] = ()  # (track, landmarks) the map must embed
+    ready: Any = None  # CUDA event after the aligned (and swapped) crops were written
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,10 @@ class Pipeline:
         self._swap: Worker[_SwapJob, None] = Worker("swap", self._run_swap,
                                                     nice=swap_worker_nice)
         self.textures = TextureStore()
-        self.motion = TextureMotion()
+        self.motion = FadingMotion(lambda: self._settings.fade_ms / 1000.0)
+        self.refresh, self.held = RefreshPlanner(), HeldFaces()
         self._clock = SwapClock(settings.swap_mode)
+        self._timer = SwapTimer(on_device(processor))  # GPU time on the device path
         self._faces = 0
         self._last_source_name: str | None = None
         # Both run on the swap worker only: the frame path reads their results.
@@ -178,8 +185,8 @@ class Pipeline:
         for worker in (self._detect, self._swap):
             worker.reset()
         self.tracker.reset()
-        self.textures.clear()
-        self.motion.reset()
+        for state in (self.textures.clear, self.motion.reset, self.held.reset):
+            state()
         self.source.open()
         self._reader.state = "running"
         self.sink_errors = start_sinks(self.sinks)
@@ -359,9 +366,7 @@ class Pipeline:
         return self.preview_slot.latest()
 
     def stats(self) -> PipelineStats:
-        quality = None
-        if self.meter is not None and self._settings.quality_meter:
-            quality = self.meter.summary()
+        quality = self.meter.summary() if self.meter and self._settings.quality_meter else None
         drops = {"capture": self.captured.drops, "output": self.output.drops,
                  **sink_drops(self.sinks)}
         return self.stats_recorder.snapshot(
@@ -392,7 +397,8 @@ class Pipeline:
 
     def _guarded(self, name: str, fn: Callable[[], None]) -> None:
         try:
-            fn()
+            with own_stream():  # this thread's CUDA stream, never the shared default one
+                fn()
         except BaseException as exc:  # every failure reaches the owner, none is swallowed
             if self._stop.is_set() and isinstance(exc, Exception) and self._cancelled:
                 log.debug("%s ended by stop: %s", name, exc)
@@ -429,19 +435,15 @@ class Pipeline:
             return list(self.detector.detect(image))
 
     def _run_swap(self, job: _SwapJob) -> None:
-        """The swap worker: embed the face map's photos and new tracks, swap (unless the
-        job brings swapped crops), then measure for the meter when it is due."""
+        """The swap worker: embed the map's new faces, swap (unless done), measure if due."""
         if self.face_map is not None:
             self.face_map.embed_photos(self._locked_detect, self.processor.encoder)
             if job.identify and job.image is not None:
                 self.face_map.identify(job.image, job.identify, self.processor.encoder)
+        receive(job)
         if job.crops is None:
-            t0 = time.perf_counter()
-            crops = swap_by_source(self.processor, job.aligned, job.sources, job.track_ids)
-            if crops:
-                self._note_swap(_ms(t0))
-            self.textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops,
-                                      job.sources)
+            crops = swap_on_worker(self.processor, self.textures, self._timer, job)
+            self._note_swaps()
         else:
             crops = list(job.crops)
         self._measure(job, crops)
@@ -453,10 +455,11 @@ class Pipeline:
         meter.mark()
         measure_swaps(meter, job.track_ids, job.aligned, crops, job.landmarks, job.sources)
 
-    def _note_swap(self, ms: float) -> None:
-        self.stats_recorder.add_stage("swap", ms)
-        self.stats_recorder.tick("swap")
-        self._clock.note(ms)
+    def _note_swaps(self) -> None:  # the swaps timed by now (GPU: their end event done)
+        for ms in self._timer.done():
+            self.stats_recorder.add_stage("swap", ms)
+            self.stats_recorder.tick("swap")
+            self._clock.note(ms)
 
     def _process_loop(self) -> None:
         while not self._stop.is_set():
@@ -494,7 +497,6 @@ class Pipeline:
             self.processor.update_settings(settings)
         self.tracker.detect_every = max(1, settings.detect_every)
         timings: dict[str, float] = {}
-
         t0 = time.perf_counter()
         grey = self.tracker.prepare(frame.image)
         track_ms = _ms(t0)
@@ -505,13 +507,12 @@ class Pipeline:
         timings["track"] = track_ms + _ms(t0)
         self._faces = len(faces)
         live_ids = {t.track_id for t in self.tracker.tracks}
-        self.textures.retain(live_ids)
-        self.motion.retain(live_ids)
+        for part in (self.textures, self.motion, self.refresh):
+            part.retain(live_ids)
 
         source_faces = self._source_faces()
-        active = None
-        if source_faces:
-            active = source_faces[min(controls.source_index, len(source_faces) - 1)]
+        active = source_faces[min(controls.source_index, len(source_faces) - 1)] \
+            if source_faces else None
         view = NO_MAP
         if self.face_map is not None:
             self.face_map.forget_tracks(live_ids)
@@ -520,7 +521,9 @@ class Pipeline:
                           active=active, sources=source_faces, face_map=view,
                           only_track=controls.track_id)
         pending = tuple((f.track_id, f.landmarks) for f in plan.identify)
-        image, swapped, source_name, submitted = frame.image, False, None, False
+        image, submitted = frame.image, False
+        pairs, names = list[tuple[Any, Any]](), set[str]()
+        texture_mode = texture_mode_in_effect(settings.texture, asynchronous=True)
         if controls.swap_enabled and plan.faces:
             t0 = time.perf_counter()
             aligned = self.processor.align(frame.image, plan.faces)
@@ -529,28 +532,28 @@ class Pipeline:
             mode = self._clock.choose(settings.swap_mode, fps)
             job = _SwapJob(frame.index, plan.track_ids, tuple(aligned), plan.sources,
                            image=frame.image, landmarks=tuple(f.landmarks for f in plan.faces),
-                           identify=pending)
+                           identify=pending, ready=written())
             if mode == "sync":
                 pairs, submitted = self._swap_now(job, timings, settings)
                 names = {s.name for s in plan.sources}
             else:
                 if not self._swap.busy:
-                    self._swap.submit(self._next_refresh(job))
+                    self._swap.submit(self._next_refresh(job, settings, texture_mode))
                     submitted = True
                 t0 = time.perf_counter()
                 pairs, names = textures_for_frame(
                     self.textures, self.motion, plan, aligned, mapped=view.active,
-                    mode=texture_mode_in_effect(settings.texture, asynchronous=True),
-                    live_mouth=settings.live_mouth)
+                    mode=texture_mode, live_mouth=settings.live_mouth, image=frame.image)
                 timings["texture"] = _ms(t0)
-            source_name = next(iter(names)) if len(names) == 1 else None
-            if pairs:
-                t0 = time.perf_counter()
-                image = self.processor.composite(
-                    frame.image, [p[0] for p in pairs], [p[1] for p in pairs]
-                )
-                timings["composite"] = _ms(t0)
-                swapped = True
+        if controls.swap_enabled:  # faces lost a moment ago keep their texture
+            pairs += self.held.pairs(self.tracker.tracks, frame, self.textures, self.processor)
+        source_name = next(iter(names)) if len(names) == 1 else None
+        swapped = bool(pairs)
+        if swapped:
+            t0 = time.perf_counter()
+            image = self.processor.composite(frame.image, [p[0] for p in pairs],
+                                             [p[1] for p in pairs])
+            timings["composite"] = _ms(t0)
         if pending and not submitted and not self._swap.busy:
             self._swap.submit(_SwapJob(frame.index, (), (), image=frame.image, crops=(),
                                        identify=pending))
@@ -564,25 +567,22 @@ class Pipeline:
         """Sync mode: swap every planned face on this thread; the idle worker measures
         them (and embeds new tracks) when due. Returns the (aligned, crop) pairs."""
         t0 = time.perf_counter()
-        crops = swap_by_source(self.processor, job.aligned, job.sources, job.track_ids)
-        timings["swap"] = _ms(t0)
-        self._note_swap(timings["swap"])
-        self.textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops,
-                                  job.sources)
-        submitted = False
+        crops = swap_on_frame(self.processor, self.textures, self._timer, job)
+        if not self._timer.on_device:  # on the GPU: its events' time (_note_swaps), not the launch
+            timings["swap"] = _ms(t0)
+        self._note_swaps()
         meter_due = self.meter is not None and settings.quality_meter and self.meter.due()
-        if (job.identify or meter_due) and not self._swap.busy:
-            self._swap.submit(replace(job, crops=tuple(crops)))
-            submitted = True
+        submitted = bool(job.identify or meter_due) and not self._swap.busy
+        if submitted:
+            self._swap.submit(replace(job, crops=tuple(crops), ready=written()))
         return list(zip(job.aligned, crops, strict=True)), submitted
 
-    def _next_refresh(self, job: _SwapJob) -> _SwapJob:
-        """Async mode: the worker swaps the face that most needs it (no texture yet, then
-        the stalest), so N faces share a slow swapper fairly. A processor that swaps a
-        batch for the price of one face (``batch_swaps``) takes them all."""
+    def _next_refresh(self, job: _SwapJob, settings: Settings, texture_mode: str) -> _SwapJob:
+        """Async mode: the face ``frame.refresh`` picks (all of them for a batch swapper)."""
         if getattr(self.processor, "batch_swaps", False) or len(job.track_ids) <= 1:
             return job
-        i = self.textures.next_to_refresh(job.track_ids, [s.name for s in job.sources])
+        i = self.refresh.pick(self.textures, job.track_ids, job.sources, job.aligned,
+                              self.motion.unexplained, settings, texture_mode)
         return replace(job, track_ids=job.track_ids[i:i + 1], aligned=job.aligned[i:i + 1],
                        sources=job.sources[i:i + 1], landmarks=job.landmarks[i:i + 1])
 

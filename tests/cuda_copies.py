@@ -37,7 +37,8 @@ _HOST_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.arang
 # by name: tests.fake_cuda wraps some of them (a read waits for queued launches)
 _DEVICE_READS = {"item", "tolist", "numpy", "cpu", "__bool__", "__int__", "__float__",
                  "__index__"}
-_MOVES = {torch.Tensor.to, torch.Tensor.cuda}
+# by name: tests.fake_cuda wraps Tensor.to (a download to "cpu" is counted there)
+_MOVES = {"to", "cuda"}
 
 
 class HostSyncCounter(TorchFunctionMode):
@@ -149,7 +150,7 @@ class HostSyncCounter(TorchFunctionMode):
             self._calls[f"{name}(host data, device=...)"] += 1  # pageable upload
         elif func in _HOST_FACTORIES and kwargs.get("pin_memory"):
             self._marked(result)
-        elif func in _MOVES and args and self._is_host(args[0]):
+        elif name in _MOVES and args and self._is_host(args[0]):
             if _moves_to_device(args, kwargs):
                 if not (self._is_pinned(args[0]) and kwargs.get("non_blocking", False)):
                     self._calls[f"Tensor.{name} from pageable host memory"] += 1

@@ -16,7 +16,8 @@ from NVIDIA/TensorRT's headers and Python docs, cited per refusal):
   weak typing: ``BuilderFlag.FP16`` and layer precisions; TensorRT 11's module has no
   ``BuilderFlag.FP16``/``INT8``/``OBEY_PRECISION_CONSTRAINTS`` at all (``AttributeError``);
 - ``ICudaEngine.create_execution_context()`` returns None when out of memory
-  (``contexts_left``); shapes are ``trt.Dims`` (indexable, ``len``; not tuples);
+  (``contexts_left``, or ``device_bytes_left`` below ``device_memory_size_v2``, the bytes a
+  context's activations cost); shapes are ``trt.Dims`` (indexable, ``len``; not tuples);
 - ``IExecutionContext.set_input_shape`` returns False outside the profile's min..max (or a
   static engine's shape); ``set_tensor_address`` returns False for an unknown name, a null
   address, an address not aligned to 256 bytes ("The pointer must have at least 256-byte
@@ -79,6 +80,10 @@ class Recorder:
     init_fails: bool = False
     contexts_left: int = 1000
     contexts_made: int = 0
+    # device memory: each context's activations cost ``context_bytes`` (what
+    # ``ICudaEngine.device_memory_size_v2`` reports); None: unlimited
+    device_bytes_left: int | None = None
+    context_bytes: int = 64 << 20
     deserialized_on: list[str] = field(default_factory=list)  # thread names
     executions: int = 0
     enqueued: int = 0
@@ -125,7 +130,13 @@ def module(*, fp16_flag: bool, strongly_typed: bool = True) -> types.ModuleType:
     if fp16_flag:  # TensorRT 11 removed the weak-typing precision flags
         builder_flags.update({k: k for k in sorted(PRECISION_FLAGS)})
     trt.BuilderFlag = types.SimpleNamespace(**builder_flags)  # type: ignore[attr-defined]
-    creation = {"STRONGLY_TYPED": 1} if strongly_typed else {}
+    # NvInfer.h: TensorRT 10 has kEXPLICIT_BATCH = 0 (deprecated), kSTRONGLY_TYPED = 1;
+    # TensorRT 11 removed kEXPLICIT_BATCH: kSTRONGLY_TYPED = 0 (deprecated, always on)
+    creation: dict[str, int] = {}
+    if fp16_flag:
+        creation["EXPLICIT_BATCH"] = 0
+    if strongly_typed:
+        creation["STRONGLY_TYPED"] = 1 if fp16_flag else 0
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
     return trt
 
@@ -192,7 +203,9 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
 
     class Network:
         def __init__(self, flags: int) -> None:
-            self.strongly_typed = bool(flags & (1 << 1)) or not fp16_flag  # always in TRT 11
+            bit = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+            self.strongly_typed = (bit is not None and bool(flags & (1 << bit))
+                                   ) or not fp16_flag  # always in TRT 11
             self.layers = [Layer(self, n, t, o) for n, t, o in layers or []]
             self.inputs = [Tensor(n, s) for n, s in inputs_spec.items()]
             self.errors: list[str] = []
@@ -404,9 +417,17 @@ def fake_tensorrt(*, fp16_flag: bool = True, layers: list[tuple[str, str, str]] 
                 raise RuntimeError(f"no optimization profile {index} for {name}")
             return [Dims(d) for d in self.profile[name]]
 
+        @property
+        def device_memory_size_v2(self) -> int:
+            return rec.context_bytes
+
         def create_execution_context(self) -> Context | None:
             if rec.contexts_left <= 0:
                 return None  # TensorRT: out of device memory for the activations
+            if rec.device_bytes_left is not None:
+                if rec.device_bytes_left < rec.context_bytes:
+                    return None
+                rec.device_bytes_left -= rec.context_bytes
             rec.contexts_left -= 1
             rec.contexts_made += 1
             return Context(self)

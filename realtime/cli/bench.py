@@ -29,9 +29,11 @@ from realtime.cli.live import (
     DETECTORS,
     ENGINES,
     add_detect_width_argument,
+    add_stability_arguments,
     check_detect_width,
     check_threads,
     parse_size,
+    stability_changes,
 )
 from realtime.config import MODEL_NAMES, Settings
 from realtime.faces.detect_eval import VARIANTS
@@ -82,7 +84,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "as in live)")
     parser.add_argument("--texture", choices=("auto", "static", "flow"), default="auto",
                         help="between two swaps (async), as on live: static, flow (follow "
-                        "the face's own motion) or auto (flow when async)")
+                        "the face's own motion) or auto (flow when async); with --motion: "
+                        "the modes run (default: all)")
+    add_stability_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results as JSON")
     parser.add_argument("--meter", choices=("on", "off", "both"), default="on",
@@ -180,8 +184,10 @@ def _source_photo(cache_dir: Path) -> Path:
 
 def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: float,
                warmup: float, fps: float, paced: bool, clip_faces: int,
-               meter: bool = True, enhance: str = "off") -> dict[str, Any]:
-    """Run the pipeline on the clip at one size; returns the measured figures."""
+               meter: bool = True, enhance: str = "off",
+               on_measure: Any = None) -> dict[str, Any]:
+    """Run the pipeline on the clip at one size; returns the measured figures.
+    ``on_measure()`` is called as the measured seconds begin (selftest resets its counters)."""
     from realtime.faces.track import FaceTracker
     from realtime.io.clip import ClipSource
     from realtime.io.sinks import NullSink
@@ -207,6 +213,8 @@ def bench_size(parts: Any, settings: Any, width: int, height: int, *, seconds: f
         pipeline.stats_recorder.reset()
         if reuse is not None:
             reuse.reset_counts()
+        if on_measure is not None:
+            on_measure()
         t0 = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
@@ -329,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
                         detect_width=detect_width, quality_meter=args.meter != "off",
                         texture=args.texture,
                         mask="parsing" if args.mask == "both" else args.mask)
+    settings = settings.with_changes(**stability_changes(args))
     photos = [] if args.model == PASSTHROUGH else [_source_photo(cache_dir)]
     parts = build_parts(settings, models_dir, source_paths=photos, cache_dir=cache_dir,
                         threads=threads)
@@ -390,7 +399,7 @@ def _require_enhancer(processor: Any) -> None:
     """Open the enhancer before timing (a missing model is an error here, not a silent
     'off' as live)."""
     lazy = getattr(processor, "enhancer", None)
-    if lazy is None or lazy.get() is None:
+    if lazy is None or lazy.wait() is None:
         why = getattr(lazy, "error", None) or "this processor takes no enhancer"
         raise ValueError(f"--enhance: the face enhancer cannot be opened ({why}); "
                          "install it with: models download gfpgan-1.4")

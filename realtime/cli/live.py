@@ -194,6 +194,32 @@ def add_texture_arguments(parser: argparse.ArgumentParser, default: str | None) 
         "--live-mouth", action=argparse.BooleanOptionalAction, default=None,
         help="take the current frame's inner mouth over the swapped face (teeth and tongue a "
         "warp cannot show; the lips are the target's own there)")
+    add_stability_arguments(parser)
+
+
+def add_stability_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fade`` and ``--refresh-order`` (shared by ``live`` and ``bench``; default: the
+    saved setting)."""
+    parser.add_argument(
+        "--fade", type=float, default=None, metavar="MS",
+        help="cross-fade a face's old texture into a newly swapped one over MS ms (0: replace "
+        f"at once; default: the saved setting, {Settings().fade_ms:g})")
+    parser.add_argument(
+        "--refresh-order", choices=("auto", "stalest", "error"), default=None,
+        help="async: the face the swapper refreshes next: stalest (in turn), error (the face "
+        "its texture fits worst, weighted by size, no face waiting over twice its turn), auto "
+        "(error with the flow texture)")
+
+
+def stability_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fade`` and ``--refresh-order`` as setting changes (validated by the caller's
+    ``with_changes``); absent flags keep the defaults."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "fade", None) is not None:
+        changes["fade_ms"] = args.fade
+    if getattr(args, "refresh_order", None) is not None:
+        changes["refresh_order"] = args.refresh_order
+    return changes
 
 
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
@@ -205,7 +231,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
                        ("detect_width", "detect_width"), ("mask", "mask"),
                        ("faces", "faces"), ("swap_mode", "swap_mode"), ("fps", "camera_fps"),
                        ("max_faces", "max_faces"), ("texture", "texture"),
-                       ("live_mouth", "live_mouth"),
+                       ("live_mouth", "live_mouth"), ("fade", "fade_ms"),
+                       ("refresh_order", "refresh_order"),
                        ("identity_strength", "identity_strength"),
                        ("enhance", "enhance"), ("enhance_blend", "enhance_blend")):
         value = getattr(args, arg, None)

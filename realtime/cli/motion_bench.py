@@ -36,9 +36,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from realtime.cli.stability_bench import (
+    LoggedFadingMotion,
+    StabilityMeter,
+    hook_frames,
+    region_weight,
+)
 from realtime.config import Settings
-from realtime.frame.composite import face_region, paste_mask, region_matrix
-from realtime.frame.motion import TextureMotion
+from realtime.frame.hold import HeldFaces
 from realtime.frame.process import split_masked
 from realtime.frame.textures import Texture, TextureStore
 from realtime.io.sinks import NullSink
@@ -81,11 +86,15 @@ class _Probe:
     """The real processor, with the shown frame's face error measured in ``composite``
     (the only call that sees both the current frame and what is pasted)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, stability: StabilityMeter | None = None,
+                 motion: LoggedFadingMotion | None = None) -> None:
         self._inner = inner
         self.measuring = False
         self.errors: list[float] = []
+        self.track_errors: dict[int, list[float]] = {}
         self.first_seen: dict[int, float] = {}
+        self.stability = stability
+        self.motion = motion
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -99,13 +108,22 @@ class _Probe:
     def composite(self, image: np.ndarray, aligned: Sequence[Any],
                   swapped: Sequence[Any]) -> np.ndarray:
         out = self._inner.composite(image, aligned, swapped)
+        states = self.motion.take_states() if self.motion is not None else []
+        crops, masks = split_masked(aligned, swapped, self._inner.settings.mask != "box")
+        masks = [m if isinstance(m, np.ndarray) or m is None else m.cpu().numpy()
+                 for m in masks]
         if self.measuring:
-            crops, masks = split_masked(aligned, swapped, self._inner.settings.mask != "box")
-            for face, crop, mask in zip(aligned, crops, masks, strict=True):
+            for i, (face, crop, mask) in enumerate(zip(aligned, crops, masks, strict=True)):
                 error = face_error(out, image, np.asarray(face.matrix), int(crop.shape[0]),
                                    self._inner.settings.feather, mask)
                 if error is not None:
                     self.errors.append(error)
+                    if i < len(states):
+                        self.track_errors.setdefault(states[i][0], []).append(error)
+        if self.stability is not None:
+            pasted = [(np.asarray(f.matrix), int(c.shape[0]), m)
+                      for f, c, m in zip(aligned, crops, masks, strict=True)]
+            self.stability.faces(image, out, pasted, self._inner.settings.feather, states)
         return out
 
 
@@ -113,24 +131,17 @@ def face_error(shown: np.ndarray, current: np.ndarray, matrix: np.ndarray, size:
                feather: float, face_mask: np.ndarray | None = None) -> float | None:
     """Mean |shown − current| (0–255, over pixels and channels) where the paste weight of
     the face at ``matrix`` is above 0.5; None when no pixel is."""
-    region = face_region(matrix, size, shown.shape)
-    x0, y0, x1, y1 = region
-    if x1 <= x0 or y1 <= y0:
+    found = region_weight(matrix, size, shown.shape, feather, face_mask)
+    if found is None:
         return None
-    weight = cv2.warpAffine(paste_mask(size, matrix, feather, face_mask),
-                            region_matrix(matrix, region), (x1 - x0, y1 - y0),
-                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    inside = weight > 0.5
-    if not inside.any():
-        return None
+    (x0, y0, x1, y1), inside = found
     diff = cv2.absdiff(shown[y0:y1, x0:x1], current[y0:y1, x0:x1])
     return float(diff[inside].mean())
 
 
-class _TimedMotion(TextureMotion):
-    def __init__(self) -> None:
-        super().__init__()
+class _TimedMotion(LoggedFadingMotion):
+    def __init__(self, fade_s: float) -> None:
+        super().__init__(fade_s)
         self.measuring = False
         self.ms: list[float] = []  # wall time
         self.cpu_ms: list[float] = []  # this thread's CPU time
@@ -168,28 +179,41 @@ class ModeResult:
     drops: int
     swaps_per_s: float
     fallbacks: int
+    fade_ms: float = 0.0
+    pop: float | None = None
+    switches: int = 0
+    flicker: float | None = None
+    flashes: int = 0
+    frames: int = 0
 
 
 def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
              sources: Sequence[Any], settings: Settings, mode: str, *, seconds: float,
-             warmup: float) -> ModeResult:
-    """One texture mode on a fresh pipeline (fresh tracks and textures)."""
-    probe = _Probe(processor)
+             warmup: float, people: int | None = None,
+             hold_s: float | None = None) -> ModeResult:
+    """One texture mode on a fresh pipeline (fresh tracks and textures), with the fade
+    and refresh order of ``settings``; ``people``: the faces the clip shows (None: the
+    most pasted in one frame so far), for ``flashes``."""
     settings = settings.with_changes(**MODES[mode])
+    motion = _TimedMotion(settings.fade_ms / 1000.0)
+    stability = StabilityMeter(people)
+    probe = _Probe(processor, stability, motion)
     pipe = Pipeline(make_source(), probe, detector, sources, [NullSink()], settings)  # type: ignore[arg-type]
-    motion = _TimedMotion()
     pipe.motion = motion
+    if hold_s is not None:
+        pipe.held = HeldFaces(hold_s)
+    hook_frames(pipe.tracker, stability.begin_frame)
     pipe.start()
     try:
         time.sleep(warmup)
         pipe.check()
         drops0 = pipe.stats().total_drops
         pipe.stats_recorder.reset()
-        probe.measuring = motion.measuring = True
+        probe.measuring = motion.measuring = stability.measuring = True
         t0 = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
-        probe.measuring = motion.measuring = False
+        probe.measuring = motion.measuring = stability.measuring = False
         stats = pipe.stats()
         rec = pipe.stats_recorder
         totals = {name: rec.total(name) for name in ("in", "out", "swap")}
@@ -198,12 +222,62 @@ def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
         pipe.wait_stopped()
     cost = summarize(motion.ms) if motion.ms else None
     cpu = summarize(motion.cpu_ms) if motion.cpu_ms else None
+    steady = stability.result()
     return ModeResult(
         mode, float(np.mean(probe.errors)) if probe.errors else None, len(probe.errors),
         None if cost is None else cost.p50, None if cost is None else cost.p95,
         None if cpu is None else cpu.p50, None if cpu is None else cpu.p95,
         totals["in"] / elapsed, totals["out"] / elapsed, stats.total_drops - drops0,
-        totals["swap"] / elapsed, motion.fallbacks)
+        totals["swap"] / elapsed, motion.fallbacks, settings.fade_ms, steady.pop,
+        steady.switches, steady.flicker, steady.flashes, steady.frames)
+
+
+@dataclass
+class OrderResult:
+    order: str  # "stalest" or "error"
+    generator_s: float
+    errors: dict[int, float]  # per track: mean face error while measured
+    mean_error: float | None
+    refreshes: dict[int, int]  # per track: new textures while measured
+    longest_wait_s: dict[int, float]  # per track: the longest time between two of them
+
+
+def run_order(make_source: Callable[[], Any], processor: Any, detector: Any,
+              sources: Sequence[Any], settings: Settings, order: str, *, seconds: float,
+              warmup: float, generator_s: float) -> OrderResult:
+    """The flow texture on a clip where one of three people talks, refreshed in
+    ``order``: each face's error, how often each was refreshed, the longest wait."""
+    settings = settings.with_changes(faces="all", texture="flow", live_mouth=False,
+                                     refresh_order=order)
+    motion = _TimedMotion(settings.fade_ms / 1000.0)
+    probe = _Probe(processor, None, motion)
+    pipe = Pipeline(make_source(), probe, detector, sources, [NullSink()], settings)  # type: ignore[arg-type]
+    pipe.motion = motion
+    store = _LoggedTextures()
+    pipe.textures = store
+    pipe.start()
+    try:
+        time.sleep(warmup)
+        pipe.check()
+        start = time.monotonic()
+        probe.measuring = True
+        time.sleep(seconds)
+        probe.measuring = False
+        end = time.monotonic()
+        pipe.check()
+    finally:
+        pipe.stop(timeout=5.0)
+        pipe.wait_stopped()
+    errors = {t: float(np.mean(e)) for t, e in sorted(probe.track_errors.items()) if e}
+    refreshes, waits = {}, {}
+    for track in errors:
+        times = [t for k, t in store.log if k == track]
+        inside = [t for t in times if start <= t <= end]
+        refreshes[track] = len(inside)
+        marks = [start, *inside, end]
+        waits[track] = float(max(np.diff(marks)))
+    mean = float(np.mean(list(errors.values()))) if errors else None
+    return OrderResult(order, generator_s, errors, mean, refreshes, waits)
 
 
 @dataclass

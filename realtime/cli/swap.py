@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         from realtime.frame.enhance import LazyEnhancer, load_enhancer
 
         opened = load_enhancer(args.enhance, models_dir, engine=args.engine)  # fails early
-        enhancer = LazyEnhancer(lambda: opened)
+        enhancer = LazyEnhancer.of(opened)
     processor = choose_processor(swapper, encoder, settings, parser, enhancer)
     swap_frame = make_frame_swapper(
         processor, detector, active=source, sources=[*([source] if source else []), *mapped],

@@ -75,10 +75,11 @@ def sample_affine(source: torch.Tensor, matrix: np.ndarray, out_hw: tuple[int, i
     The four taps are gathered explicitly with integer weights (multiples of
     1/1024, exact in float32 for values up to 255), so for uint8 data
     ``floor(x + 0.5)`` of the result is exactly OpenCV's uint8 output.
-    ``border`` is ``"replicate"`` (``BORDER_REPLICATE``) or ``"constant"`` (0).
+    ``border`` is ``"replicate"`` (``BORDER_REPLICATE``), ``"constant"`` (0) or
+    ``"reflect"`` (``BORDER_REFLECT``, ``fedcba|abcdef``).
     """
-    if border not in ("replicate", "constant"):
-        raise ValueError(f"border: expected replicate or constant, got {border!r}")
+    if border not in ("replicate", "constant", "reflect"):
+        raise ValueError(f"border: expected replicate, constant or reflect, got {border!r}")
     channels, src_h, src_w = source.shape
     x32, y32 = fixed_point_coords(matrix, out_hw, source.device)
     ix, fx = x32 >> 5, (x32 & 31).to(torch.float32)
@@ -92,11 +93,19 @@ def sample_affine(source: torch.Tensor, matrix: np.ndarray, out_hw: tuple[int, i
         if border == "constant":
             inside = (tx >= 0) & (tx < src_w) & (ty >= 0) & (ty < src_h)
             weight = weight * inside
+        elif border == "reflect":  # mirror about the edge, repeated with period 2n
+            ty, tx = _reflect(ty, src_h), _reflect(tx, src_w)
         ty = ty.clamp(0, src_h - 1)
         tx = tx.clamp(0, src_w - 1)
         values = flat[:, (ty * src_w + tx).reshape(-1)].reshape(channels, *out_hw)
         total += values * weight
     return total / 1024.0
+
+
+def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
+    """OpenCV's ``BORDER_REFLECT`` index for any distance outside ``[0, size)``."""
+    folded = torch.remainder(index, 2 * size)
+    return torch.where(folded < size, folded, 2 * size - 1 - folded)
 
 
 def _to_uint8_values(values: torch.Tensor) -> torch.Tensor:
@@ -128,11 +137,21 @@ def warp_face_torch(frame_t: torch.Tensor, matrix: np.ndarray, size: int) -> tor
     return _to_uint8_values(crop).permute(1, 2, 0).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=128)
 def crop_mask_torch(size: int, feather: float, device: torch.device,
                     scale: float = 1.0) -> torch.Tensor:
-    """``crop_mask`` as a float32 (size, size) tensor on ``device`` (cached)."""
-    return torch.from_numpy(np.array(crop_mask(size, feather, scale))).to(device)
+    """``crop_mask`` as a float32 (size, size) tensor on ``device`` (cached per stream;
+    uploaded through pinned memory: no host wait)."""
+    from realtime.frame.streams import stream_key
+
+    return _crop_mask_torch(size, feather, device, scale, stream_key())
+
+
+@functools.lru_cache(maxsize=128)
+def _crop_mask_torch(size: int, feather: float, device: torch.device, scale: float,
+                     stream: int) -> torch.Tensor:
+    from realtime.frame.motion_torch import upload
+
+    return upload(np.array(crop_mask(size, feather, scale)), device)
 
 
 def color_transfer_torch(source: torch.Tensor, target: torch.Tensor,

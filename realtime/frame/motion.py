@@ -14,9 +14,10 @@ as teeth when the mouth opens), and near the crop's edges, the warp blends smoot
 to the plain texture. The flow is per track: a texture is only warped with the motion of
 the face it was swapped from, and a new texture resets it.
 
-The device processor's crops and textures stay on the device: only the grey crops come
-down (one download a frame for all faces) and the warp runs there
-(:mod:`realtime.frame.motion_torch`).
+The device processor's crops and textures stay on the device and the warp runs there
+(:mod:`realtime.frame.motion_torch`); the flow's grey crops are made on the host from the
+frame and each face's matrix (``frame_greys``; the texture's reference by the swap worker
+from its job's frame), so the flow texture reads nothing back from the device.
 
 ``live_mouth`` takes the current frame's inner mouth (a soft ellipse from the mouth
 corners) over the texture: a warp cannot create what was hidden.
@@ -38,12 +39,12 @@ import numpy as np
 
 from realtime.frame.motion_torch import (
     host_grey,
-    host_greys,
     is_tensor,
     motion_tensors,
     take_live_mouth_torch,
     warp_texture_torch,
 )
+from realtime.frame.streams import adopt, tensors_of
 from realtime.frame.textures import Texture, TextureStore
 
 if TYPE_CHECKING:
@@ -77,10 +78,14 @@ def texture_mode_in_effect(setting: str, *, asynchronous: bool) -> str:
 @dataclass(frozen=True)
 class Motion:
     """A flow at crop size (H, W, 2) float32 and the warp's weight (H, W) float32 in
-    [0, 1] (0: keep the plain texture there)."""
+    [0, 1] (0: keep the plain texture there). ``unexplained``: the mean grey-level
+    difference between the current crop and the reference as the warp shows it (warped
+    where the weight is high, plain elsewhere), away from the edges: how badly the shown
+    texture fits the face now (the error-driven refresh order reads it)."""
 
     flow: np.ndarray
     weight: np.ndarray
+    unexplained: float = 0.0
 
 
 _local = threading.local()
@@ -100,6 +105,21 @@ def flow_grey(bgr: np.ndarray, size: int = FLOW_SIZE) -> np.ndarray:
     """The small grey crop the flow runs on (from a BGR or an already grey crop)."""
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def frame_greys(image: np.ndarray, aligned: Sequence[Any],
+                size: int = FLOW_SIZE) -> list[np.ndarray]:
+    """Each aligned face's flow grey made on the host from ``image`` (BGR) and the face's
+    matrix: the same crop as the host ``align`` (``faces.align.warp_face``'s warp), so the
+    device path's flow equals the host path's, with nothing read from the device."""
+    greys = []
+    for face in aligned:
+        side = int(face.size)
+        crop = cv2.warpAffine(image, np.asarray(face.matrix, np.float64), (side, side),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)
+        greys.append(flow_grey(crop, size))
+    return greys
 
 
 @functools.lru_cache(maxsize=8)
@@ -131,11 +151,15 @@ def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) 
                            borderMode=cv2.BORDER_REPLICATE)
     residual = cv2.GaussianBlur(cv2.absdiff(warped_ref, current).astype(np.float32), (5, 5), 0)
     reliable = np.exp(-disagreement / FB_SCALE**2 - (residual / RESIDUAL_SCALE) ** 2)
-    weight = cv2.GaussianBlur((reliable * edge_ramp(h)).astype(np.float32), (5, 5), 0)
+    ramp = edge_ramp(h)
+    weight = cv2.GaussianBlur((reliable * ramp).astype(np.float32), (5, 5), 0)
+    shown = weight * warped_ref + (1.0 - weight) * reference
+    unexplained = float((np.abs(shown - current) * ramp).sum() / max(float(ramp.sum()), 1.0))
     scale = crop_size / float(w)
     flow = cv2.resize(forward, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR) * scale
     weight = cv2.resize(weight, (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
-    return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32))
+    return Motion(flow.astype(np.float32), np.clip(weight, 0.0, 1.0).astype(np.float32),
+                  unexplained)
 
 
 @functools.lru_cache(maxsize=8)
@@ -191,20 +215,27 @@ class TextureMotion:
     """Per track: the small grey reference of the texture it shows, and the warp.
 
     Used by the process thread only. ``fallbacks`` counts frames whose flow could not be
-    used (not finite, or no crops to run it on): they show the plain texture."""
+    used (not finite, or no crops to run it on): they show the plain texture.
+    ``unexplained``: per track, the texture last followed and its ``Motion.unexplained``.
+    Two references are kept per track: a cross-fade follows the old texture and the new
+    one in the same frame."""
 
     def __init__(self, size: int = FLOW_SIZE) -> None:
         self.size = size
-        self._refs: dict[int, tuple[Texture, np.ndarray]] = {}
+        self._refs: dict[int, list[tuple[Texture, np.ndarray]]] = {}
+        self.unexplained: dict[int, tuple[Texture, float]] = {}
         self.fallbacks = 0
 
     def reset(self) -> None:
         self._refs.clear()
+        self.unexplained.clear()
 
     def retain(self, live: Iterable[int]) -> None:
         keep = set(live)
         for track in [t for t in self._refs if t not in keep]:
             del self._refs[track]
+        for track in [t for t in self.unexplained if t not in keep]:
+            del self.unexplained[track]
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
                live_mouth: bool = False, landmarks: np.ndarray | None = None,
@@ -251,14 +282,19 @@ class TextureMotion:
 
     def _motion(self, track_id: int, texture: Texture, current: Any,
                 current_grey: np.ndarray | None) -> Motion | None:
-        cached = self._refs.get(track_id)
-        if cached is None or cached[0] is not texture:
+        refs = self._refs.setdefault(track_id, [])
+        cached = next((r for r in refs if r[0] is texture), None)
+        if cached is None:
             assert texture.target is not None
-            # once per texture (a device target: one download)
-            cached = (texture, flow_grey(_host_image(texture.target), self.size))
-            self._refs[track_id] = cached  # a new texture resets the track's flow
+            # once per texture: the worker's host grey (else a device target's download)
+            grey = texture.grey if texture.grey is not None else _host_image(texture.target)
+            cached = (texture, flow_grey(grey, self.size))
+            refs[:] = [*refs[-1:], cached]  # a new texture resets the track's flow
         now = current_grey if current_grey is not None else _host_image(current)
-        return estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
+        motion = estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
+        if motion is not None:
+            self.unexplained[track_id] = (texture, motion.unexplained)
+        return motion
 
 
 def _current_crop(aligned: Any) -> Any:
@@ -274,10 +310,13 @@ def _host_image(crop: Any) -> np.ndarray:
 
 def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePlan,
                        aligned: Sequence[Any], *, mapped: bool, mode: str,
-                       live_mouth: bool) -> tuple[list[tuple[Any, Any]], set[str]]:
+                       live_mouth: bool, image: np.ndarray | None = None
+                       ) -> tuple[list[tuple[Any, Any]], set[str]]:
     """Between two swaps: each planned face's newest texture (see
     ``TextureStore.for_face``) as ``mode`` shows it, paired with the face's current
-    aligned crop; and the names of the sources shown."""
+    aligned crop; and the names of the sources shown. ``image``: the frame the faces were
+    aligned in (the device path's flow greys are made from it on the host). A texture
+    another thread wrote is read only after its event (a device-side wait)."""
     pairs: list[tuple[Any, Any]] = []
     names: set[str] = set()
     textures = [store.for_face(face.track_id, src.name, mapped)
@@ -285,10 +324,11 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     # the faces the flow will warp: their own texture, with the crop it was swapped from
     warped = [mode == "flow" and t is not None and t.track_id == face.track_id
               and t.target is not None for face, t in zip(plan.faces, textures, strict=True)]
-    greys = _device_greys(aligned, warped)
+    greys = _host_greys(image, aligned, warped)
     for face, now, texture, grey in zip(plan.faces, aligned, textures, greys, strict=True):
         if texture is None:
             continue
+        adopt(texture.ready, tensors_of([texture.crop]))
         pairs.append((now, motion.follow(face.track_id, texture, now, mode=mode,
                                          live_mouth=live_mouth, landmarks=face.landmarks,
                                          current_grey=grey)))
@@ -296,16 +336,16 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     return pairs, names
 
 
-def _device_greys(aligned: Sequence[Any], wanted: Sequence[bool]) -> list[np.ndarray | None]:
-    """The wanted device crops' grey images, in one download (None for the others, and
-    for every face on the host path, where the crops are already on the host)."""
+def _host_greys(image: np.ndarray | None, aligned: Sequence[Any],
+                wanted: Sequence[bool]) -> list[np.ndarray | None]:
+    """The wanted device crops' flow greys, made on the host from ``image`` (None for
+    the others, for every face on the host path, whose crops are on the host already, and
+    without ``image``)."""
     greys: list[np.ndarray | None] = [None] * len(aligned)
-    chosen = [i for i, want in enumerate(wanted) if want]
-    crops = [_current_crop(aligned[i]) for i in chosen]
-    if not crops or not all(is_tensor(c) for c in crops) or len(
-            {tuple(c.shape) for c in crops}) != 1:
+    chosen = [i for i, want in enumerate(wanted) if want and is_tensor(_current_crop(aligned[i]))]
+    if image is None or not chosen:
         return greys
-    for i, grey in zip(chosen, host_greys(crops), strict=True):
+    for i, grey in zip(chosen, frame_greys(image, [aligned[i] for i in chosen]), strict=True):
         greys[i] = grey
     return greys
 

@@ -1,8 +1,9 @@
 """The flow texture of :mod:`realtime.frame.motion` on a torch device (the GPU path).
 
-The flow itself runs on the host (OpenCV's DIS on small grey crops): the device computes
-each crop's grey image with OpenCV's own fixed-point formula and downloads only that
-(S×S bytes per face); the motion goes back up once, and the warp (``grid_sample`` with
+The flow itself runs on the host (OpenCV's DIS on small grey crops made on the host from
+the frame and each face's matrix: ``motion.frame_greys``; a device crop's grey, with
+OpenCV's own fixed-point formula, is downloaded only where no host grey exists); the motion
+goes up once, and the warp (``grid_sample`` with
 OpenCV ``remap``'s sampling convention: pixel centres at integer coordinates, coordinates
 rounded to 1/32 px, borders replicated), the blend with the plain texture and the live
 mouth run on the device. On the CPU device it agrees with the host path within one grey
@@ -12,7 +13,6 @@ level.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,24 +46,13 @@ def host_grey(crop: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(grey.cpu().numpy())
 
 
-def host_greys(crops: Sequence[torch.Tensor]) -> list[np.ndarray]:
-    """The grey images of a frame's device crops (equal sizes), in one download: the flow
-    texture's one wait per frame, however many faces."""
-    import torch
-
-    if not crops:
-        return []
-    stacked = np.ascontiguousarray(_grey(torch.stack(list(crops))).cpu().numpy())
-    return list(stacked)
-
-
 def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """``array`` on ``device``; on CUDA through pinned memory, so the copy queues without
     waiting (torch's host allocator keeps the pinned block until the copy is done)."""
     import torch
 
     host = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type == "cuda":
+    if device.type == "cuda" or torch.cuda.is_available():
         return host.pin_memory().to(device, non_blocking=True)
     return host.to(device)
 
@@ -75,9 +64,10 @@ def motion_tensors(flow: np.ndarray, weight: np.ndarray,
 
 
 @functools.lru_cache(maxsize=8)
-def _pixel_grid(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _pixel_grid(h: int, w: int, device: torch.device,
+                stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel-centre coordinates (xs, ys), float32 (h, w) on ``device``; made once per size
-    (never written: every use makes new tensors from them)."""
+    and stream (never written: every use makes new tensors from them)."""
     import torch
 
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
@@ -96,7 +86,9 @@ def warp_texture_torch(texture: Any, flow: Any, weight: Any) -> Any:
     if tuple(flow.shape) != (h, w, 2) or tuple(weight.shape) != (h, w):
         raise ValueError(f"warp_texture_torch: flow {tuple(flow.shape)} / weight "
                          f"{tuple(weight.shape)} do not match the texture {(h, w)}")
-    xs, ys = _pixel_grid(h, w, texture.device)
+    from realtime.frame.streams import stream_key
+
+    xs, ys = _pixel_grid(h, w, texture.device, stream_key())
     # OpenCV's remap samples at 1/32 px (INTER_BITS = 5): the same coordinates here
     sx = torch.round((xs + flow[..., 0]) * 32.0) / 32.0
     sy = torch.round((ys + flow[..., 1]) * 32.0) / 32.0

@@ -40,6 +40,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def row_vectors(family: str, sources: Sequence[SourceFace | np.ndarray], crops: Sequence[Any],
+                strength: float, encoder: IdentityEncoder | None) -> np.ndarray:
+    """(N, 512): one identity vector per face (each face's own source, steered towards the
+    face by ``strength``), so one generator call swaps faces wearing different people."""
+    if len(sources) != len(crops):
+        raise ValueTypeError(f"expected one source per face, got {len(sources)} for "
+                             f"{len(crops)} faces")
+    vectors = [identity_vector(family, s) for s in sources]
+    if strength == 1.0 or encoder is None:
+        return np.stack(vectors).astype(np.float32, copy=False)
+    return np.stack([face_vectors(v, [c], strength, encoder)[0]
+                     for v, c in zip(vectors, crops, strict=True)])
+
+
 class MissingEmbeddingError(KeyError):
     """A source identity has no vector for the swapper's model family."""
 
@@ -147,9 +161,12 @@ class FaceProcessor(Protocol):
 
 def swap_by_source(processor: FaceProcessor, aligned: Sequence[Any],
                    sources: Sequence[SourceFace], track_ids: Sequence[int]) -> list[Any]:
-    """One swapper call per distinct source (one call in all when faces share one);
-    crops come back in face order. The track ids let the processor reuse each face's own
-    parsing mask."""
+    """Every face in one swapper call (one identity vector per row: ``swap_rows``) when
+    the processor can, else one call per distinct source; crops come back in face order.
+    The track ids let the processor reuse each face's own parsing mask."""
+    rows = getattr(processor, "swap_rows", None)
+    if rows is not None:
+        return list(rows(aligned, sources, tracks=track_ids))
     out: list[Any] = [None] * len(aligned)
     groups: dict[str, list[int]] = {}
     for i, src in enumerate(sources):
@@ -231,11 +248,21 @@ class FrameProcessor:
         """Swapped crops (numpy); ``MaskedCrop``s when the parsing mask is on. With
         ``tracks`` (one id per face) a track whose mask is recent enough reuses it
         (``mask_reuse``); without, every face is parsed."""
+        self.identity_vector(source)  # a missing identity fails even without faces
+        return self.swap_rows(aligned, [source] * len(aligned), tracks)
+
+    def swap_rows(self, aligned: Sequence[AlignedFace],
+                  sources: Sequence[SourceFace | np.ndarray],
+                  tracks: Sequence[int] | None = None) -> list[Any]:
+        """``swap_crops`` with one source per face: one generator call and one parser
+        call for all faces, whatever their identities."""
         if tracks is not None and len(tracks) != len(aligned):
             raise ValueTypeError(f"swap_crops: expected one track id per face, got "
                                  f"{len(tracks)} for {len(aligned)} faces")
-        vectors = face_vectors(self.identity_vector(source), [a.crop for a in aligned],
-                               self.settings.identity_strength, self.encoder)
+        if not aligned:
+            return []
+        vectors = row_vectors(self.family, sources, [a.crop for a in aligned],
+                              self.settings.identity_strength, self.encoder)
         crops = enhance_crops(self.swapper.swap(aligned, vectors), self.family,
                               self.settings, self.enhancer)
         if not self.uses_parser or not aligned:

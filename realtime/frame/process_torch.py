@@ -28,15 +28,16 @@ import torch
 
 from realtime.config import Settings
 from realtime.frame.composite_torch import paste_face_torch, warp_face_torch
-from realtime.frame.enhance import scale_matrix
+from realtime.frame.enhance import enhance_crops_torch, scale_matrix
+from realtime.frame.memory_guard import BatchCap
+from realtime.frame.motion_torch import upload
 from realtime.frame.process import (
     MaskedCrop,
-    enhance_crops,
     identity_vector,
+    row_vectors,
     split_masked,
     timed_stages,
 )
-from realtime.frame.strength import face_vectors
 from realtime.types import AlignedFace, Face, SourceFace, ValueTypeError, check_image
 
 if TYPE_CHECKING:
@@ -112,18 +113,30 @@ class TorchFrameProcessor:
         self._engine = engine
         self._target_dtype = getattr(torch, swapper.target_spec.dtype)
         self._source_dtype = getattr(torch, swapper.source_spec.dtype)
-        self._vectors: dict[bytes, torch.Tensor] = {}
+        self._vectors: dict[tuple[int, bytes], torch.Tensor] = {}
         # The async swap worker calls swap_crops on its own thread.
         self._vectors_lock = threading.Lock()
         self._cuda = self.device.type == "cuda"
         # The last uploaded frame: (the numpy array it came from, its device tensor).
         self._frame: tuple[np.ndarray, torch.Tensor] | None = None
         self._staging: torch.Tensor | None = None
+        self.batch_cap = BatchCap("face generator")  # its ``notice`` is for the window
         self._staged: torch.cuda.Event | None = None
 
     @property
     def family(self) -> str:
         return self.swapper.family
+
+    @property
+    def queues_on_device(self) -> bool:
+        """Whether calls only queue CUDA work (their GPU time is read from events)."""
+        return self._cuda
+
+    @property
+    def batch_swaps(self) -> bool:
+        """On a GPU a batched generator swaps all faces in one launch for about the price
+        of one: the async worker then takes every face per job (``pipeline``)."""
+        return self._cuda and self.swapper.batched
 
     def update_settings(self, settings: Settings) -> None:
         """Composite options take effect from the next frame (one reference swap)."""
@@ -199,13 +212,14 @@ class TorchFrameProcessor:
         host = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if host.shape[1] != 512:
             raise ValueTypeError(f"identity: expected (512,), got {np.shape(vector)}")
-        key = host.tobytes()
+        # per thread: each thread's stream owns its copy (no cross-stream read unordered)
+        key = (threading.get_ident(), host.tobytes())
         with self._vectors_lock:
             cached = self._vectors.get(key)
             if cached is None:
                 if len(self._vectors) >= _VECTOR_CACHE:
                     self._vectors.clear()
-                cached = torch.from_numpy(host).to(self.device, self._source_dtype)
+                cached = upload(host, self.device).to(self._source_dtype)
                 self._vectors[key] = cached
         return cached
 
@@ -232,6 +246,10 @@ class TorchFrameProcessor:
         return [p.permute(1, 2, 0).flip(-1).contiguous() for p in pixels]
 
     def _run(self, target: torch.Tensor, source: torch.Tensor) -> list[torch.Tensor]:
+        """The generator on all rows; fewer a call after an out-of-memory error."""
+        return self.batch_cap.run(self._run_once, target, source)
+
+    def _run_once(self, target: torch.Tensor, source: torch.Tensor) -> list[torch.Tensor]:
         swapper = self.swapper
         result = self._engine.run_torch(
             {swapper.target_spec.name: target, swapper.source_spec.name: source}
@@ -247,8 +265,19 @@ class TorchFrameProcessor:
         the swapped crops stay on the device: tensors, or ``MaskedCrop``s of tensors when
         the parsing mask is on. ``tracks`` is accepted for the protocol and unused: on
         the device the parse costs milliseconds, so every swap parses its crops."""
-        vector = self.identity_vector(source)
-        vector_t = self._source_vector(vector)
+        self._source_vector(self.identity_vector(source))
+        return self.swap_rows(aligned, [source] * len(aligned), tracks)
+
+    def swap_rows(self, aligned: Sequence[DeviceAlignedFace | AlignedFace],
+                  sources: Sequence[SourceFace | np.ndarray],
+                  tracks: Sequence[int] | None = None) -> list[Any]:
+        """``swap_crops`` with one source per face: one generator launch and one parser
+        launch for all faces, whatever their identities (one identity vector per row,
+        each uploaded once and cached)."""
+        if len(sources) != len(aligned):
+            raise ValueTypeError(f"expected one source per face, got {len(sources)} for "
+                                 f"{len(aligned)} faces")
+        rows = [self._source_vector(self.identity_vector(s)) for s in sources]
         if not aligned:
             return []
         crops = [a.crop_t if isinstance(a, DeviceAlignedFace) else self._crop_tensor(a.crop)
@@ -256,23 +285,21 @@ class TorchFrameProcessor:
         target = self.prepare_targets(crops)
         n = int(target.shape[0])
         if self.settings.identity_strength != 1.0 and self.encoder is not None:
-            # the encoder runs on the host: one small crop download per face
-            host = [c.cpu().numpy() for c in crops]
-            steered = face_vectors(vector, host, self.settings.identity_strength, self.encoder)
-            vectors = torch.from_numpy(steered).to(self.device, self._source_dtype)
+            # the encoder runs on the host: all faces' crops in one download
+            host = list(torch.stack(crops).cpu().numpy())
+            steered = row_vectors(self.family, sources, host, self.settings.identity_strength,
+                                  self.encoder)
+            vectors = upload(steered, self.device).to(self._source_dtype)
         else:
-            vectors = vector_t.expand(n, -1).contiguous()
+            vectors = torch.cat(rows) if len(rows) > 1 else rows[0]
         if self.swapper.batched:
             out = self._run(target, vectors)
         else:
             out = []
             for i in range(n):
                 out.extend(self._run(target[i : i + 1], vectors[i : i + 1]))
-        if self.settings.enhance != "off" and self.enhancer is not None:
-            # the enhancer's engine takes host arrays: one download and upload per face
-            host = enhance_crops([c.cpu().numpy() for c in out], self.family,
-                                 self.settings, self.enhancer)
-            out = [self._crop_tensor(c) for c in host]
+        # on the device when the enhancer's engine has run_torch (never waits on its build)
+        out = enhance_crops_torch(out, self.family, self.settings, self.enhancer)
         if not self.uses_parser:
             return out
         assert self.parser is not None

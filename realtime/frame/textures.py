@@ -20,19 +20,27 @@ class Texture:
     """A swapped crop as the processor made it (numpy, ``MaskedCrop``, or tensors left on
     the GPU), the source it wears, the frame and track it was swapped from, and that
     frame's aligned target crop (for the motion that follows it: host BGR uint8, or the
-    device processor's uint8 tensor; None when unknown)."""
+    device processor's uint8 tensor; None when unknown). ``grey``: the flow's grey
+    reference of that target, made on the host by the swap worker (None: made from
+    ``target`` when needed); ``ready``: the CUDA event after the crop was written (the
+    reader's stream waits on it; None on the host path and on the writer's own thread)."""
 
     crop: Any
     source_name: str
     frame_index: int
     track_id: int | None = None
     target: Any = None
+    grey: Any = None
+    ready: Any = None
 
 
 class TextureStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._textures: dict[int, Texture] = {}
+        # per source, the newest texture of a track the tracker dropped: a face re-found
+        # under a new track id wears it at once instead of showing the real face
+        self._orphans: dict[str, Texture] = {}
 
     def __len__(self) -> int:
         return len(self._textures)
@@ -48,30 +56,40 @@ class TextureStore:
             self._textures[track_id] = texture
 
     def put_swapped(self, frame_index: int, track_ids: Sequence[int], aligned: Sequence[Any],
-                    crops: Sequence[Any], sources: Sequence[Any]) -> None:
+                    crops: Sequence[Any], sources: Sequence[Any], *, ready: Any = None,
+                    greys: Sequence[Any] | None = None) -> None:
         """One swap's crops, each with the aligned target crop it came from (a host array,
-        or the device processor's tensor, which stays on the device)."""
-        for tid, face, crop, src in zip(track_ids, aligned, crops, sources, strict=True):
+        or the device processor's tensor, which stays on the device), its flow reference
+        grey when known and the event after the crops were written."""
+        refs = list(greys) if greys is not None else [None] * len(crops)
+        for tid, face, crop, src, grey in zip(track_ids, aligned, crops, sources, refs,
+                                              strict=True):
             target = getattr(face, "crop", None)
             if target is None:
                 target = getattr(face, "crop_t", None)
-            self.put(tid, Texture(crop, src.name, frame_index, tid, target))
+            self.put(tid, Texture(crop, src.name, frame_index, tid, target, grey, ready))
 
     def clear(self) -> None:
         with self._lock:
             self._textures.clear()
+            self._orphans.clear()
 
     def retain(self, live: Iterable[int]) -> None:
-        """Textures live as long as their track (a briefly lost track keeps its own)."""
+        """Textures live as long as their track (a briefly lost track keeps its own); a
+        dropped track's texture stays as its source's stand-in (``for_face``)."""
         keep = set(live)
         with self._lock:
             for stale in [t for t in self._textures if t not in keep]:
-                del self._textures[stale]
+                texture = self._textures.pop(stale)
+                orphan = self._orphans.get(texture.source_name)
+                if orphan is None or orphan.frame_index <= texture.frame_index:
+                    self._orphans[texture.source_name] = texture
 
     def for_face(self, track_id: int, source_name: str, mapped: bool) -> Texture | None:
         """The track's own texture; else (a face new to the tracker, often the same person
         re-found after a loss) the newest texture of the same source, so the real face
-        does not show for a whole swap interval. Unmapped, any newest texture will do."""
+        does not show for a whole swap interval; else that source's texture from a track
+        the tracker dropped. Unmapped, any newest texture will do."""
         with self._lock:
             own = self._textures.get(track_id)
             if own is not None and (own.source_name == source_name or not mapped):
@@ -79,6 +97,10 @@ class TextureStore:
             same = [t for t in self._textures.values() if t.source_name == source_name]
             newest = max(same or ([] if mapped else list(self._textures.values())),
                          key=lambda t: t.frame_index, default=None)
+            if newest is None and own is None:
+                orphans = list(self._orphans.values())
+                newest = self._orphans.get(source_name) if mapped else max(
+                    orphans, key=lambda t: t.frame_index, default=None)
             return newest or own
 
     def next_to_refresh(self, track_ids: Sequence[int],

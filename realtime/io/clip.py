@@ -70,6 +70,9 @@ def _t1() -> np.ndarray:
     return image
 
 
+t1_image = _t1  # public name: the enhancer's FP16 check enhances the same package faces
+
+
 def source_portrait() -> np.ndarray:
     """A head-and-shoulders crop of t1.jpg's right-most face (not one of the clip's
     faces), enlarged: the identity ``bench`` swaps in."""

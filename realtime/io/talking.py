@@ -47,10 +47,17 @@ def brow_raise(t: float) -> float:
 
 
 class TalkingClip:
-    """Renders frame ``i`` (``fps`` motion frames a second)."""
+    """Renders frame ``i`` (``fps`` motion frames a second).
+
+    ``fit`` (default) scales and centres the photo's face; without it the photo is the
+    frame as it is (``width``×``height``: a group photo where one person talks), and
+    ``head_motion=False`` keeps everything but that face's own motion still, and
+    ``head_radius`` (in inter-ocular distances) keeps the head's drift, turn and nod to
+    that face's neighbourhood, fading out beyond it (the others in a group keep still)."""
 
     def __init__(self, photo: np.ndarray, landmarks: np.ndarray, width: int = 640,
-                 height: int = 480, *, fps: float = 30.0) -> None:
+                 height: int = 480, *, fps: float = 30.0, fit: bool = True,
+                 head_motion: bool = True, head_radius: float | None = None) -> None:
         points = np.asarray(landmarks, np.float64).reshape(5, 2)
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
             raise ValueError(f"talking clip photo: expected BGR uint8, got {photo.shape} "
@@ -59,22 +66,32 @@ class TalkingClip:
             raise ValueError(f"talking clip size: expected at least 64×64, got "
                              f"{width}×{height}")
         self.width, self.height, self.fps = width, height, fps
+        self.head_motion = head_motion
         self.length = round(TALK_SECONDS * fps)
         iod = float(np.hypot(*(points[1] - points[0])))
         if not iod > 4.0:
             raise ValueError(f"talking clip: the eyes are {iod:.1f} px apart; expected a face")
+        if not fit and photo.shape[:2] != (height, width):
+            raise ValueError(f"talking clip: a photo used as it is must be {width}×{height}, "
+                             f"got {photo.shape[1]}×{photo.shape[0]}")
         # the face's inter-ocular distance becomes a quarter of the frame height
-        scale = 0.25 * height / iod
+        scale = 0.25 * height / iod if fit else 1.0
         placed = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
                             if scale < 1 else cv2.INTER_CUBIC)
         canvas = np.full((height, width, 3), (96, 104, 110), np.uint8)
         centre = points.mean(axis=0) * scale
-        off = np.round(np.array([width / 2.0, height * 0.45]) - centre).astype(int)
+        off = np.round(np.array([width / 2.0, height * 0.45]) - centre).astype(int) if fit \
+            else np.zeros(2, int)
         self._paste(canvas, placed, off)
         self.base = canvas
         self.points = points * scale + off
         self.iod = iod * scale
         self._fields()
+        self._head_weight: np.ndarray | None = None
+        if head_radius is not None:
+            centre = self.points.mean(axis=0)
+            r = np.hypot(self._xs - centre[0], self._ys - centre[1]) / (head_radius * self.iod)
+            self._head_weight = np.exp(-(r**4)).astype(np.float32)
 
     @staticmethod
     def _paste(canvas: np.ndarray, image: np.ndarray, off: np.ndarray) -> None:
@@ -122,14 +139,18 @@ class TalkingClip:
         # slow head motion: drift, nod and turn (a similarity about the face centre); the
         # face's own motions are defined on the head, so they are sampled through it
         c = self.points.mean(axis=0)
-        angle = math.radians(4.0 * math.sin(2 * math.pi * t / TALK_SECONDS))
-        shift = (0.12 * self.iod * math.sin(2 * math.pi * t / TALK_SECONDS * 2),
-                 0.06 * self.iod * math.sin(2 * math.pi * t / 3.0))
+        still = 0.0 if self.head_motion else 1.0
+        angle = math.radians(4.0 * math.sin(2 * math.pi * t / TALK_SECONDS)) * (1 - still)
+        shift = (0.12 * self.iod * math.sin(2 * math.pi * t / TALK_SECONDS * 2) * (1 - still),
+                 0.06 * self.iod * math.sin(2 * math.pi * t / 3.0) * (1 - still))
         cos, sin = math.cos(angle), math.sin(angle)
         x = self._xs - c[0] - shift[0]
         y = self._ys - c[1] - shift[1]
         head_x = (cos * x + sin * y + c[0]).astype(np.float32)
         head_y = (-sin * x + cos * y + c[1]).astype(np.float32)
+        if self._head_weight is not None:  # only this face's neighbourhood moves
+            head_x = self._xs + self._head_weight * (head_x - self._xs)
+            head_y = self._ys + self._head_weight * (head_y - self._ys)
         field = jaw * self._jaw + lid * self._lid + brow * self._brow
         dy = cv2.remap(field, head_x, head_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         frame = cv2.remap(self.base, head_x, head_y + dy, cv2.INTER_LINEAR,
@@ -139,6 +160,18 @@ class TalkingClip:
             shade = 1.0 - 0.8 * np.clip(jaw * 1.5 * gap, 0.0, 1.0)
             frame = (frame.astype(np.float32) * shade[..., None]).astype(np.uint8)
         return frame
+
+
+# t1.jpg's three faces side by side (see ``group_photo``), the middle one talks
+GROUP_CROP = (100, 580, 230, 870)  # y0, y1, x0, x1: 640×480 at the photo's own scale
+
+
+def group_photo() -> np.ndarray:
+    """A 640×480 crop of insightface's t1.jpg (a real group photo) holding three faces."""
+    from realtime.io.clip import _t1
+
+    y0, y1, x0, x1 = GROUP_CROP
+    return np.ascontiguousarray(_t1()[y0:y1, x0:x1])
 
 
 def talking_source(clip: TalkingClip, *, fps: float = 30.0) -> ClipSource:

@@ -188,6 +188,12 @@ class Controller:
         return runtime.backend if runtime else ""
 
     @property
+    def enhancer_status(self) -> str:
+        """The face enhancer's state line ("preparing the enhancer…"), "" when none."""
+        runtime = self._runtime
+        return runtime.enhancer_status() if runtime else ""
+
+    @property
     def input_description(self) -> str:
         runtime = self._runtime
         return runtime.input_description if runtime else ""

@@ -77,6 +77,15 @@ TEXTURE_LABELS: tuple[tuple[str, str, str], ...] = (
     ("Still", "static", "Shows the newest swap as it was swapped"),
 )
 
+# the Blend group's refresh order: (label, Settings.refresh_order, tooltip)
+REFRESH_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("Auto", "auto", "Where the face changes when following the face, else in turn"),
+    ("Where it changes", "error",
+     "Swaps next the face its swap fits worst now (talking, turning), weighted by size; "
+     "no face waits more than twice its turn"),
+    ("In turn", "stalest", "Swaps every face in turn, the oldest swap first"),
+)
+
 
 def _add_explained_items(combo: QComboBox, items: tuple[tuple[str, str, str], ...],
                          what: str) -> None:
@@ -239,6 +248,22 @@ class ControlsPanel(QWidget):
         form.addRow("Mask", self.mask_mode)
         form.addRow("Between swaps", self.texture)
         form.addRow(self.live_mouth)
+        self.fade = QSlider(Qt.Orientation.Horizontal)
+        self.fade.setRange(0, 1000)  # ms
+        self.fade.setSingleStep(50)
+        self.fade.setPageStep(100)
+        self.fade.setToolTip(
+            "Cross-fades a face's previous swap into a new one over this many milliseconds, "
+            "so a new swap does not pop in (0: at once). Applies when swapping is slower "
+            "than the camera.")
+        self.fade.valueChanged.connect(lambda v: self._emit(fade_ms=float(v)))
+        form.addRow("Swap fade", self.fade)
+        self.refresh_order = QComboBox()
+        _add_explained_items(self.refresh_order, REFRESH_LABELS,
+                             "Which face a slow swapper swaps next when there are several")
+        self.refresh_order.activated.connect(
+            lambda i: self._emit(refresh_order=str(self.refresh_order.itemData(i))))
+        form.addRow("Swap next", self.refresh_order)
         form.addRow("Edge feather", self.feather)
         form.addRow(self.color_match)
         self.identity_strength = QSlider(Qt.Orientation.Horizontal)
@@ -360,6 +385,8 @@ class ControlsPanel(QWidget):
             self._select(self.mask_mode, settings.mask)
             self._select(self.texture, settings.texture)
             self.live_mouth.setChecked(settings.live_mouth)
+            self.fade.setValue(round(settings.fade_ms))
+            self._select(self.refresh_order, settings.refresh_order)
             index = _combo_data_index(self.vcam_size, (settings.vcam_width, settings.vcam_height))
             if index >= 0:
                 self.vcam_size.setCurrentIndex(index)

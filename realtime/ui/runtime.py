@@ -69,6 +69,8 @@ class Runtime:
     input_description: str
     closers: list[Callable[[], None]] = field(default_factory=list)
     preview_only: bool = False  # the camera without models (camera_runtime)
+    # the face enhancer's state line ("preparing the enhancer…"; "" when there is none)
+    enhancer_status: Callable[[], str] = field(default=lambda: "")
 
 
 BuildFn = Callable[[Settings, Path, Path, Sink], Runtime]

@@ -66,7 +66,7 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
         closers.append(parser.close)
     from realtime.frame.enhance import lazy_enhancer
 
-    # opened on the swap worker the first time "Enhance face" asks for it
+    # opened on a background thread the first time "Enhance face" asks for it
     enhancer = lazy_enhancer(models_dir, engine=settings.engine, threads=threads)
     closers.append(enhancer.close)
     processor = choose_processor(swapper, encoders[settings.model], settings, parser,
@@ -91,7 +91,8 @@ def build_runtime(settings: Settings, models_dir: Path, cache_dir: Path, sink: S
     pipeline = Pipeline(frame_source, processor, detector, bank, [sink], settings,
                         face_map=face_map, meter=meter)
     return Runtime(pipeline=pipeline, bank=bank, backend=str(swapper.backend),
-                   input_description=frame_source.describe(), closers=closers)
+                   input_description=frame_source.describe(), closers=closers,
+                   enhancer_status=lambda: enhancer.status_text)
 
 
 class NoFaces:

@@ -200,6 +200,13 @@ class LifecycleRoom(QObject):
             f"<b>{stats.total_drops}</b><br>faces {stats.faces} &nbsp;·&nbsp; swaps/s "
             f"{stats.swaps_per_s:.1f} ({stats.swap_mode or '-'})<br>"
             f"{self.prefs.settings.model} on {self.backend or '…'}"
+            + enhancer_note(self.prefs.settings.enhance, self.controller.enhancer_status)
             + (f"<br>{stats.format_meter()}" if stats.identity is not None else ""))
         self.preview.set_face_badges(self.controller.faces.face_badges())
         self.chart.set_stages(stats.stage_p50())
+
+
+def enhancer_note(enhance: str, status: str) -> str:
+    """The stats line about the face enhancer while "Enhance face" is on: "preparing the
+    enhancer…" during its build (frames are swapped without it), then its engine."""
+    return f"<br>{status}" if enhance != "off" and status else ""

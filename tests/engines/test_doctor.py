@@ -126,3 +126,37 @@ def test_doctor_says_why_tensorrt_is_unusable_on_a_gpu_machine(
     engines = dict(next(rows for title, rows in sections.items() if title.startswith("Engines")))
     assert engines["tensorrt"].startswith("unusable:")
     assert "could not initialise CUDA" in engines["tensorrt"] and "driver" in engines["tensorrt"]
+
+
+def test_doctor_estimates_each_installed_engines_device_memory(tmp_path: Path) -> None:
+    """Issue 25: the weights (halved for FP16) and the I/O at the model's batch profile's
+    max (the swapper: 8 faces a launch), per engine, before any build."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = tmp_path / "inswapper-128"
+    folder.mkdir()
+    weight = numpy_helper.from_array(np.zeros((1024, 1024), np.float32), "w")  # 4 MiB
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["target"], ["output"])], "g",
+        [helper.make_tensor_value_info("target", TensorProto.FLOAT, ["N", 3, 128, 128]),
+         helper.make_tensor_value_info("source", TensorProto.FLOAT, ["N", 512])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 128, 128])],
+        [weight])
+    onnx.save(helper.make_model(graph), str(folder / "inswapper_128.onnx"))
+    sections = doctor.collect(tmp_path)
+    rows = dict(next(v for k, v in sections.items() if k.startswith("Device memory")))
+    row_bytes = (2 * 3 * 128 * 128 + 512) * 4
+    assert rows["inswapper-128"].startswith(
+        f"≈ 2 MB weights (fp16) + {round(row_bytes * 8 / 2**20)} MB I/O per thread at batch 8")
+
+
+def test_max_batch_follows_the_memory_per_row() -> None:
+    from engines.tensorrt import MAX_BATCH, max_batch_for
+
+    assert max_batch_for(Path("m/inswapper-128/inswapper_128.onnx")) == 8
+    assert max_batch_for(Path("m/face-parsing/79999_iter.onnx")) == 4
+    assert max_batch_for(Path("m/gfpgan-1.4/GFPGANv1.4.onnx")) == 2
+    assert max_batch_for(Path("m/scrfd-10g/det_10g.onnx")) == 1
+    assert max_batch_for(Path("elsewhere/unknown.onnx")) == MAX_BATCH

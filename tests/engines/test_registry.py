@@ -41,6 +41,7 @@ def _fake_tensorrt(monkeypatch: pytest.MonkeyPatch, opener: Any) -> None:
     module = types.ModuleType("engines.tensorrt")
     module.open_tensorrt_engine = opener  # type: ignore[attr-defined]
     module.MAX_BATCH, module.OPT_BATCH = 8, 1  # type: ignore[attr-defined]
+    module.max_batch_for = lambda path: 8  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "engines.tensorrt", module)
 
 
@@ -154,3 +155,21 @@ def test_unknown_preference(tiny: Path) -> None:
         registry.open_engine(tiny, "directml")
     with pytest.raises(ValueError, match="TorchEngine"):
         registry.open_engine(tiny, "torch")
+
+
+@pytest.mark.parametrize("error", [ValueError("an op convert_float_to_float16 cannot take"),
+                                   OSError(28, "No space left on device")])
+def test_a_failed_directml_fp16_copy_is_a_fallback_not_a_crash(
+        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """Issue 25: the FP16 conversion's ValueError (or a write's OSError) for DirectML is an
+    EngineError, so the registry names it and moves on. Before: it ended the caller."""
+    from engines import ort_providers
+
+    def fails(onnx_path: Path, cache_dir: Path) -> Path:
+        raise error
+
+    monkeypatch.setattr(ort_providers, "unavailable_reason", lambda device: None)
+    monkeypatch.setattr(ort_providers, "fp16_onnx", fails)
+    with pytest.raises(NoEngineAvailable) as caught:
+        registry.open_engine(tiny, "onnxruntime-directml", cache_dir=tmp_path / "c")
+    assert "FP16 copy for onnxruntime-directml could not be written" in str(caught.value)

@@ -191,3 +191,18 @@ def test_pageable_and_pinned(rec: fake.Recorder) -> None:
     pinned = torch.empty((4,), pin_memory=True)
     assert pinned.is_pinned() and not torch.empty((4,)).is_pinned()
     assert np.shares_memory(pinned.numpy(), pinned.numpy())
+
+
+def test_the_creation_flags_are_the_real_enums() -> None:
+    """NvInfer.h: TensorRT 10's kEXPLICIT_BATCH = 0 and kSTRONGLY_TYPED = 1; TensorRT 11
+    dropped kEXPLICIT_BATCH, so kSTRONGLY_TYPED = 0 (issue 25: the fake had 1 for both)."""
+    ten = fake.module(fp16_flag=True)
+    eleven = fake.module(fp16_flag=False)
+    assert (ten.NetworkDefinitionCreationFlag.EXPLICIT_BATCH,  # type: ignore[attr-defined]
+            ten.NetworkDefinitionCreationFlag.STRONGLY_TYPED) == (0, 1)  # type: ignore[attr-defined]
+    assert eleven.NetworkDefinitionCreationFlag.STRONGLY_TYPED == 0  # type: ignore[attr-defined]
+    assert not hasattr(eleven.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH")
+    trt = fake.fake_tensorrt(fp16_flag=True, rec=fake.Recorder())
+    builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
+    assert builder.create_network(1 << 1).strongly_typed
+    assert not builder.create_network(1 << 0).strongly_typed  # explicit batch, not typing

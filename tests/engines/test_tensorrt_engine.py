@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+import threading
 import types
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper
 
 from engines import tensorrt as trt_engine
@@ -109,13 +112,11 @@ def generator_224(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _open(onnx_path: Path, cache: Path, precision: str,
-          use_cuda_graph: bool = False) -> trt_engine.TensorRTEngine:
+def _open(onnx_path: Path, cache: Path, precision: str) -> trt_engine.TensorRTEngine:
     from engines.registry import tensorrt_builder
 
     build = tensorrt_builder(onnx_path, cache, trt_engine.MAX_BATCH, trt_engine.OPT_BATCH)
-    return trt_engine.open_tensorrt_engine(onnx_path, build=build, precision=precision,
-                                           use_cuda_graph=use_cuda_graph)
+    return trt_engine.open_tensorrt_engine(onnx_path, build=build, precision=precision)
 
 
 def _face_feeds() -> dict[str, np.ndarray]:
@@ -147,25 +148,6 @@ def test_generator_engine_matches_onnxruntime(generator_224: Path, tmp_path: Pat
         assert batched.shape[0] == 3 and max_abs_error(reference, batched[2:]) < bound
     finally:
         engine.close()
-
-
-@pytest.mark.gpu
-@gpu
-def test_cuda_graph_replay_equals_a_normal_call(generator_224: Path, tmp_path: Path) -> None:
-    import torch
-
-    feeds = {k: torch.from_numpy(v).cuda() for k, v in _face_feeds().items()}
-    plain = _open(generator_224, tmp_path, "fp16")
-    graphed = _open(generator_224, tmp_path, "fp16", use_cuda_graph=True)
-    try:
-        expected = plain.run_torch(feeds)["output"].clone()
-        for _ in range(3):  # replays reuse the same buffers
-            got = graphed.run_torch(feeds)["output"]
-        torch.cuda.synchronize()
-        assert torch.equal(expected, got)
-    finally:
-        plain.close()
-        graphed.close()
 
 
 @pytest.mark.gpu
@@ -543,38 +525,6 @@ def test_row7_the_fp32_engine_is_loaded_off_the_frame_thread_and_never_rechecked
     assert rec.executions - before == 3  # one launch per frame, no re-runs
 
 
-def test_row8_cuda_graphs_cover_every_batch_and_capture_thread_locally(
-        rec: fake.Recorder, tmp_path: Path) -> None:
-    """Row 8: one graph per batch size, captured at open with capture_error_mode
-    "thread_local"; one face replays the batch-1 graph (no new enqueue)."""
-    import threading
-
-    import torch
-
-    stop = threading.Event()
-
-    def other_thread_work() -> None:  # the live pipeline's other CUDA work
-        while not stop.wait(0.0005):
-            fake_cuda.enqueue(0, lambda: None)
-
-    busy = threading.Thread(target=other_thread_work)
-    busy.start()
-    try:
-        engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
-                                           device="cpu", use_cuda_graph=True)
-    finally:
-        stop.set()
-        busy.join(5)
-    context = engine._state.any_context()
-    assert sorted(context.graphs) == list(range(1, 9))
-    assert {g.mode for g in context.graphs.values()} == {"thread_local"}
-    enqueued = rec.enqueued
-    for rows in (1, 3, 8, 1):
-        feeds = _torch_feeds(rows, rows)
-        assert torch.equal(engine.run_torch(feeds)["output"], feeds["target"].abs())
-    assert rec.enqueued == enqueued  # every launch was a replay
-
-
 def test_row12_feed_shapes_are_checked_on_the_device_path(rec: fake.Recorder,
                                                           tmp_path: Path) -> None:
     """Row 12: a (1, 8) identity beside 4 faces is refused, not broadcast."""
@@ -658,3 +608,149 @@ def test_row5_a_thread_that_ended_leaves_its_context_to_the_next(rec: fake.Recor
         thread.start()
         thread.join(10)
     assert rec.contexts_made == 1
+
+
+# --- issue 25: leftovers -----------------------------------------------------------------
+
+
+def _static_engine_file(path: Path, batch: int) -> Path:
+    path.write_bytes(fake.engine_bytes({"target": (batch, 3, 4, 4), "source": (batch, 8)},
+                                       {"output": (batch, 3, 4, 4)}, op="abs"))
+    return path
+
+
+def test_a_static_engine_runs_a_partial_last_chunk(rec: fake.Recorder, tmp_path: Path) -> None:
+    """A static batch-4 engine with 6 faces: 4, then 2 in a padded launch. Before: the
+    second chunk asked for batch 2 and raised."""
+    engine = trt_engine.TensorRTEngine(_static_engine_file(tmp_path / "s.engine", 4),
+                                       device="cpu")
+    assert engine.max_batch == 4
+    for rows, launches in ((6, 2), (1, 1), (4, 1)):
+        feeds = _feeds(rows, seed=rows)
+        before = rec.executions
+        out = engine.run(feeds)["output"]
+        np.testing.assert_array_equal(out, np.abs(feeds["target"]))
+        assert rec.executions - before == launches
+
+
+def test_no_finite_check_without_a_fallback(rec: fake.Recorder, tmp_path: Path) -> None:
+    """An FP32 engine (no fallback) runs no NaN check: no flag copy, no event. Before:
+    every engine checked, for nothing to fall back to."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "sqrt"),
+                                       device="cpu")
+    engine.run_torch(_torch_feeds(2, 1))
+    context = engine._state.by_thread[threading.get_ident()]
+    assert not context.flag_pending
+    engine.fallback = lambda: None
+    engine.run_torch(_torch_feeds(2, 1))
+    assert context.flag_pending
+
+
+def test_a_thread_holding_the_fp16_state_after_the_switch_gets_no_fp16_context(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """A thread that read the FP16 state just before another switched to FP32 must not make
+    a fresh FP16 context on the retired engine (memory the switch meant to free). Before: it
+    did."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+    old = engine._state
+    fp32 = engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
+    assert fp32.spare == []  # FP32 contexts are made lazily, by their threads
+    engine._state = fp32
+    old.retire()
+    made = rec.contexts_made
+    context = engine._context(old)
+    assert context.loaded is fp32.loaded and old.by_thread == {}
+    assert rec.contexts_made == made + 1  # the FP32 one, on first use
+
+
+def test_an_unreadable_engine_file_is_an_engine_error(rec: fake.Recorder,
+                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-file.engine"
+    folder.mkdir()  # read_bytes raises IsADirectoryError (an OSError)
+    with pytest.raises(EngineError, match="could not be read"):
+        trt_engine.TensorRTEngine(folder, device="cpu")
+
+
+def test_ensure_engine_turns_a_corrupt_onnx_and_a_failed_write_into_engine_errors(
+        rec: fake.Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a DecodeError (corrupt ONNX) or an OSError (disk full) ended the caller
+    instead of sending the registry to the next backend."""
+    from export import tensorrt as trt_export
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\xff\xff\xff garbage that is no protobuf")
+    with pytest.raises(EngineError, match=r"DecodeError|could not be made"):
+        trt_export.ensure_engine(corrupt, tmp_path / "cache")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trt_export, "write_atomic", full_disk)
+    onnx_path = tmp_path / "ok.onnx"
+    _tiny_onnx(onnx_path)
+    with pytest.raises(EngineError, match="No space left"):
+        trt_export.ensure_engine(onnx_path, tmp_path / "cache")
+
+
+def test_the_numpy_run_uploads_through_pinned_memory(rec: fake.Recorder,
+                                                     tmp_path: Path) -> None:
+    """The numpy path's uploads are page-locked and asynchronous; its one wait is its
+    download, on the calling thread's stream. Before: a pageable upload per input (each a
+    host wait)."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+    engine.run(_feeds(2))  # warm: this thread's context
+    before = fake_cuda.thread_waits(threading.current_thread().name)
+    engine.run(_feeds(2))
+    after = fake_cuda.thread_waits(threading.current_thread().name)
+    after.subtract(before)
+    assert +after == Counter({"pin_memory": 2, "Tensor.cpu": 1}), after
+
+
+def test_the_fp32_fallback_holds_no_context_memory_until_the_switch(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """Room for one context and a half: the FP16 engine's context fits, and the FP32
+    fallback, deserialised ahead, takes none until a thread uses it after the switch.
+    Before: the fallback made a context at once, which did not fit (the open failed)."""
+    rec.device_bytes_left = rec.context_bytes * 3 // 2
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+    engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
+    assert rec.device_bytes_left == rec.context_bytes // 2
+    engine.run(_feeds(1))  # the FP16 engine still runs on its context
+
+
+def test_the_switch_to_fp32_never_waits_for_another_threads_engine_work(
+        rec: fake.Recorder, tmp_path: Path) -> None:
+    """The thread that sees the NaN flag switches engines; the FP16 contexts (another
+    thread's among them, with its launch still queued) are released on a thread of their
+    own once their work is done. Before: the switching thread synchronised every FP16
+    context's stream, waiting for the other thread's engine work."""
+    engine = trt_engine.TensorRTEngine(_engine_file(tmp_path / "e.engine", "abs"),
+                                       device="cpu")
+
+    class Ready:
+        def __init__(self) -> None:
+            self.ready = engine.prepare_fallback(_engine_file(tmp_path / "f.engine", "abs"))
+
+        def __call__(self) -> Path:
+            return tmp_path / "f.engine"
+
+    engine.fallback = Ready()
+
+    def other() -> None:
+        with torch.cuda.stream(torch.cuda.Stream()):
+            engine.run_torch(_torch_feeds(2, 1))  # queued, never waited for
+
+    worker = threading.Thread(target=other, name="other-thread")
+    worker.start()
+    worker.join(10)
+    old = engine._state
+    assert engine._switch_to_fp32(old) and engine._state is not old
+    me = threading.current_thread().name
+    assert (me, "other-thread") not in fake_cuda.cross_waits
+    assert fake_cuda.thread_waits(me)["Stream.synchronize"] == 0
+    for thread in [t for t in threading.enumerate() if t.name.startswith("retire-")]:
+        thread.join(10)
+    assert old.retired and old.by_thread == {} and old.spare == []

@@ -247,6 +247,8 @@ SPEC: dict[str, tuple[list[Any], list[Any]]] = {
     "swap_enabled": _FLAG,
     "texture": (["auto", "static", "flow"], ["warp", "Flow", ""]),
     "live_mouth": _FLAG,
+    "fade_ms": ([0, 0.0, 250, 2000], [-1, 2001, float("nan"), True, "250"]),
+    "refresh_order": (["auto", "stalest", "error"], ["Error", "fair", "", None]),
     "identity_strength": ([0.0, 1.0, 2.0], [-0.01, 2.01, True]),
     "enhance": (["off", "gfpgan"], ["gfpgan-1.4", "codeformer"]),
     "enhance_blend": ([0.0, 0.7, 1.0], [-0.1, 1.1]),

@@ -50,8 +50,10 @@ class RecordingSwapper:
         self.calls: list[tuple[int, np.ndarray]] = []
 
     def swap(self, crops: Sequence[AlignedFace], identity: np.ndarray) -> list[np.ndarray]:
-        for face in crops:
-            self.calls.append((int(np.argmax(identity)), _signature(face.crop)))
+        # one identity (512,) or one per face (N, 512), as FaceSwapper.swap takes
+        rows = np.broadcast_to(identity, (len(crops), identity.shape[-1]))
+        for face, row in zip(crops, rows, strict=True):
+            self.calls.append((int(np.argmax(row)), _signature(face.crop)))
         return [face.crop.copy() for face in crops]
 
 

@@ -121,19 +121,20 @@ def test_a_flow_that_cannot_be_used_shows_the_plain_texture_and_is_counted(
 
 def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> None:
     settings = Settings(swap_mode="async", faces="all", color_match=False,
-                        quality_meter=False, mask="box", detect_every=3)
+                        quality_meter=False, mask="box", detect_every=3,
+                        refresh_order="stalest")
     swapper = ConstantSwapper(0.12)
     processor = FrameProcessor(swapper, None, settings)  # type: ignore[arg-type]
     calls: list[tuple[int, ...]] = []
     lock = threading.Lock()
-    original = processor.swap_crops
+    original = processor.swap_rows
 
-    def recording(aligned: Any, source: Any, tracks: Any = None) -> Any:
+    def recording(aligned: Any, sources: Any, tracks: Any = None) -> Any:
         with lock:
             calls.append(tuple(tracks or ()))
-        return original(aligned, source, tracks=tracks)
+        return original(aligned, sources, tracks=tracks)
 
-    processor.swap_crops = recording  # type: ignore[method-assign]
+    processor.swap_rows = recording  # type: ignore[method-assign]
     pipe = Pipeline(ClipSource(640, 480, fps=20, faces=3), processor, detector,
                     (passthrough_source(FAMILY),), [NullSink()], settings)
     pipe.start()
@@ -165,8 +166,10 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
                  "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
-    assert set(report) == {"static", "flow", "live_mouth", "settings", "sharing"}
-    for mode in ("static", "flow", "live_mouth"):
+    rows = {"static", "flow", "live_mouth", "static+fade", "flow+fade", "live_mouth+fade",
+            "occluded, hold 0 s", "occluded, hold 1 s"}
+    assert set(report) == rows | {"settings", "sharing", "refresh_order"}
+    for mode in ("static", "flow", "live_mouth", "flow+fade"):
         entry = report[mode]
         assert entry["error"] is not None and entry["error_samples"] > 0, mode
         assert entry["ms_per_face"] == entry["ms_per_face_p50"] is not None
@@ -174,6 +177,13 @@ def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
         assert entry["cpu_ms_per_face_p95"] >= entry["cpu_ms_per_face_p50"]
         assert entry["fps_out"] > 0
     assert report["flow"]["error"] < report["static"]["error"]
+    # the stability figures: texture changes measured, fewer pops with the fade, and the
+    # occlusion clip's flashes gone with the hold
+    for mode in ("flow", "flow+fade"):
+        assert report[mode]["switches"] >= 1 and report[mode]["pop"] is not None, mode
+        assert report[mode]["flicker"] is not None and report[mode]["frames"] > 0, mode
+    assert report["flow+fade"]["fade_ms"] == 250 and report["flow"]["fade_ms"] == 0
+    assert report["occluded, hold 1 s"]["flashes"] <= report["occluded, hold 0 s"]["flashes"]
     assert report["settings"]["model"] == "passthrough"
     assert report["settings"]["refresh_hz"] == 2.0
 
@@ -190,11 +200,60 @@ def test_bench_motion_input_is_any_video(tmp_path: Path) -> None:
     for i in range(5):
         writer.write(np.full((120, 160, 3), 40 * i, np.uint8))
     writer.release()
-    make, note = _input(argparse.Namespace(input=video, fps=25.0), detector=None)
+    make, note, clip = _input(argparse.Namespace(input=video, fps=25.0), detector=None)
     source = make()
     source.open()
     frame = source.read()
     source.close()
     assert frame is not None and frame.image.shape == (120, 160, 3) and "talk.avi" in note
+    assert clip is None  # no occlusion rows on a video: where the face is is unknown
     with pytest.raises(ValueError, match="expected a video file"):
         _input(argparse.Namespace(input=tmp_path / "none.mp4", fps=25.0), detector=None)
+
+
+class _MissingDetector:
+    """The real detector, except that calls ``miss_from`` .. ``miss_from + misses - 1``
+    find nothing (a hand over the face, a detector miss)."""
+
+    def __init__(self, inner: Any, miss_from: int, misses: int) -> None:
+        self.inner, self.miss_from, self.misses = inner, miss_from, misses
+        self.name = inner.name
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        self.calls += 1
+        if self.miss_from <= self.calls < self.miss_from + self.misses:
+            return []
+        return list(self.inner.detect(image))
+
+
+def test_no_unswapped_frame_while_detections_are_missed(detector: Any) -> None:
+    """Three detections in a row find nothing: the tracker loses the face, then drops
+    it, then finds it under a new id. Every frame after the first swapped one still
+    shows a swapped face (held, then the source's texture at once)."""
+    found = detector.detect(source_portrait())
+    clip = TalkingClip(source_portrait(), found[0].landmarks, 640, 480)
+    settings = Settings(swap_mode="async", texture="static", color_match=False,
+                        quality_meter=False, mask="box", detect_every=2)
+    processor = FrameProcessor(ConstantSwapper(0.05), None, settings)  # type: ignore[arg-type]
+    missing = _MissingDetector(detector, miss_from=8, misses=3)
+    pipe = Pipeline(talking_source(clip, fps=20), processor, missing,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    shown: list[bool] = []
+    pipe.start()
+    try:
+        seen, deadline = -1, time.monotonic() + 20
+        while time.monotonic() < deadline and (missing.calls < 14 or len(shown) < 40):
+            version, result = pipe.preview()
+            if result is not None and version != seen:
+                seen = version
+                shown.append(result.swapped)
+            time.sleep(0.01)
+            pipe.check()
+        tracks_seen = pipe.tracker._next_id - 1
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert missing.calls >= 14 and tracks_seen >= 2  # the face was dropped and re-found
+    first = shown.index(True)
+    assert all(shown[first:]), "".join("x" if s else "." for s in shown)

@@ -73,6 +73,22 @@ def test_texture_arguments_reach_the_settings() -> None:
         _parse("--texture", "warp")
 
 
+def test_fade_and_refresh_order_reach_the_settings() -> None:
+    from realtime.cli.live import stability_changes
+    from realtime.config import SettingError
+
+    base = Settings(fade_ms=100.0, refresh_order="stalest")
+    kept = settings_from_args(_parse(), base)
+    assert (kept.fade_ms, kept.refresh_order) == (100.0, "stalest")
+    given = settings_from_args(_parse("--fade", "0", "--refresh-order", "error"), base)
+    assert (given.fade_ms, given.refresh_order) == (0.0, "error")
+    assert stability_changes(_parse("--fade", "300")) == {"fade_ms": 300.0}
+    with pytest.raises(SettingError, match="fade_ms"):
+        settings_from_args(_parse("--fade", "-5"), base)
+    with pytest.raises(SystemExit):
+        _parse("--refresh-order", "fair")
+
+
 
 
 def test_window_path_rejects_a_bad_detect_width_before_opening() -> None:

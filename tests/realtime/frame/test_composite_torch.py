@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.faces.align import warp_face
+from realtime.faces.align import invert_affine, warp_face
 from realtime.faces.detect import DlibDetector
 from realtime.frame.composite import paste_face
 from realtime.frame.composite_torch import (
@@ -113,7 +113,22 @@ def test_sample_affine_borders() -> None:
     np.testing.assert_allclose(sample_affine(source, half, (1, 3))[0, 0].numpy(),
                                [0.5, 1.5, 2.5])
     with pytest.raises(ValueError, match="border"):
-        sample_affine(source, half, (1, 3), border="reflect")
+        sample_affine(source, half, (1, 3), border="wrap")
+
+
+def test_sample_affine_reflects_as_opencv() -> None:
+    """``border="reflect"`` is BORDER_REFLECT (fedcba|abcdef) at any distance, also past a
+    whole image width (the FFHQ view of a small crop samples far outside it)."""
+    import cv2
+
+    image = np.random.default_rng(3).integers(0, 256, (20, 16, 3), dtype=np.uint8)
+    forward = np.array([[0.45, 0.08, 14.3], [-0.08, 0.45, 17.9]])  # crop → larger view
+    expected = cv2.warpAffine(image, forward, (64, 64), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)
+    source = torch.from_numpy(image).permute(2, 0, 1)
+    got = sample_affine(source, invert_affine(forward), (64, 64), border="reflect")
+    got_u8 = torch.floor(got + 0.5).clamp(0, 255).permute(1, 2, 0).numpy().astype(int)
+    assert np.abs(got_u8 - expected.astype(int)).max() <= 1
 
 
 def test_bad_inputs_and_mask_cache() -> None:

@@ -135,7 +135,7 @@ def test_the_processor_pastes_the_larger_crop_where_the_swap_goes(t1_bgr: np.nda
     enhanced = FrameProcessor(
         FaceSwapper("inswapper-128", EchoEngine(128)), None,
         settings.with_changes(enhance="gfpgan", enhance_blend=1.0),
-        enhancer=LazyEnhancer(lambda: FaceEnhancer(engine)))
+        enhancer=LazyEnhancer.of(FaceEnhancer(engine)))
     out_plain, _ = plain.process(t1_bgr, [face], np.ones(512, np.float32) / np.sqrt(512))
     out_enh, _ = enhanced.process(t1_bgr, [face], np.ones(512, np.float32) / np.sqrt(512))
     assert len(engine.calls) == 1
@@ -168,5 +168,7 @@ def test_a_missing_enhancer_model_is_logged_once_and_the_swap_goes_on(
     for _ in range(2):
         out = processor.swap_crops(crops, np.ones(512, np.float32) / np.sqrt(512))
         assert out[0].shape == (128, 128, 3)
+        lazy.wait(10)
     assert calls == [1] and lazy.error is not None and "not installed" in lazy.error
+    assert lazy.status == "failed" and "not installed" in lazy.status_text
     assert caplog.text.count("face enhancer unavailable") == 1

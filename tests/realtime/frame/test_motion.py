@@ -111,7 +111,7 @@ def test_flow_is_per_track_and_a_new_texture_resets_it(face_crop: np.ndarray) ->
     again = motion.follow(7, fresh, _aligned(current), mode="flow")
     assert np.abs(again.astype(int) - current).max() <= 2
     motion.retain([8])
-    assert 7 not in motion._refs
+    assert 7 not in motion._refs and 7 not in motion.unexplained
 
 
 def test_masked_crops_warp_crop_and_mask_together(face_crop: np.ndarray) -> None:
@@ -177,16 +177,12 @@ def test_the_torch_warp_agrees_with_opencv_within_one_grey_level(face_crop: np.n
 
 def test_the_device_grey_is_opencvs_bit_for_bit(face_crop: np.ndarray) -> None:
     torch = pytest.importorskip("torch")
-    from realtime.frame.motion_torch import host_grey, host_greys
+    from realtime.frame.motion_torch import host_grey
 
     noise = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
     for crop in (face_crop, noise):
         assert np.array_equal(host_grey(torch.from_numpy(crop)),
                               cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
-    both = host_greys([torch.from_numpy(face_crop), torch.from_numpy(noise)])
-    assert [g.shape for g in both] == [(SIZE, SIZE)] * 2
-    assert np.array_equal(both[1], cv2.cvtColor(noise, cv2.COLOR_BGR2GRAY))
-    assert host_greys([]) == []
 
 
 def _device(crop: np.ndarray) -> object:
@@ -237,3 +233,39 @@ def test_the_device_path_keeps_the_per_track_and_size_rules(face_crop: np.ndarra
     assert motion.follow(7, larger, _device(current), mode="flow") is larger.crop
     warped = motion.follow(7, texture, _device(current), mode="flow")
     assert isinstance(warped, torch.Tensor) and not torch.equal(warped, texture.crop)
+
+
+def _teeth(face_crop: np.ndarray) -> np.ndarray:
+    """``face_crop`` with a soft bright patch over the mouth (teeth as the mouth opens):
+    new content with no edge for the flow to follow."""
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    glow = 120.0 * np.exp(-((xs - 112) ** 2 + (ys - 165) ** 2) / (2 * 18.0**2))
+    return np.clip(face_crop + glow[..., None], 0, 255).astype(np.uint8)
+
+
+def test_new_content_falls_back_photometrically(face_crop: np.ndarray) -> None:
+    """Teeth appearing, nothing moved: a soft brightening has no edge, so the flow's two
+    directions agree there and only the photometric residual can see it. The weight
+    falls inside the patch and stays near 1 over the rest of the face."""
+    current = _teeth(face_crop)
+    found = estimate_motion(flow_grey(face_crop), flow_grey(current), SIZE)
+    assert found is not None
+    assert float(found.weight[158:172, 104:120].mean()) < 0.3
+    far = np.ones((SIZE, SIZE), bool)
+    far[110:224, 50:174] = False  # the patch and its soft edge
+    far[:30], far[:, :30], far[:, -30:] = False, False, False  # the edge ramp
+    assert float(np.median(found.weight[far])) > 0.9
+    # and the shown texture's misfit is measured: larger with new content than without
+    same = estimate_motion(flow_grey(face_crop), flow_grey(face_crop), SIZE)
+    assert same is not None and found.unexplained > same.unexplained + 2.0
+
+
+def test_the_misfit_is_recorded_per_track_with_its_texture(face_crop: np.ndarray) -> None:
+    current = _teeth(face_crop)
+    motion = TextureMotion()
+    texture = Texture(face_crop.copy(), "s", 1, 5, face_crop)
+    motion.follow(5, texture, _aligned(current), mode="flow")
+    shown, misfit = motion.unexplained[5]
+    assert shown is texture and misfit > 2.0
+    motion.retain([6])
+    assert 5 not in motion.unexplained

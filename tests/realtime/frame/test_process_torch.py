@@ -541,10 +541,12 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
     swapped on one frame, followed to a later frame whose mouths moved, pasted. The device
     processor's frame equals the host processor's within two grey levels (one for the warp,
     one for the composite), the warp really moved the faces, and the device path reads
-    waits once more per frame for the flow (all faces' grey crops in one download: the
-    flow runs on the host) besides the frame's download."""
+    reads nothing back for the flow (issue 25 item 7: the flow's greys are made on the host
+    from the frame and each face's matrix, the texture's reference by the worker from its
+    job's frame): one download a frame, the frame's. Before: one more download a frame for
+    the faces' greys and one per new texture for its reference."""
     from realtime.faces.plan import FacePlan
-    from realtime.frame.motion import TextureMotion, textures_for_frame
+    from realtime.frame.motion import TextureMotion, frame_greys, textures_for_frame
     from realtime.frame.textures import TextureStore
     from tests.cuda_copies import HostSyncCounter
 
@@ -561,21 +563,18 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
         store, motion = TextureStore(), TextureMotion()
         aligned = processor.align(t1_bgr, faces)
         store.put_swapped(1, plan.track_ids, aligned, processor.swap_crops(aligned, VECTOR),
-                          plan.sources)
+                          plan.sources, greys=frame_greys(t1_bgr, aligned))
         for mode in ("static", "flow", "flow again"):
             with HostSyncCounter() as syncs:
                 pairs, names = textures_for_frame(
                     store, motion, plan, processor.align(later, faces), mapped=False,
-                    mode=mode.split()[0], live_mouth=mode != "static")
+                    mode=mode.split()[0], live_mouth=mode != "static", image=later)
                 frames[name, mode] = processor.composite(later, [p[0] for p in pairs],
                                                          [p[1] for p in pairs])
             assert names == {"s"}
             if name == "dev":
                 reads = syncs.calls["Tensor.cpu of a device tensor"]
-                # the frame's download; with the flow, all faces' greys in one download,
-                # and each texture's reference grey once (on its first use)
-                expected = {"static": 1, "flow": 2 + len(faces), "flow again": 2}[mode]
-                assert reads == expected, (mode, dict(syncs.calls))
+                assert reads == 1, (mode, dict(syncs.calls))  # the frame's download only
     assert motion.fallbacks == 0
     # faces new to the tracker show another track's texture, never warped: no download
     strangers = FacePlan(tuple(Face(f.track_id + 90, f.detection) for f in faces),
@@ -589,3 +588,150 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
     assert np.abs(frames["dev", "static"].astype(int) - frames["host", "static"]).max() <= 1
     moved = np.abs(frames["dev", "flow"].astype(int) - frames["dev", "static"])
     assert moved.max() > 20  # the flow and the live mouth changed the pasted faces
+
+
+# --- issue 25: one generator and one parser launch a frame; the strength's budget ----------
+
+
+def _launches() -> int:
+    from tests import fake_cuda
+
+    return sum(len(v) for v in fake_cuda._launches.values())
+
+
+def test_four_identities_cost_one_generator_and_one_parser_launch(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four faces wearing four people: one generator launch (one identity vector per row)
+    and one parser call, and still one host wait (the download). Before: one generator and
+    one parser call per identity (eight launches). Each face gets its own person's vector."""
+    import cv2
+
+    from realtime.frame.process import swap_by_source
+    from tests.cuda_copies import HostSyncCounter
+
+    image = cv2.resize(t1_bgr, (t1_bgr.shape[1] // 2, t1_bgr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA)
+    faces = [Face(f.track_id, Detection(f.box / 2, f.detection.score, f.landmarks / 2))
+             for f in t1_faces[:4]]
+    dev = _trt_processor(tmp_path, monkeypatch, "parsing")
+    assert dev.parser is not None
+    people = [SourceFace(f"p{i}", (), {"inswapper-128": l2_normalize(
+        np.random.default_rng(10 + i).standard_normal(512))}) for i in range(4)]
+    seen: list[torch.Tensor] = []
+    plain_run = dev._engine.run_torch
+
+    def run(feeds: Any) -> Any:
+        seen.append(feeds["source"].clone())
+        return plain_run(feeds)
+
+    dev._engine.run_torch = run  # type: ignore[method-assign]
+    parses = [0]
+    plain_parse = dev.parser.engine.run_torch  # type: ignore[attr-defined]
+
+    def parse(feeds: Any) -> Any:
+        parses[0] += 1
+        return plain_parse(feeds)
+
+    dev.parser.engine.run_torch = parse  # type: ignore[attr-defined]
+    aligned = dev.align(image, faces)
+    dev.composite(image, aligned, swap_by_source(dev, aligned, people,
+                                                  [f.track_id for f in faces]))  # warm
+    seen.clear()
+    parses[0] = 0
+    before = _launches()
+    with HostSyncCounter() as syncs:
+        aligned = dev.align(image, faces)
+        crops = swap_by_source(dev, aligned, people, [f.track_id for f in faces])
+        out = dev.composite(image, aligned, crops)
+    assert _launches() - before == 1 and parses[0] == 1 and len(seen) == 1
+    expected = np.stack([p.embeddings["inswapper-128"] for p in people]).astype(np.float32)
+    np.testing.assert_allclose(seen[0].numpy(), expected, atol=1e-6)
+    assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 1}
+    assert not np.array_equal(out, image)
+
+
+class _HostEncoder:
+    """An identity encoder on the host (as the app's ArcFace on ONNX Runtime)."""
+
+    family = "inswapper-128"
+
+    def prepare_crop(self, crop: np.ndarray) -> np.ndarray:
+        return crop.astype(np.float32)[None]
+
+    def forward_identity(self, batch: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(int(np.asarray(batch).sum()) % 1000)
+        return rng.standard_normal(512).astype(np.float32)
+
+    def to_source(self, vector: np.ndarray) -> np.ndarray:
+        return vector
+
+
+def test_a_strength_other_than_one_downloads_all_crops_at_once(
+        t1_bgr: np.ndarray, t1_faces: list[Face], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identity strength 0.6 steers each face's vector with the host encoder: the crops
+    come down in one download for all faces (before: one per face), then the frame's."""
+    import cv2
+
+    from tests.cuda_copies import HostSyncCounter
+
+    image = cv2.resize(t1_bgr, (t1_bgr.shape[1] // 2, t1_bgr.shape[0] // 2),
+                       interpolation=cv2.INTER_AREA)
+    faces = [Face(f.track_id, Detection(f.box / 2, f.detection.score, f.landmarks / 2))
+             for f in t1_faces[:4]]
+    dev = _trt_processor(tmp_path, monkeypatch, "box")
+    dev.encoder = _HostEncoder()  # type: ignore[assignment]
+    dev.update_settings(Settings(mask="box", identity_strength=0.6))
+    dev.process(image, faces, VECTOR)  # warm
+    with HostSyncCounter() as syncs:
+        out, _ = dev.process(image, faces, VECTOR)
+    assert dict(syncs.calls) == {"Tensor.cpu of a device tensor": 2}, dict(syncs.calls)
+    assert not np.array_equal(out, image)
+
+
+def test_out_of_gpu_memory_halves_the_faces_per_call_instead_of_ending(
+        t1_bgr: np.ndarray, t1_faces: list[Face]) -> None:
+    """Issue 25 item 5: a generator call that runs out of memory above two faces: the
+    frame still comes out (two calls of two), a notice says so, and later frames keep the
+    smaller batch. Before: the OutOfMemoryError ended the session."""
+    host, dev = _processors(Shade(), "simswap-224", Settings())
+    engine = dev._engine
+    plain = engine.run_torch
+    calls: list[int] = []
+
+    def tight(feeds: Any) -> Any:
+        rows = int(feeds["target"].shape[0])
+        calls.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+        return plain(feeds)
+
+    engine.run_torch = tight  # type: ignore[method-assign]
+    faces = t1_faces[:4]
+    out, _ = dev.process(t1_bgr, faces, VECTOR)
+    ref, _ = host.process(t1_bgr, faces, VECTOR)
+    _assert_same(t1_bgr, ref, out, host, faces)
+    assert calls == [4, 2, 2] and dev.batch_cap.rows == 2
+    assert dev.batch_cap.notice is not None and "2 face(s)" in dev.batch_cap.notice
+    calls.clear()
+    dev.process(t1_bgr, faces, VECTOR)
+    assert calls == [2, 2]
+
+    def none_fit(feeds: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    engine.run_torch = none_fit  # type: ignore[method-assign]
+    from engines.base import EngineError
+
+    with pytest.raises(EngineError, match="even at one face"):
+        dev.process(t1_bgr, faces, VECTOR)
+
+
+def test_on_a_gpu_a_batched_generator_swaps_every_face_per_job() -> None:
+    """One launch takes all faces on the GPU: the async worker's job then holds them all
+    (``batch_swaps``); on the CPU device one face a job, stalest first."""
+    _, dev = _processors(Shade(), "simswap-224", Settings())
+    assert dev.swapper.batched and not dev.batch_swaps and not dev.queues_on_device
+    dev._cuda = True
+    assert dev.batch_swaps and dev.queues_on_device

@@ -26,10 +26,10 @@ def test_device_processor_steers_and_enhances_like_the_host(t1_bgr: np.ndarray) 
     engines = [IdentityGfpgan(), IdentityGfpgan()]
     host = FrameProcessor(FaceSwapper("inswapper-128", TorchEngine(module, inputs, outputs)),
                           encoder, settings,
-                          enhancer=LazyEnhancer(lambda: FaceEnhancer(engines[0])))
+                          enhancer=LazyEnhancer.of(FaceEnhancer(engines[0])))
     dev = TorchFrameProcessor(
         FaceSwapper("inswapper-128", TorchEngine(module, inputs, outputs, device="cpu")),
-        encoder, settings, enhancer=LazyEnhancer(lambda: FaceEnhancer(engines[1])))
+        encoder, settings, enhancer=LazyEnhancer.of(FaceEnhancer(engines[1])))
     faces = [Face(0, Detection(np.array([470, 260, 570, 380], np.float32), 0.9, T1_FACE))]
     with torch.inference_mode():
         out_host, _ = host.process(t1_bgr, faces, VECTOR)

@@ -60,3 +60,23 @@ def test_the_source_is_paced_and_stops(clip: TalkingClip) -> None:
     assert slow.read() is not None
     slow.close()  # the next frame is 2 s away: a closed source returns at once, no frame
     assert slow.read() is None
+
+
+def test_a_group_photo_as_it_is_with_one_person_talking() -> None:
+    """fit=False keeps the photo as the frame; head_radius keeps the head's motion to the
+    talker's neighbourhood, so the far corner of the frame never changes."""
+    from realtime.io.talking import group_photo
+
+    photo = group_photo()
+    assert photo.shape == (480, 640, 3)
+    talker = POINTS * 0.5 + np.array([240.0, 180.0])  # any face-sized five points
+    clip = TalkingClip(photo, talker, 640, 480, fit=False, head_radius=2.0)
+    moved = clip.render(30)  # 1 s in: the head has drifted and turned
+    still = (slice(0, 60), slice(0, 60))
+    assert np.array_equal(moved[still], photo[still])
+    near = (slice(150, 260), slice(260, 380))
+    assert np.abs(moved[near].astype(int) - photo[near]).mean() > 1.0
+    whole = TalkingClip(photo, talker, 640, 480, fit=False)  # the whole frame moves
+    assert not np.array_equal(whole.render(30)[still], photo[still])
+    with pytest.raises(ValueError, match="must be 320×240"):
+        TalkingClip(photo, talker, 320, 240, fit=False)

@@ -602,6 +602,24 @@ def test_texture_mode_and_live_mouth_go_live_and_are_saved(qtbot: QtBot, harness
     assert (saved.texture, saved.live_mouth) == ("static", True)
 
 
+def test_fade_and_refresh_order_go_live_and_are_saved(qtbot: QtBot, harness: Harness,
+                                                      tmp_path: Path) -> None:
+    """Issue 26: "Swap fade" (ms) and "Swap next" in the Blend group."""
+    win = make_window(qtbot, harness, tmp_path)
+    fade, order = win.controls.fade, win.controls.refresh_order
+    assert fade.value() == round(Settings().fade_ms) and order.currentData() == "auto"
+    fade.setValue(400)
+    order.activated.emit(order.findData("stalest"))
+    assert (win.settings.fade_ms, win.settings.refresh_order) == (400.0, "stalest")
+    pipeline = harness.pipelines[-1]
+    assert pipeline.settings is not None and pipeline.settings.fade_ms == 400.0
+    assert pipeline.settings.refresh_order == "stalest"
+    assert len(harness.pipelines) == 1  # no rebuild
+    win.close()
+    saved = SettingsStore(tmp_path / "config" / "settings.toml").load().settings
+    assert (saved.fade_ms, saved.refresh_order) == (400.0, "stalest")
+
+
 def test_live_record_starts_once_the_first_frame_shows(qtbot: QtBot, harness: Harness,
                                                        tmp_path: Path) -> None:
     """``live --record OUT`` (``app.run_window``): the recording to OUT starts when the

@@ -1,0 +1,89 @@
+"""Cited by docs/stability.md, "Refresh where the face changes".
+
+The refresh orders side by side without threads: the clip where one of three people of
+t1.jpg talks (``realtime.io.talking.group_photo``; the talker's head moves too, the
+others keep still) stepped frame by frame at 30 fps, one swap job at a time taking
+``G`` frames per face (the passthrough generator: the texture is the face's crop at the
+frame the job started), faces picked by the real ``RefreshPlanner`` from the real flow
+texture's misfit, shown with the real ``TextureMotion`` and pasted by the real
+``FrameProcessor``. The error per face is bench --motion's (mean |shown − current|
+inside the paste), over frames 60..N. Deterministic: the machine's load changes nothing
+but the run time, which the threaded ``bench --motion`` run cannot promise on a busy CPU.
+Run: ``python -m bench.refresh_order_sim [G] [N]`` (defaults 12 frames, 360 frames).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from realtime.cli.motion_bench import face_error
+from realtime.config import Settings
+from realtime.faces.detect import make_detector
+from realtime.frame.motion import TextureMotion
+from realtime.frame.process import FrameProcessor
+from realtime.frame.refresh import RefreshPlanner
+from realtime.frame.textures import Texture, TextureStore
+from realtime.io.talking import TalkingClip, group_photo
+from realtime.session import PassthroughSwapper
+from realtime.types import Face
+
+
+def run(order: str, clip: TalkingClip, faces: list[Face], processor: FrameProcessor,
+        generator_frames: int, frames: int) -> tuple[dict[int, float], dict[int, int]]:
+    store, planner, motion = TextureStore(), RefreshPlanner(), TextureMotion()
+    ids = [f.track_id for f in faces]
+    job: tuple[int, int, np.ndarray, int] | None = None  # (done at, track, crop, frame)
+    errors: dict[int, list[float]] = {t: [] for t in ids}
+    served = dict.fromkeys(ids, 0)
+    for k in range(frames):
+        image = clip.render(k)
+        aligned = processor.align(image, faces)
+        if job is not None and k >= job[0]:
+            _, track, crop, started = job
+            store.put(track, Texture(crop, "p", started, track, crop))
+            served[track] += 1
+            job = None
+        if job is None:
+            i = planner.pick_in_order(store, ids, ["p"] * len(ids), aligned,
+                                      motion.unexplained, order)
+            job = (k + generator_frames, ids[i], aligned[i].crop.copy(), k)
+        shown = [(f.track_id, a, motion.follow(f.track_id, t, a, mode="flow"))
+                 for f, a in zip(faces, aligned, strict=True)
+                 if (t := store.get(f.track_id)) is not None]
+        if not shown or k < 60:
+            continue
+        out = processor.composite(image, [a for _, a, _ in shown], [c for _, _, c in shown])
+        for track, a, _ in shown:
+            error = face_error(out, image, np.asarray(a.matrix), a.size, 0.08)
+            if error is not None:
+                errors[track].append(error)
+    return {t: float(np.mean(e)) for t, e in errors.items() if e}, served
+
+
+def main(generator_frames: int = 12, frames: int = 360) -> None:
+    detector = make_detector("retinaface", Path(tempfile.mkdtemp()))
+    photo = group_photo()
+    found = sorted(detector.detect(photo), key=lambda d: float(d.box[0]))
+    clip = TalkingClip(photo, found[1].landmarks, photo.shape[1], photo.shape[0], fit=False,
+                       head_radius=2.0)
+    faces = [Face(i + 1, d) for i, d in enumerate(found)]
+    processor = FrameProcessor(PassthroughSwapper(), None,  # type: ignore[arg-type]
+                               Settings(color_match=False, mask="box"))
+    print(f"{len(faces)} faces, the middle one talking; a swap job takes {generator_frames} "
+          f"frames per face at 30 fps; errors over frames 60..{frames - 1}")
+    means = {}
+    for order in ("stalest", "error"):
+        errors, served = run(order, clip, faces, processor, generator_frames, frames)
+        means[order] = float(np.mean(list(errors.values())))
+        print(f"{order:>7}: error per face (left to right) "
+              f"[{', '.join(f'{e:.2f}' for e in errors.values())}] mean {means[order]:.3f}; "
+              f"refreshes [{', '.join(str(n) for n in served.values())}]")
+    print(f"error ÷ stalest: {means['error'] / means['stalest']:.2f}")
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))
