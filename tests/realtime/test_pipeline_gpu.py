@@ -157,3 +157,53 @@ def test_auto_mode_decides_from_the_swaps_gpu_time(
     pipe, _ = _run(detector, tmp_path, monkeypatch, settings, swaps=4)
     assert pipe.swap_mode == mode
     _no_thread_waits_on_another()
+
+
+def test_enhancer_on_adds_no_host_wait_on_any_thread(
+        detector: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Async + flow texture with the enhancer on (its engine on the device, ``run_torch``):
+    the enhancer runs inside the worker's swap, so the process thread still waits once a
+    frame with faces (the download; otherwise only its own staging buffer's upload event)
+    and never on the worker, and the worker once a swap (its own swap's event). Before the
+    enhancer moved to the device it cost 2N+3 host waits a swap call (crop downloads, a
+    pageable upload, an event wait, an output ``.cpu()``)."""
+    from engines.torch import TorchEngine
+    from realtime.frame.enhance import FaceEnhancer, LazyEnhancer
+    from tests.realtime.frame.test_enhance_device import SPEC_IN, SPEC_OUT, Restyle
+
+    settings = Settings(swap_mode="async", texture="flow", mask="box", faces="all",
+                        quality_meter=False, color_match=False, enhance="gfpgan",
+                        enhance_blend=0.8)
+    engine = TorchEngine(Restyle(), SPEC_IN, SPEC_OUT)
+    calls: list[int] = []
+    plain = engine.run_torch
+
+    def counted(feeds: Any) -> Any:
+        calls.append(1)
+        return plain(feeds)
+
+    engine.run_torch = counted  # type: ignore[method-assign]
+
+    uploads = [0]
+
+    def attach(processor: Any) -> None:
+        processor.enhancer = LazyEnhancer.of(FaceEnhancer(engine))
+        plain_upload = processor.upload
+
+        def counting_upload(image: Any) -> Any:
+            uploads[0] += 1
+            return plain_upload(image)
+
+        processor.upload = counting_upload
+
+    pipe, composites = _run(detector, tmp_path, monkeypatch, settings, prepare=attach)
+    assert calls, "the enhancer never ran"
+    _no_thread_waits_on_another()
+    process = _waits("process")
+    assert set(process) <= {"Tensor.cpu", "Event.synchronize"}, process
+    assert process["Tensor.cpu"] == composites
+    # the pinned staging buffer's own event, only after a frame with no download (the
+    # enhanced swaps are slow here, so many frames pass before the first texture)
+    assert process["Event.synchronize"] <= uploads[0] - composites + 2, (process, uploads)
+    swap = _waits("swap")
+    assert swap == Counter({"Event.synchronize": pipe.stats_recorder.total("swap")}), swap
