@@ -138,6 +138,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --motion: skip the 1- and 3-face sharing runs")
     parser.add_argument("--repeats", type=int, default=10, metavar="N",
                         help="with --detectors: timed runs per frame size (median; default 10)")
+    from realtime.cli.bench_soak import add_soak_arguments
+
+    add_soak_arguments(parser)
 
 
 def ensure_models(model: str, models_dir: Path, cache_dir: Path,
@@ -307,6 +310,11 @@ def run(args: argparse.Namespace) -> int:
                           machine_info=machine_info)
     if args.quality:
         return run_quality(args)
+    if args.soak is not None:
+        from realtime.cli.bench_soak import run_soak
+
+        return run_soak(args, ensure_models=ensure_models, source_photo=_source_photo,
+                        machine_info=machine_info)
     if args.detectors:
         return run_detectors(args)
     from realtime.session import build_parts, live_threads

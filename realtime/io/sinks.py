@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 AI_LABEL = "AI-modified"
 STOP_TIMEOUT_S = 0.8  # stop() must return within a second, with margin
 OPEN_TIMEOUT_S = 5.0
+REOPEN_BACKOFF_S = (0.5, 5.0)  # a virtual camera that failed: first retry, longest wait
 
 
 class FrameSink(Protocol):
@@ -339,6 +340,8 @@ class VirtualCameraSink(_ThreadedSink):
         self._i420 = False
         self._opened_device: str | None = None
         self._opened_backend: str | None = None
+        self.reopens = 0  # times the device was reopened after a failed send
+        self.problem: str | None = None  # why frames are not going out, while reopening
 
     @property
     def pixel_format(self) -> str | None:
@@ -420,8 +423,39 @@ class VirtualCameraSink(_ThreadedSink):
             image, captured_ns = item
             frame = self._convert(image)
             last_send = time.monotonic()
-            self._camera.send(frame)
+            try:
+                self._camera.send(frame)
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise
+                self._reopen(exc)
+                last_send = None
+                continue
             self._accepted(captured_ns)
+
+    def _reopen(self, cause: Exception) -> None:
+        """The device refused a frame (its reader or driver went away): say why
+        (``problem``), then reopen it with a backoff until it takes frames again, so a
+        stream outlives it. Frames that arrive meanwhile are dropped (counted)."""
+        # Not ``error`` (that one means stopped for good: the window detaches such a
+        # sink), but shown while it lasts.
+        self.problem = f"{self.describe()}: {cause}; reopening"
+        log.warning("%s", self.problem)
+        with contextlib.suppress(Exception):  # the broken handle may not close cleanly
+            self._close()
+        delay = REOPEN_BACKOFF_S[0]
+        while not self._stop.wait(delay):
+            try:
+                self._open()
+            except Exception as exc:
+                log.debug("%s: reopening failed: %s", self.describe(), exc)
+                delay = min(delay * 2.0, REOPEN_BACKOFF_S[1])
+                continue
+            with self._lock:
+                self.problem = None
+                self.reopens += 1
+            log.info("%s: sending again", self.describe())
+            return
 
 
 class RecorderSink(_ThreadedSink):

@@ -479,3 +479,69 @@ def test_recorder_stop_within_a_second_when_ffmpeg_hangs(tmp_path: Path) -> None
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_virtual_camera_reopens_after_its_device_refuses_frames(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device whose reader vanished raises on send: the error shows, the sink reopens
+    the device with a backoff and sends again (it used to stay dead until a restart)."""
+    import pyvirtualcam
+
+    from realtime.io import sinks
+
+    monkeypatch.setattr(sinks, "REOPEN_BACKOFF_S", (0.05, 0.2))
+    broken = threading.Event()
+    state = {"opens": 0, "closes": 0, "sent": 0}
+
+    class Flaky:
+        def __init__(self, *, width: int, height: int, fps: float, fourcc: int,
+                     device: str | None, **kw: Any) -> None:
+            if broken.is_set():
+                raise OSError("no such device")
+            state["opens"] += 1
+            self._fourcc = fourcc
+
+        def send(self, frame: np.ndarray) -> None:
+            if broken.is_set():
+                raise BrokenPipeError("reader gone")
+            state["sent"] += 1
+
+        def close(self) -> None:
+            state["closes"] += 1
+
+        def device(self) -> str:
+            return "flaky"
+
+        def native_fourcc(self) -> int:
+            return self._fourcc
+
+    name = f"swapcam-test-flaky-{id(state)}"
+    pyvirtualcam.register_backend(name, Flaky)
+    sink = VirtualCameraSink(64, 48, 100.0, backend=name, label=None)
+    try:
+        sink.start()
+        feeding = threading.Event()
+
+        def feed() -> None:
+            while not feeding.is_set():
+                sink.send(solid(64, 48), time.monotonic_ns())
+                time.sleep(0.01)
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        assert wait_for(lambda: state["sent"] > 3)
+        broken.set()
+        assert wait_for(lambda: sink.problem is not None)
+        assert "reader gone" in sink.problem and "reopening" in sink.problem
+        assert sink.error is None  # not stopped for good: the window keeps it attached
+        time.sleep(0.3)  # reopen attempts fail while the device is gone
+        sent = state["sent"]
+        broken.clear()
+        assert wait_for(lambda: state["sent"] > sent + 3), state
+        assert sink.problem is None and sink.reopens == 1 and state["opens"] == 2
+        assert sink.stats().drops > 0  # frames during the outage were dropped, counted
+        feeding.set()
+        feeder.join()
+    finally:
+        sink.stop()
+        pyvirtualcam.camera.BACKENDS.pop(name, None)
+    assert state["closes"] == 2  # the broken handle and the last one
