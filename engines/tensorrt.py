@@ -374,8 +374,9 @@ class _State:
             self.spare, self.by_thread = [], {}
 
         def release() -> None:
-            for context in contexts.values():
-                context.retire()
+            with _own_stream():
+                for context in contexts.values():
+                    context.retire()
 
         if background:
             threading.Thread(target=release, name=f"retire-{self.loaded.path.stem}",

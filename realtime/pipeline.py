@@ -44,6 +44,7 @@ from realtime.faces.track import FaceTracker
 from realtime.frame.fade import FadingMotion
 from realtime.frame.handoff import on_device, receive, swap_on_frame, swap_on_worker
 from realtime.frame.hold import HeldFaces
+from realtime.frame.memory_guard import MemoryFallback, unswapped
 from realtime.frame.metering import measure_swaps
 from realtime.frame.motion import texture_mode_in_effect, textures_for_frame
 from realtime.frame.refresh import RefreshPlanner
@@ -127,7 +128,7 @@ class Pipeline:
         if settings.swap_mode not in SWAP_MODES:
             raise ValueError(f"swap_mode: expected one of {SWAP_MODES}, got {settings.swap_mode!r}")
         self.source = source
-        self.processor = processor
+        self.processor, self.memory = processor, MemoryFallback(processor)  # OOM: step down
         self.detector = detector
         self._sources = sources
         self.sinks = tuple(sinks)
@@ -156,8 +157,8 @@ class Pipeline:
         )
         # The swap worker yields the CPU to the frame path: on a small CPU a fluid
         # stream matters more than a slightly faster texture refresh.
-        self._swap: Worker[_SwapJob, None] = Worker("swap", self._run_swap,
-                                                    nice=swap_worker_nice)
+        self._swap: Worker[_SwapJob, None] = Worker(
+            "swap", self.memory.wrap(self._run_swap, lambda: None), nice=swap_worker_nice)
         self.textures = TextureStore()
         self.motion = FadingMotion(lambda: self._settings.fade_ms / 1000.0)
         self.refresh, self.held = RefreshPlanner(), HeldFaces()
@@ -380,7 +381,7 @@ class Pipeline:
             if self.running else self._reader.state,
             reconnects=self._reader.reconnects,
             error=None if self._error is None else str(self._error),
-            texture_fallbacks=self.motion.fallbacks,
+            texture_fallbacks=self.motion.fallbacks, memory_notice=self.memory.notice,
             **meter_fields(quality),
         )
 
@@ -425,8 +426,7 @@ class Pipeline:
     # ---------------------------------------------------------------- process
     def _run_detect(self, job: _DetectJob) -> tuple[list[Detection], np.ndarray]:
         t0 = time.perf_counter()
-        with self._detector_lock:
-            detections = list(self.detector.detect(job.image))
+        detections = self._locked_detect(job.image)
         self.stats_recorder.add_stage("detect", _ms(t0))
         return detections, job.grey
 
@@ -466,7 +466,7 @@ class Pipeline:
             frame = self.captured.get(timeout=0.1)
             if frame is None:
                 continue
-            result = self._process(frame)
+            result = self.memory.run(self._process, frame, fallback=unswapped(frame))
             self.output.put(result)
             self.preview_slot.put(result)
             self.stats_recorder.tick("processed")
@@ -480,8 +480,7 @@ class Pipeline:
             if not self.tracker.needs_detection():
                 return None, None
             t0 = time.perf_counter()
-            with self._detector_lock:
-                detections = list(self.detector.detect(frame.image))
+            detections = self._locked_detect(frame.image)
             timings["detect"] = _ms(t0)
             return detections, None
         done = self._detect.results.get(timeout=0)

@@ -58,6 +58,8 @@ class PipelineStats:
     meter_encoder: str = ""
     # frames whose texture flow could not be used (not finite): the plain texture showed
     texture_fallbacks: int = 0
+    # what running out of GPU memory took away (smaller batches, models off), or None
+    memory_notice: str | None = None
 
     @property
     def fps(self) -> float:
@@ -84,6 +86,7 @@ class PipelineStats:
             f" | latency p50 {self.latency.p50:.0f} p95 {self.latency.p95:.0f} ms"
             f" | p50 ms {stages or '-'}"
             + (f" | flow fallbacks {self.texture_fallbacks}" if self.texture_fallbacks else "")
+            + (f" | {self.memory_notice}" if self.memory_notice else "")
         ) + self.format_meter(" | ")
 
     def format_meter(self, prefix: str = "") -> str:

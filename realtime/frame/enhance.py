@@ -299,8 +299,11 @@ class LazyEnhancer:
             self._thread.start()
 
     def _open(self) -> None:
+        from realtime.frame.streams import own_stream
+
         try:
-            opened: FaceEnhancer | None = self._opener()
+            with own_stream(load=True):  # its build and warm-up: not on the default stream
+                opened: FaceEnhancer | None = self._opener()
         except Exception as exc:  # ModelMissing, NoEngineAvailable, export errors
             opened = None
             self.error = f"{type(exc).__name__}: {exc}"

@@ -56,11 +56,8 @@ def swap_on_worker(processor: FaceProcessor, textures: TextureStore, timer: Swap
     timing = timer.begin()
     crops = swap_by_source(processor, job.aligned, job.sources, job.track_ids)
     timer.end(timing, wait=True)
-    greys = None
-    if job.image is not None and any(hasattr(a, "crop_t") for a in job.aligned):
-        greys = frame_greys(job.image, job.aligned)
     textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops, job.sources,
-                         ready=written(), greys=greys)
+                         ready=written(), greys=_host_greys(job))
     return crops
 
 
@@ -71,8 +68,19 @@ def swap_on_frame(processor: FaceProcessor, textures: TextureStore, timer: SwapT
     timing = timer.begin()
     crops = swap_by_source(processor, job.aligned, job.sources, job.track_ids)
     timer.end(timing)
-    textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops, job.sources)
+    # the greys too: after a switch to async mode the flow reads them, not the device
+    textures.put_swapped(job.frame_index, job.track_ids, job.aligned, crops, job.sources,
+                         greys=_host_greys(job))
     return crops
+
+
+def _host_greys(job: SwapJob) -> list[np.ndarray] | None:
+    """On the device path, the textures' flow reference greys made on the host from the
+    job's frame and each face's matrix (nothing read back); None on the host path, whose
+    crops are host images already."""
+    if job.image is None or not any(hasattr(a, "crop_t") for a in job.aligned):
+        return None
+    return frame_greys(job.image, job.aligned)
 
 
 def on_device(processor: object) -> bool:

@@ -44,8 +44,14 @@ def thread_stream() -> Any | None:
 
 
 @contextlib.contextmanager
-def own_stream() -> Iterator[Any | None]:
-    """Make this thread's stream current for the block (a thread's whole loop)."""
+def own_stream(*, load: bool = False) -> Iterator[Any | None]:
+    """Make this thread's stream current for the block (a thread's whole loop).
+
+    ``load``: import torch first. A thread that opens engines (the window's build and
+    probe workers, the enhancer's opener) imports torch inside the block itself: without
+    this its first build would queue on the shared default stream."""
+    if load:
+        import torch  # a dependency; cuda_on() looks in sys.modules
     chosen = thread_stream()
     if chosen is None:
         yield None

@@ -85,3 +85,19 @@ class StageSignal(QObject):
     """Carries ``on_stage`` calls from the engine worker to the GUI thread (queued)."""
 
     stage = Signal(str, int, int, str)  # model, done, total, what
+
+
+class NoticeBanner(Banner):
+    """An amber strip with a notice from the running pipeline (GPU memory short: what was
+    turned off). Dismiss hides it until the notice changes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("#5a4300", parent)
+        self.shown: str | None = None
+
+    def show_notice(self, notice: str | None) -> None:
+        if not notice or notice == self.shown:
+            return
+        self.shown = notice
+        self.label.setText(notice)
+        self.show()

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from realtime.config import Settings
 from realtime.settings_store import SettingsStore
 from realtime.ui import controller as ctl
-from realtime.ui.banners import ErrorBanner, ModelsBanner, StageSignal
+from realtime.ui.banners import ErrorBanner, ModelsBanner, NoticeBanner, StageSignal
 from realtime.ui.controls import ControlsPanel
 from realtime.ui.gallery import Gallery
 from realtime.ui.global_hotkeys import GlobalHotkeys
@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
             self.prefs, controller, self.worker, preview=self.preview, banner=self.banner,
             models_banner=self.models_banner, status=status, status_model=self.status_model,
             conversion=self.conversion, stats_label=self.stats_label, chart=self.chart,
-            sources=self.sources, outputs=self.outputs)
+            sources=self.sources, outputs=self.outputs, memory_banner=self.memory_banner)
         self.models = ModelsRoom(self.prefs, controller, self.controls, self.probe_worker,
                                  self.lifecycle, self.outputs, dialog_parent=self)
         self.actions_room = ActionsRoom(
@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         left.addWidget(self.banner)
         self.models_banner = ModelsBanner()
         left.addWidget(self.models_banner)
+        self.memory_banner = NoticeBanner()
+        left.addWidget(self.memory_banner)
         self.preview = PreviewWidget()
         self.preview.set_mode(settings.preview_mode if settings.preview_mode in (
             "swapped", "original", "side-by-side") else "swapped")

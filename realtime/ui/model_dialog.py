@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from realtime.frame.streams import own_stream
 from realtime.ui import controller as ctl
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,12 @@ class ModelDialog(QDialog):
     # -- thread plumbing ------------------------------------------------------------
 
     def _run(self, fn: Callable[[], None], label: str) -> None:
-        self._thread = threading.Thread(target=fn, name=f"swapcam-models-{label}", daemon=True)
+        def on_own_stream() -> None:  # conversions build engines: not on the default stream
+            with own_stream(load=True):
+                fn()
+
+        self._thread = threading.Thread(target=on_own_stream, name=f"swapcam-models-{label}",
+                                        daemon=True)
         self._thread.start()
         self.refresh()
 

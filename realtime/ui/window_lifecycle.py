@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from realtime.ui import controller as ctl
-from realtime.ui.banners import ErrorBanner, ModelsBanner, StageSignal
+from realtime.ui.banners import ErrorBanner, ModelsBanner, NoticeBanner, StageSignal
 from realtime.ui.camera_choices import is_camera_spec
 from realtime.ui.camera_permission import CameraPermission
 from realtime.ui.messages import first_line, readable
@@ -35,7 +35,8 @@ class LifecycleRoom(QObject):
                  worker: SerialWorker, *, preview: PreviewWidget, banner: ErrorBanner,
                  models_banner: ModelsBanner, status: QStatusBar, status_model: QLabel,
                  conversion: QProgressBar, stats_label: QLabel, chart: StageChart,
-                 sources: SourcesRoom, outputs: OutputsRoom) -> None:
+                 sources: SourcesRoom, outputs: OutputsRoom,
+                 memory_banner: NoticeBanner | None = None) -> None:
         super().__init__(preview)
         self.prefs = prefs
         self.controller = controller
@@ -43,6 +44,7 @@ class LifecycleRoom(QObject):
         self.preview = preview
         self.banner = banner
         self.models_banner = models_banner
+        self.memory_banner = memory_banner  # GPU memory short: what was turned off
         self.status = status
         self.status_model = status_model  # "model · backend" at the status bar's right
         self.conversion = conversion
@@ -187,6 +189,8 @@ class LifecycleRoom(QObject):
         stats = self.controller.stats()
         if stats is None:
             return
+        if self.memory_banner is not None:
+            self.memory_banner.show_notice(stats.memory_notice)
         reconnecting = stats.source_state == "reconnecting"
         if reconnecting != self.outputs.camera_lost:
             self.outputs.camera_lost = reconnecting

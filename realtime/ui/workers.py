@@ -19,6 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from realtime.frame.streams import own_stream
+
 log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]
@@ -96,7 +98,8 @@ class SerialWorker(QObject):
                 return
             self.current_label = job.label
             try:
-                result = job.fn()
+                with own_stream(load=True):  # what it opens or builds: never the default stream
+                    result = job.fn()
             except BaseException as exc:  # reported to the GUI, never swallowed
                 log.debug("job %s failed", job.label, exc_info=True)
                 self._finished.emit(job.token, None, exc, traceback.format_exc())

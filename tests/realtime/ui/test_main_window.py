@@ -640,3 +640,23 @@ def test_live_record_starts_once_the_first_frame_shows(qtbot: QtBot, harness: Ha
     assert harness.recorders[-1].label == str(out)
     win.close()
     assert harness.recorders[-1].stopped
+
+
+def test_a_memory_notice_shows_in_a_banner_until_dismissed(
+        qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25 item 5: what running out of GPU memory turned off is shown in the amber
+    strip (before: ``batch_cap.notice`` existed and nothing showed it); Dismiss hides it
+    until the notice changes."""
+    from realtime.stats import PipelineStats
+
+    notice = "GPU memory is short: the face parser is off (box mask)"
+    monkeypatch.setattr(window.controller, "stats",
+                        lambda: PipelineStats(memory_notice=notice))
+    window.lifecycle._tick_stats()
+    assert window.memory_banner.isVisible() and window.memory_banner.label.text() == notice
+    window.memory_banner.dismiss.click()
+    window.lifecycle._tick_stats()
+    assert not window.memory_banner.isVisible()  # the same notice stays dismissed
+    notice += "; 1 frame(s) shown unswapped"
+    window.lifecycle._tick_stats()
+    assert window.memory_banner.isVisible() and "unswapped" in window.memory_banner.label.text()
