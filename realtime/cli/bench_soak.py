@@ -215,6 +215,7 @@ def run_soak(args: argparse.Namespace, *, ensure_models: Callable[..., tuple[Pat
         report = soak(args, seconds, width, height, work, ensure_models=ensure_models,
                       source_photo=source_photo, extra_sinks=extra_sinks)
     finally:
+        NullCameraBackend.unregister()  # pyvirtualcam's registry is process-wide
         small = work / "small-fs"
         if small.is_dir() and os.path.ismount(small):
             unmount_small_fs(small)

@@ -146,6 +146,14 @@ class NullCameraBackend:
         pyvirtualcam.register_backend(cls.NAME, cls)
         return cls.NAME
 
+    @classmethod
+    def unregister(cls) -> None:
+        """Take the null device out of pyvirtualcam's process-wide registry, so a later
+        virtual camera in the same process (a window, a test) never opens it by default."""
+        import pyvirtualcam.camera
+
+        pyvirtualcam.camera.BACKENDS.pop(cls.NAME, None)
+
 
 class GatedSink:
     """Forwards frames to ``inner`` only once ``gate`` is set: the disk-full fault's
