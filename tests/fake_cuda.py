@@ -61,6 +61,8 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from tests.cuda_copies import _tensors  # the tensors among a call's arguments
+
 _lock = threading.RLock()
 _queues: dict[int, deque[Callable[[], None]]] = {}
 _done: dict[int, int] = {}  # handle → launches run so far
@@ -313,16 +315,6 @@ class _FlushMode(TorchFunctionMode):
             else:
                 _tag(tensor, self.handle, position)
         return result
-
-
-def _tensors(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
-    found = []
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor):
-            found.append(value)
-        elif isinstance(value, (tuple, list)):
-            found.extend(v for v in value if isinstance(v, torch.Tensor))
-    return found
 
 
 class FakeStream:
