@@ -27,6 +27,30 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["SWAPCAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="swapcam-test-cache-")
 
 
+@pytest.fixture(autouse=True)
+def _virtual_camera_registry_unchanged() -> object:
+    """pyvirtualcam's backend registry is process-wide: a test that registers a backend
+    and leaves it makes a later window on the same worker open it as its virtual camera.
+    Fail the test that leaked it, not the one that met it."""
+    import sys
+
+    def names() -> set[str] | None:
+        module = sys.modules.get("pyvirtualcam.camera")
+        return None if module is None else set(module.BACKENDS)
+
+    before = names()
+    yield
+    after = names()
+    if before is not None and after is not None:
+        assert after == before, f"pyvirtualcam backends left registered: {sorted(after - before)}"
+    elif after is not None and before is None:
+        import pyvirtualcam.camera as camera_module
+
+        builtin = {"v4l2loopback", "obs", "unitycapture", "akvcam"}
+        leaked = set(camera_module.BACKENDS) - builtin
+        assert not leaked, f"pyvirtualcam backends left registered: {sorted(leaked)}"
+
+
 def _insightface_image(name: str) -> Path:
     import importlib.util
 

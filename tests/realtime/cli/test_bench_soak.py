@@ -201,8 +201,14 @@ def test_short_real_run_samples_and_a_leak_fails_it(tmp_path: Path) -> None:
     code, leaked = run(soak_args(tmp_path, 8), extra_sinks=(leaky,))
     assert code == 1 and not leaked["verdict"]["ok"]
     assert any("RSS grew" in e for e in leaked["verdict"]["errors"]), leaked["verdict"]
-    assert leaked["verdict"]["rss_growth"] > max(0.15, 3 * v["rss_growth"])
+    assert leaked["verdict"]["rss_growth"] > max(0.05, 3 * v["rss_growth"])
     assert len(leaky.kept) > 50
+    # the growth is the leak's size, in MB (a fraction depends on the worker's RSS at
+    # the start: 2.5 GB on a busy worker): at least half of what was kept between the
+    # first and last samples, at the run's mean rate
+    first, last = leaked["samples"][0], leaked["samples"][-1]
+    kept_mb = len(leaky.kept) * LEAK_PER_FRAME / 2**20 * (last["t"] - first["t"]) / 8
+    assert last["rss_mb"] - first["rss_mb"] > 0.5 * kept_mb, (first, last, len(leaky.kept))
 
 
 def test_plot_is_written_and_bad_arguments_are_refused(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def rig_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
     for folder in mounts:
         unmount_small_fs(folder)
     NullCameraBackend.gone.clear()
+    NullCameraBackend.unregister()  # a later window in this worker must not open it
 
 
 def test_camera_lost_for_five_seconds_comes_back_by_itself(rig_factory: Any) -> None:
