@@ -6,9 +6,11 @@ frame at 30 fps; every 60 frames (0.5 refreshes a second) a new texture arrives,
 face's crop from 12 frames earlier (a generator taking 0.4 s, passthrough); the flow
 texture follows the face with the real ``FadingMotion`` (the clock is the frame's time)
 and the real ``FrameProcessor`` pastes it; bench --motion's ``StabilityMeter`` takes pop
-and flicker and its face error the error, over frames 60..N. Two generators: the plain
-passthrough, and one whose textures alternate in tone (every other one warmer and 12
-grey levels brighter), standing in for a real generator's variation from swap to swap.
+(mean over the change's frames), its peak (the largest of them), the input's own peak
+over the same frames, and flicker, and its face error the error, over frames 60..N. Two
+generators: the plain passthrough, and one whose textures alternate in tone (every other
+one warmer and 12 grey levels brighter), standing in for a real generator's variation
+from swap to swap.
 Deterministic: the machine's load changes nothing but the run time.
 Run: ``python -m bench.fade_sweep [N]`` (default 600 frames: 9 texture changes).
 """
@@ -39,7 +41,9 @@ TONE = np.array([4, 12, 22], np.int16)
 
 
 def run(fade_ms: float, varied: bool, frames: list[np.ndarray], faces: list[Face],
-        processor: FrameProcessor) -> tuple[float | None, float | None, float]:
+        processor: FrameProcessor
+        ) -> tuple[float | None, float | None, float | None, float | None, float]:
+    """pop, pop_peak, pop_input_peak, flicker and the mean face error of one run."""
     now = [0.0]
     motion = FadingMotion(fade_ms / 1000.0, clock=lambda: now[0])
     meter = StabilityMeter(people=1)
@@ -69,7 +73,12 @@ def run(fade_ms: float, varied: bool, frames: list[np.ndarray], faces: list[Face
             if error is not None:
                 errors.append(error)
     result = meter.result()
-    return result.pop, result.flicker, float(np.mean(errors))
+    return result.pop, result.pop_peak, result.pop_input_peak, result.flicker, \
+        float(np.mean(errors))
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def main(count: int = 600) -> None:
@@ -82,12 +91,13 @@ def main(count: int = 600) -> None:
                                Settings(color_match=False, mask="box"))
     print(f"talking clip, {count} frames at 30 fps, a texture every {EVERY} frames "
           f"({LATENCY} frames old), flow texture")
-    print(f"{'generator':>12} {'fade ms':>7} {'pop':>6} {'flicker':>7} {'error':>6}")
+    print(f"{'generator':>12} {'fade ms':>7} {'pop':>6} {'peak':>6} {'input':>6} "
+          f"{'flicker':>7} {'error':>6}")
     for varied in (False, True):
         for fade in FADES_MS:
-            pop, flicker, error = run(fade, varied, frames, faces, processor)
+            pop, peak, floor, flicker, error = run(fade, varied, frames, faces, processor)
             print(f"{'tone varies' if varied else 'passthrough':>12} {fade:>7} "
-                  f"{'-' if pop is None else f'{pop:.2f}':>6} "
+                  f"{_figure(pop):>6} {_figure(peak):>6} {_figure(floor):>6} "
                   f"{'-' if flicker is None else f'{flicker:.2f}':>7} {error:>6.2f}")
 
 

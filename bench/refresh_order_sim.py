@@ -5,8 +5,9 @@ t1.jpg talks (``realtime.io.talking.group_photo``; the talker's head moves too, 
 others keep still) stepped frame by frame at 30 fps, one swap job at a time taking
 ``G`` frames per face (the passthrough generator: the texture is the face's crop at the
 frame the job started), faces picked by the real ``RefreshPlanner`` from the real flow
-texture's misfit, shown with the real ``TextureMotion`` and pasted by the real
-``FrameProcessor``. The error per face is bench --motion's (mean |shown − current|
+texture's misfit (the static texture's plain misfit), shown with the real
+``TextureMotion`` and pasted by the real ``FrameProcessor``; the flow texture, then the
+static one. The error per face is bench --motion's (mean |shown − current|
 inside the paste), over frames 60..N. Deterministic: the machine's load changes nothing
 but the run time, which the threaded ``bench --motion`` run cannot promise on a busy CPU.
 Run: ``python -m bench.refresh_order_sim [G] [N]`` (defaults 12 frames, 360 frames).
@@ -32,9 +33,11 @@ from realtime.session import PassthroughSwapper
 from realtime.types import Face
 
 
-def run(order: str, clip: TalkingClip, faces: list[Face], processor: FrameProcessor,
-        generator_frames: int, frames: int) -> tuple[dict[int, float], dict[int, int]]:
-    store, planner, motion = TextureStore(), RefreshPlanner(), TextureMotion()
+def run(order: str, texture: str, clip: TalkingClip, faces: list[Face],
+        processor: FrameProcessor, generator_frames: int,
+        frames: int) -> tuple[dict[int, float], dict[int, int]]:
+    store, planner = TextureStore(), RefreshPlanner()
+    motion = TextureMotion(measure_static=order == "error")
     ids = [f.track_id for f in faces]
     job: tuple[int, int, np.ndarray, int] | None = None  # (done at, track, crop, frame)
     errors: dict[int, list[float]] = {t: [] for t in ids}
@@ -51,7 +54,7 @@ def run(order: str, clip: TalkingClip, faces: list[Face], processor: FrameProces
             i = planner.pick_in_order(store, ids, ["p"] * len(ids), aligned,
                                       motion.unexplained, order)
             job = (k + generator_frames, ids[i], aligned[i].crop.copy(), k)
-        shown = [(f.track_id, a, motion.follow(f.track_id, t, a, mode="flow"))
+        shown = [(f.track_id, a, motion.follow(f.track_id, t, a, mode=texture))
                  for f, a in zip(faces, aligned, strict=True)
                  if (t := store.get(f.track_id)) is not None]
         if not shown or k < 60:
@@ -75,14 +78,17 @@ def main(generator_frames: int = 12, frames: int = 360) -> None:
                                Settings(color_match=False, mask="box"))
     print(f"{len(faces)} faces, the middle one talking; a swap job takes {generator_frames} "
           f"frames per face at 30 fps; errors over frames 60..{frames - 1}")
-    means = {}
-    for order in ("stalest", "error"):
-        errors, served = run(order, clip, faces, processor, generator_frames, frames)
-        means[order] = float(np.mean(list(errors.values())))
-        print(f"{order:>7}: error per face (left to right) "
-              f"[{', '.join(f'{e:.2f}' for e in errors.values())}] mean {means[order]:.3f}; "
-              f"refreshes [{', '.join(str(n) for n in served.values())}]")
-    print(f"error ÷ stalest: {means['error'] / means['stalest']:.2f}")
+    for texture in ("flow", "static"):
+        means = {}
+        for order in ("stalest", "error"):
+            errors, served = run(order, texture, clip, faces, processor, generator_frames,
+                                 frames)
+            means[order] = float(np.mean(list(errors.values())))
+            print(f"{texture:>6} {order:>7}: error per face (left to right) "
+                  f"[{', '.join(f'{e:.2f}' for e in errors.values())}] "
+                  f"mean {means[order]:.3f}; "
+                  f"refreshes [{', '.join(str(n) for n in served.values())}]")
+        print(f"{texture:>6} error ÷ stalest: {means['error'] / means['stalest']:.2f}")
 
 
 if __name__ == "__main__":

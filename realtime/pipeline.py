@@ -160,7 +160,8 @@ class Pipeline:
         self._swap: Worker[_SwapJob, None] = Worker(
             "swap", self.memory.wrap(self._run_swap, lambda: None), nice=swap_worker_nice)
         self.textures = TextureStore()
-        self.motion = FadingMotion(lambda: self._settings.fade_ms / 1000.0)
+        self.motion = FadingMotion(lambda: self._settings.fade_ms / 1000.0,
+                                   measure_static=lambda: self._settings.refresh_order == "error")
         self.refresh, self.held = RefreshPlanner(), HeldFaces()
         self._clock = SwapClock(settings.swap_mode)
         self._timer = SwapTimer(on_device(processor))  # GPU time on the device path

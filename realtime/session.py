@@ -175,7 +175,9 @@ def build_parts(settings: Settings, models_dir: Path, *,
     """
     from realtime.config import default_cache_dir
     from realtime.frame.process import FrameProcessor
+    from realtime.heap import keep_frame_buffers
 
+    keep_frame_buffers()  # a live loop's frame buffers stay on the heap (realtime/heap.py)
     threads = live_threads() if threads is None else threads
     detector = make_live_detector(settings, models_dir, threads=threads)
     if settings.model == PASSTHROUGH:

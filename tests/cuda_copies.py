@@ -30,6 +30,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from tests import fake_cuda
+from tests.tensor_args import tensors_in
 
 _FACTORIES = {torch.as_tensor, torch.tensor}
 _HOST_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.arange,
@@ -163,7 +164,7 @@ class HostSyncCounter(TorchFunctionMode):
             self._marked(result)
         elif _is_read(func, args):
             self._marked(result)
-        elif any(self._is_host(a) for a in _tensors(args, kwargs)):
+        elif any(self._is_host(a) for a in tensors_in(args, kwargs)):
             self._marked(result)  # computed from host tensors: on the host
         return result
 
@@ -171,16 +172,6 @@ class HostSyncCounter(TorchFunctionMode):
 def _is_read(func: Callable[..., Any], args: Sequence[Any]) -> bool:
     return (getattr(func, "__name__", "") in _DEVICE_READS and bool(args)
             and isinstance(args[0], torch.Tensor))
-
-
-def _tensors(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
-    found = []
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor):
-            found.append(value)
-        elif isinstance(value, (tuple, list)):
-            found.extend(v for v in value if isinstance(v, torch.Tensor))
-    return found
 
 
 def _moves_to_device(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:

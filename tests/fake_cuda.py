@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from tests.cuda_copies import _tensors  # the tensors among a call's arguments
+from tests.tensor_args import tensors_in
 
 _lock = threading.RLock()
 _queues: dict[int, deque[Callable[[], None]]] = {}
@@ -291,7 +291,7 @@ class _FlushMode(TorchFunctionMode):
         if current_stream().cuda_stream != self.handle:  # an outer stream: not current now
             return func(*args, **kwargs)
         flush(self.handle)
-        inputs = _tensors(args, kwargs)
+        inputs = tensors_in(args, kwargs)
         with _lock:
             check_read(self.handle, inputs)
         result = func(*args, **kwargs)

@@ -210,7 +210,8 @@ def format_motion(results: dict[str, Any]) -> str:
     head = (f"{'texture':>22} {'error':>6} {'frames':>6} {'ms/face p50':>11} {'p95':>6} "
             f"{'cpu p50':>7} {'p95':>6} "
             f"{'fps in':>6} {'out':>6} {'drops':>5} {'swaps/s':>7} {'fallbacks':>9} "
-            f"{'pop':>5} {'switches':>8} {'flicker':>7} {'flashes':>7}")
+            f"{'pop':>5} {'peak':>5} {'input':>5} {'switches':>8} {'flicker':>7} "
+            f"{'flashes':>7}")
     lines = [head, "-" * len(head)]
     for mode, r in results.items():
         error = "-" if r.error is None else f"{r.error:.2f}"
@@ -219,12 +220,15 @@ def format_motion(results: dict[str, Any]) -> str:
                      f"{_ms(r.ms_per_face_p95):>6} {_ms(r.cpu_ms_per_face_p50):>7} "
                      f"{_ms(r.cpu_ms_per_face_p95):>6} {r.fps_in:>6.1f} {r.fps_out:>6.1f} "
                      f"{r.drops:>5} {r.swaps_per_s:>7.2f} {r.fallbacks:>9} "
-                     f"{_ms(r.pop):>5} {r.switches:>8} {_ms(r.flicker):>7} {r.flashes:>7}")
+                     f"{_ms(r.pop):>5} {_ms(r.pop_peak):>5} {_ms(r.pop_input_peak):>5} "
+                     f"{r.switches:>8} {_ms(r.flicker):>7} {r.flashes:>7}")
     lines.append("error: mean |shown − current frame| (0–255) where the paste weight > 0.5; "
                  "ms/face: the texture step per face per frame, wall time on the process "
                  "thread; cpu: that thread's CPU time for it (the work on one core); pop: the "
-                 "largest change of the shown face during a texture change ÷ the input's mean "
-                 "change there; flicker: p95 |shown change − input change|; flashes: frames "
+                 "mean change of the shown face over the frames of a texture change ÷ the "
+                 "input's mean change there over the run; peak: the largest of those frames' "
+                 "changes instead (input: the input's own largest there, the floor of peak); "
+                 "flicker: p95 |shown change − input change|; flashes: frames "
                  "showing fewer swapped faces than people")
     return "\n".join(lines)
 

@@ -185,6 +185,8 @@ class ModeResult:
     flicker: float | None = None
     flashes: int = 0
     frames: int = 0
+    pop_peak: float | None = None
+    pop_input_peak: float | None = None
 
 
 def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
@@ -229,7 +231,8 @@ def run_mode(make_source: Callable[[], Any], processor: Any, detector: Any,
         None if cpu is None else cpu.p50, None if cpu is None else cpu.p95,
         totals["in"] / elapsed, totals["out"] / elapsed, stats.total_drops - drops0,
         totals["swap"] / elapsed, motion.fallbacks, settings.fade_ms, steady.pop,
-        steady.switches, steady.flicker, steady.flashes, steady.frames)
+        steady.switches, steady.flicker, steady.flashes, steady.frames, steady.pop_peak,
+        steady.pop_input_peak)
 
 
 @dataclass

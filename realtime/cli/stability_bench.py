@@ -4,10 +4,15 @@ For every pasted face and frame the meter takes two numbers inside the face's pa
 region (paste weight > 0.5): the mean absolute change of the *shown* region from the
 previous output frame, and the input's own change there from the previous input frame.
 
-- ``pop``: at each texture change (the frames from the first one showing the new
-  texture to the end of its cross-fade), the largest shown change, divided by the
-  track's mean input change over the run; averaged over the changes. 1.0: a texture
-  change is no more visible than the motion itself.
+- ``pop``: at each texture change (the frames where the shown texture is replaced:
+  from the first one showing the new texture to the end of its cross-fade; one frame
+  without a fade), the mean shown change over those frames, divided by the track's mean
+  input change over the run; averaged over the changes. 1.0: a texture change is no
+  more visible than the motion itself.
+- ``pop_peak``: the same with the largest shown change of those frames instead of their
+  mean: stricter, since on a talking face the largest of several frames' motion alone is
+  above the run's mean (``pop_input_peak``: that largest input change over the same
+  frames, ÷ the same mean: what ``pop_peak`` would be if the change were invisible).
 - ``switches``: the texture changes measured.
 - ``flicker``: the p95 over faces and frames of |shown change − input change|.
 - ``flashes``: frames that paste fewer faces than the clip's people (after they each
@@ -60,6 +65,7 @@ def _change(a: np.ndarray, b: np.ndarray, region: tuple[int, int, int, int],
 class _Change:
     track: int
     shown: list[float] = field(default_factory=list)  # shown change per frame of it
+    moved: list[float] = field(default_factory=list)  # the input's change in those frames
 
 
 @dataclass
@@ -69,6 +75,8 @@ class StabilityResult:
     flicker: float | None
     flashes: int
     frames: int
+    pop_peak: float | None = None
+    pop_input_peak: float | None = None
 
 
 class StabilityMeter:
@@ -126,6 +134,7 @@ class StabilityMeter:
                 self.changes.append(change)
             if track in self._open:
                 self._open[track].shown.append(shown)
+                self._open[track].moved.append(moved)
                 if not fading:
                     del self._open[track]
 
@@ -133,12 +142,19 @@ class StabilityMeter:
         moved: dict[int | None, list[float]] = {}
         for track, _, m in self.samples:
             moved.setdefault(track, []).append(m)
-        pops = [max(c.shown) / float(np.mean(moved[c.track])) for c in self.changes
-                if c.shown and moved.get(c.track) and float(np.mean(moved[c.track])) > 0]
+        measured = [(c, float(np.mean(moved[c.track]))) for c in self.changes
+                    if c.shown and moved.get(c.track) and float(np.mean(moved[c.track])) > 0]
+
+        def mean_of(values: list[float]) -> float | None:
+            return float(np.mean(values)) if values else None
+
         flicker = [abs(s - m) for _, s, m in self.samples]
-        return StabilityResult(float(np.mean(pops)) if pops else None, len(self.changes),
-                               float(np.percentile(flicker, 95)) if flicker else None,
-                               self.flashes, self.frames)
+        return StabilityResult(
+            mean_of([float(np.mean(c.shown)) / base for c, base in measured]),
+            len(self.changes), float(np.percentile(flicker, 95)) if flicker else None,
+            self.flashes, self.frames,
+            pop_peak=mean_of([max(c.shown) / base for c, base in measured]),
+            pop_input_peak=mean_of([max(c.moved) / base for c, base in measured]))
 
 
 class LoggedFadingMotion(FadingMotion):

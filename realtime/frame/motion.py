@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,9 @@ FB_SCALE = 3.0
 RESIDUAL_SCALE = 60.0
 # Share of the crop side over which the weight ramps up from the crop's edges.
 EDGE_RAMP = 0.08
+# Side of the grey crops the static texture's misfit is measured on (no flow there: the
+# plain difference between the texture's source crop and the current crop).
+MISFIT_SIZE = 32
 
 
 def texture_mode_in_effect(setting: str, *, asynchronous: bool) -> str:
@@ -165,6 +168,18 @@ def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) 
                   unexplained)
 
 
+def plain_misfit(reference: np.ndarray, current: np.ndarray) -> float:
+    """How badly a texture shown as it is fits the face now: the mean grey-level
+    difference between its source crop and the current crop (small greys of one size),
+    away from the edges (the flow's ``Motion.unexplained`` without a warp)."""
+    if reference.shape != current.shape or reference.ndim != 2 or reference.size == 0:
+        raise ValueError(f"plain_misfit: two grey crops of one size expected, got "
+                         f"{reference.shape} and {current.shape}")
+    ramp = edge_ramp(reference.shape[0])
+    diff = cv2.absdiff(reference, current).astype(np.float32)
+    return float((diff * ramp).sum() / max(float(ramp.sum()), 1.0))
+
+
 @functools.lru_cache(maxsize=8)
 def edge_ramp(size: int, ramp: float = EDGE_RAMP) -> np.ndarray:
     """(size, size) float32: 0 at the crop's border, 1 from ``ramp`` × size inwards."""
@@ -219,26 +234,36 @@ class TextureMotion:
 
     Used by the process thread only. ``fallbacks`` counts frames whose flow could not be
     used (not finite, or no crops to run it on): they show the plain texture.
-    ``unexplained``: per track, the texture last followed and its ``Motion.unexplained``.
-    Two references are kept per track: a cross-fade follows the old texture and the new
-    one in the same frame."""
+    ``unexplained``: per track, the texture last followed and its ``Motion.unexplained``
+    (with the static texture, its ``plain_misfit``, measured only while
+    ``measure_static`` says so: the error refresh order asks for it). Two references are
+    kept per track: a cross-fade follows the old texture and the new one in the same
+    frame."""
 
-    def __init__(self, size: int = FLOW_SIZE) -> None:
+    def __init__(self, size: int = FLOW_SIZE, *,
+                 measure_static: bool | Callable[[], bool] = False) -> None:
         self.size = size
+        self._measure_static = measure_static
         self._refs: dict[int, list[tuple[Texture, np.ndarray]]] = {}
+        self._plain_refs: dict[int, tuple[Texture, np.ndarray]] = {}
         self.unexplained: dict[int, tuple[Texture, float]] = {}
         self.fallbacks = 0
 
+    def measures_static(self) -> bool:
+        """Whether the static texture's misfit is measured now."""
+        wanted = self._measure_static
+        return bool(wanted() if callable(wanted) else wanted)
+
     def reset(self) -> None:
         self._refs.clear()
+        self._plain_refs.clear()
         self.unexplained.clear()
 
     def retain(self, live: Iterable[int]) -> None:
         keep = set(live)
-        for track in [t for t in self._refs if t not in keep]:
-            del self._refs[track]
-        for track in [t for t in self.unexplained if t not in keep]:
-            del self.unexplained[track]
+        for store in (self._refs, self._plain_refs, self.unexplained):
+            for track in [t for t in store if t not in keep]:
+                del store[track]
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
                live_mouth: bool = False, landmarks: np.ndarray | None = None,
@@ -249,6 +274,8 @@ class TextureMotion:
         the host or, for the device processor, as device tensors). ``current_grey``: the
         current crop's grey image when the caller has it (downloaded with the frame's
         other faces)."""
+        if mode == "static" and self.measures_static():
+            self._plain_misfit(track_id, texture, aligned_now, current_grey)
         if mode == "static" and not live_mouth:
             return texture.crop
         current = _current_crop(aligned_now)
@@ -300,6 +327,23 @@ class TextureMotion:
         return motion
 
 
+    def _plain_misfit(self, track_id: int, texture: Texture, aligned_now: Any,
+                      current_grey: np.ndarray | None) -> None:
+        """The static texture's misfit for the refresh order, from host images only (a
+        device crop is measured from the host grey made for it; never a download)."""
+        current = current_grey if current_grey is not None else _current_crop(aligned_now)
+        if texture.track_id != track_id or not isinstance(current, np.ndarray):
+            return
+        cached = self._plain_refs.get(track_id)
+        if cached is None or cached[0] is not texture:
+            source = texture.grey if texture.grey is not None else texture.target
+            if not isinstance(source, np.ndarray):
+                return
+            cached = self._plain_refs[track_id] = (texture, flow_grey(source, MISFIT_SIZE))
+        self.unexplained[track_id] = (texture, plain_misfit(cached[1],
+                                                            flow_grey(current, MISFIT_SIZE)))
+
+
 def _current_crop(aligned: Any) -> Any:
     """The aligned crop: ``AlignedFace.crop`` on the host, ``DeviceAlignedFace.crop_t``."""
     crop = getattr(aligned, "crop", None)
@@ -324,8 +368,10 @@ def textures_for_frame(store: TextureStore, motion: TextureMotion, plan: FacePla
     names: set[str] = set()
     textures = [store.for_face(face.track_id, src.name, mapped)
                 for face, src in zip(plan.faces, plan.sources, strict=True)]
-    # the faces the flow will warp: their own texture, with the crop it was swapped from
-    warped = [mode == "flow" and t is not None and t.track_id == face.track_id
+    # the faces the flow will warp (or whose static texture's misfit is measured): their
+    # own texture, with the crop it was swapped from
+    measured = mode == "flow" or (mode == "static" and motion.measures_static())
+    warped = [measured and t is not None and t.track_id == face.track_id
               and t.target is not None for face, t in zip(plan.faces, textures, strict=True)]
     greys = _host_greys(image, aligned, warped)
     for face, now, texture, grey in zip(plan.faces, aligned, textures, greys, strict=True):

@@ -10,8 +10,10 @@ on screen) goes first. A still face is then refreshed rarely, but never waits mo
 swap jobs for N faces (the worst fit is taken only when every other face can still be
 served in time after it, soonest deadline first; otherwise the soonest deadline goes).
 The bound holds among faces that have a texture (a new face still goes first). ``auto``
-is ``error`` when the flow texture is on (the misfit is only measured there),
-``stalest`` otherwise.
+is ``error`` when the flow texture is on (its misfit comes with the flow at no extra
+cost), ``stalest`` otherwise; ``error`` asked for with the static texture reads the plain
+misfit (``motion.plain_misfit``: the texture's source crop against the current crop, at
+``MISFIT_SIZE``), measured only then.
 """
 
 from __future__ import annotations

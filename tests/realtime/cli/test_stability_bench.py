@@ -35,6 +35,8 @@ def test_pop_switches_flicker_and_flashes_from_known_changes() -> None:
     result = meter.result()
     assert result.switches == 1
     assert result.pop == pytest.approx(10.0)  # 20 ÷ the input's mean change of 2
+    assert result.pop_peak == pytest.approx(10.0)  # one frame: its mean is its largest
+    assert result.pop_input_peak == pytest.approx(1.0)
     assert result.flashes == 1 and result.frames == 12
     # |shown change − input change|: 0 on most frames, 18 at the texture change, and the
     # jump back from the real face after the flash
@@ -43,19 +45,25 @@ def test_pop_switches_flicker_and_flashes_from_known_changes() -> None:
     assert result.flicker == pytest.approx(float(np.percentile(gaps, 95)), abs=0.01)
 
 
-def test_a_faded_change_counts_its_largest_step() -> None:
+def test_a_faded_change_counts_the_mean_and_the_largest_of_its_steps() -> None:
     meter = StabilityMeter(people=None)
     meter.measuring = True
     steps = [2, 4, 8, 6, 2, 2]  # a fade spreads a change of 18 over three frames
-    shown = 100
-    for k, step in enumerate(steps):
-        image = _frame(10 + 2 * k)
+    moves = [2, 2, 4, 2, 2, 2]  # the input moves 2 a frame, 4 once during the fade
+    shown, value = 100, 10
+    for k, (step, move) in enumerate(zip(steps, moves, strict=True)):
+        value += move
+        image = _frame(value)
         meter.begin_frame(image)
         shown += step
         state = [(3, k == 1, k in (1, 2))]
         meter.faces(image, _frame(shown), [(MATRIX, 224, None)], 0.08, state)
     result = meter.result()
-    assert result.switches == 1 and result.pop == pytest.approx(4.0)  # its largest step, 8
+    base = np.mean(moves[1:])  # the first frame has no previous one
+    assert result.switches == 1
+    assert result.pop == pytest.approx(np.mean([4, 8, 6]) / base)  # the frames of the change
+    assert result.pop_peak == pytest.approx(8 / base)  # its largest step
+    assert result.pop_input_peak == pytest.approx(4 / base)  # the input's largest there
     assert result.flashes == 0
 
 

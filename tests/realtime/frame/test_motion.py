@@ -269,3 +269,41 @@ def test_the_misfit_is_recorded_per_track_with_its_texture(face_crop: np.ndarray
     assert shown is texture and misfit > 2.0
     motion.retain([6])
     assert 5 not in motion.unexplained
+
+
+def test_the_static_texture_misfit_is_measured_only_when_asked(face_crop: np.ndarray) -> None:
+    """The error order with the static texture: the plain misfit of the texture's source
+    crop against the current crop (0 for a still face, large where the mouth changed),
+    measured only while asked, and the texture still shown as it is."""
+    asked = [False]
+    motion = TextureMotion(measure_static=lambda: asked[0])
+    still = Texture(face_crop.copy(), "s", 1, 5, face_crop)
+    talking = Texture(face_crop.copy(), "s", 1, 6, face_crop)
+    assert motion.follow(5, still, _aligned(face_crop), mode="static") is still.crop
+    assert motion.unexplained == {}  # not asked: nothing measured, no cost
+    asked[0] = True
+    assert motion.follow(5, still, _aligned(face_crop), mode="static") is still.crop
+    assert motion.follow(6, talking, _aligned(_teeth(face_crop)), mode="static") is talking.crop
+    assert motion.unexplained[5] == (still, 0.0)
+    shown, misfit = motion.unexplained[6]
+    assert shown is talking and misfit > 2.0
+    # another person's texture (a face new to the tracker) says nothing about this face
+    motion.follow(7, still, _aligned(_teeth(face_crop)), mode="static")
+    assert 7 not in motion.unexplained
+    with pytest.raises(ValueError, match="one size"):
+        motion_module.plain_misfit(flow_grey(face_crop, 32), flow_grey(face_crop, 16))
+
+
+def test_the_static_misfit_of_a_device_crop_never_downloads(face_crop: np.ndarray) -> None:
+    """On the device path the current crop's grey comes from the host image: without it
+    the misfit is skipped, not made by reading the device crop back."""
+    torch = pytest.importorskip("torch")
+
+    motion = TextureMotion(measure_static=True)
+    texture = Texture(torch.from_numpy(face_crop.copy()), "s", 1, 7, torch.from_numpy(face_crop),
+                      grey=flow_grey(face_crop))
+    current = _device(_teeth(face_crop))
+    motion.follow(7, texture, current, mode="static")
+    assert 7 not in motion.unexplained
+    motion.follow(7, texture, current, mode="static", current_grey=flow_grey(_teeth(face_crop)))
+    assert motion.unexplained[7][1] > 2.0

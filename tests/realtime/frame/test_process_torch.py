@@ -590,6 +590,38 @@ def test_the_flow_texture_on_the_device_equals_the_host_one(t1_bgr: np.ndarray,
     assert moved.max() > 20  # the flow and the live mouth changed the pasted faces
 
 
+def test_the_static_misfit_on_the_device_reads_nothing_back(t1_bgr: np.ndarray,
+                                                           t1_faces: list[Face]) -> None:
+    """The error refresh order with the static texture: each face's plain misfit is made
+    from the host greys of the frame on both processors (the same figures), and the device
+    path reads nothing back for it."""
+    from realtime.faces.plan import FacePlan
+    from realtime.frame.motion import TextureMotion, frame_greys, textures_for_frame
+    from realtime.frame.textures import TextureStore
+    from tests.cuda_copies import HostSyncCounter
+
+    faces = t1_faces[:2]
+    source = SourceFace("s", (), {"simswap-224": VECTOR})
+    plan = FacePlan(tuple(faces), (source, source))
+    later = _talking(t1_bgr, faces[0], 6.0)  # the first face talks, the second keeps still
+    misfits = {}
+    for name, processor in zip(("host", "dev"), _processors(Shade(), "simswap-224",
+                                                            Settings(), device="cpu"),
+                               strict=True):
+        store, motion = TextureStore(), TextureMotion(measure_static=True)
+        aligned = processor.align(t1_bgr, faces)
+        store.put_swapped(1, plan.track_ids, aligned, processor.swap_crops(aligned, VECTOR),
+                          plan.sources, greys=frame_greys(t1_bgr, aligned))
+        with HostSyncCounter() as syncs:
+            textures_for_frame(store, motion, plan, processor.align(later, faces),
+                               mapped=False, mode="static", live_mouth=False, image=later)
+        if name == "dev":
+            assert syncs.calls["Tensor.cpu of a device tensor"] == 0, dict(syncs.calls)
+        misfits[name] = [motion.unexplained[f.track_id][1] for f in faces]
+    assert misfits["dev"] == pytest.approx(misfits["host"], abs=0.5)
+    assert misfits["host"][0] > misfits["host"][1] + 1.0  # the talker fits worst
+
+
 # --- issue 25: one generator and one parser launch a frame; the strength's budget ----------
 
 
