@@ -50,13 +50,13 @@ def run(order: str, texture: str, clip: TalkingClip, faces: list[Face],
             store.put(track, Texture(crop, "p", started, track, crop))
             served[track] += 1
             job = None
-        if job is None:
-            i = planner.pick_in_order(store, ids, ["p"] * len(ids), aligned,
-                                      motion.unexplained, order)
-            job = (k + generator_frames, ids[i], aligned[i].crop.copy(), k)
         shown = [(f.track_id, a, motion.follow(f.track_id, t, a, mode=texture))
                  for f, a in zip(faces, aligned, strict=True)
                  if (t := store.get(f.track_id)) is not None]
+        if job is None:  # picked after this frame's textures were followed (and measured)
+            i = planner.pick_in_order(store, ids, ["p"] * len(ids), aligned,
+                                      motion.unexplained, order)
+            job = (k + generator_frames, ids[i], aligned[i].crop.copy(), k)
         if not shown or k < 60:
             continue
         out = processor.composite(image, [a for _, a, _ in shown], [c for _, _, c in shown])

@@ -536,15 +536,15 @@ class Pipeline:
             if mode == "sync":
                 pairs, submitted = self._swap_now(job, timings, settings)
                 names = {s.name for s in plan.sources}
-            else:
-                if not self._swap.busy:
-                    self._swap.submit(self._next_refresh(job, settings, texture_mode))
-                    submitted = True
+            else:  # the next face is picked after this frame measured each texture's fit
                 t0 = time.perf_counter()
                 pairs, names = textures_for_frame(
                     self.textures, self.motion, plan, aligned, mapped=view.active,
                     mode=texture_mode, live_mouth=settings.live_mouth, image=frame.image)
                 timings["texture"] = _ms(t0)
+                if not self._swap.busy:
+                    self._swap.submit(self._next_refresh(job, settings, texture_mode))
+                    submitted = True
         if controls.swap_enabled:  # faces lost a moment ago keep their texture
             pairs += self.held.pairs(self.tracker.tracks, frame, self.textures, self.processor)
         source_name = next(iter(names)) if len(names) == 1 else None

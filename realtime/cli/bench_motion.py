@@ -15,6 +15,8 @@ from realtime.frame.hold import HOLD_S
 from realtime.session import PASSTHROUGH
 
 SHARING_GENERATOR_S = 0.4  # seconds per face of the paced generator in the sharing runs
+# the texture modes the refresh orders are compared with (auto: error with the flow one)
+ORDER_TEXTURES = ("flow", "static")
 
 
 def run_motion(args: argparse.Namespace, *,
@@ -102,11 +104,13 @@ def run_motion(args: argparse.Namespace, *,
                 seconds=max(4.0, 10 * SHARING_GENERATOR_S * n),
                 generator_s=SHARING_GENERATOR_S))
         group = group_source(detector, args.fps)
-        for order in tqdm(("stalest", "error"), desc="refresh order", unit="run", leave=False):
+        runs = [(texture, order) for texture in ORDER_TEXTURES
+                if args.texture in ("auto", texture) for order in ("stalest", "error")]
+        for texture, order in tqdm(runs, desc="refresh order", unit="run", leave=False):
             orders.append(run_order(
                 group, paced, detector, (passthrough_source("simswap-224"),), settings, order,
                 seconds=max(2 * args.seconds, 20.0), warmup=max(args.warmup, 3.0),
-                generator_s=SHARING_GENERATOR_S))
+                generator_s=SHARING_GENERATOR_S, texture=texture))
     print(format_motion(results))
     if sharing:
         print(format_sharing(sharing))
@@ -242,8 +246,8 @@ def format_orders(results: list[Any]) -> str:
         mean = "-" if r.mean_error is None else f"{r.mean_error:.2f}"
         counts = ", ".join(str(n) for n in r.refreshes.values())
         waits = ", ".join(f"{w:.1f}" for w in r.longest_wait_s.values())
-        lines.append(f"  {r.order:>7}: error [{errors}] mean {mean}; refreshes [{counts}]; "
-                     f"longest wait [{waits}] s")
+        lines.append(f"  {r.texture:>6} {r.order:>7}: error [{errors}] mean {mean}; "
+                     f"refreshes [{counts}]; longest wait [{waits}] s")
     return "\n".join(lines)
 
 

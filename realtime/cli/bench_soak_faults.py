@@ -521,6 +521,7 @@ class SigtermResult:
     ok: bool
     message: str
     seconds: float | None
+    exit_code: int | None = None
 
 
 def sigterm_while_recording(command: list[str], out: Path, *, record_s: float = 4.0,
@@ -529,7 +530,7 @@ def sigterm_while_recording(command: list[str], out: Path, *, record_s: float = 
     ``record_s``, send SIGTERM, and check that the file plays."""
     log_path = out.with_suffix(".log")
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         started = wait_until(lambda: (out.exists() and out.stat().st_size > 0)
                              or process.poll() is not None, start_timeout, 0.2)
@@ -551,9 +552,10 @@ def sigterm_while_recording(command: list[str], out: Path, *, record_s: float = 
             process.kill()
             process.wait()
     frames = playable_frames(out)
-    ok = frames > 0
-    return SigtermResult(ok, f"SIGTERM while recording: the app ended in {ended:.1f} s "
-                         f"(exit {code}); the file plays ({frames} frames)", round(ended, 2))
+    ok = frames > 0 and code == 0  # it stopped as asked: recording closed, not killed
+    return SigtermResult(ok, f"SIGTERM while recording: the app stopped in {ended:.1f} s "
+                         f"(exit {code}); the file plays ({frames} frames)", round(ended, 2),
+                         code)
 
 
 FAULTS: dict[str, Callable[[SoakRig], FaultRecord]] = {

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -281,15 +283,43 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
+class Terminated(Exception):
+    """SIGTERM (or SIGHUP: the terminal closed) asked a headless session to end."""
+
+
+def _end_on_signals() -> Callable[[], None]:
+    """SIGTERM and SIGHUP end a headless session like Ctrl-C does: the pipeline stops,
+    the recording is closed (its last frames flushed) and the virtual camera released,
+    instead of the process dying mid-write. Returns the undo. Only the main thread may
+    install handlers; Windows has neither signal for a console process."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {n: signal.signal(getattr(signal, n), handler) for n in names}
+
+    def restore() -> None:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
+    return restore
+
+
 def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float = 1.0,
                  echo: Any = print) -> int:
-    """Run until ``seconds`` pass or Ctrl-C, echoing a stats line every ``interval``."""
+    """Run until ``seconds`` pass, Ctrl-C, SIGTERM or SIGHUP, echoing a stats line every
+    ``interval``."""
     reported: set[str] = set()
     pipeline.start()
     for name, error in pipeline.sink_errors:
         reported.add(name)
         echo(f"warning: {name} is not running: {error}")
     start = time.monotonic()
+    restore_signals = _end_on_signals()
     try:
         next_line = start + interval
         while seconds is None or time.monotonic() - start < seconds:
@@ -306,7 +336,10 @@ def run_headless(pipeline: Pipeline, seconds: float | None, *, interval: float =
                 next_line += interval
     except KeyboardInterrupt:
         echo("stopping (Ctrl-C)")
+    except Terminated as signal_name:
+        echo(f"stopping ({signal_name})")
     finally:
+        restore_signals()  # a second signal ends the process at once
         pipeline.stop(raise_error=False)
         pipeline.wait_stopped()
     pipeline.check()

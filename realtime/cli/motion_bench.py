@@ -140,8 +140,8 @@ def face_error(shown: np.ndarray, current: np.ndarray, matrix: np.ndarray, size:
 
 
 class _TimedMotion(LoggedFadingMotion):
-    def __init__(self, fade_s: float) -> None:
-        super().__init__(fade_s)
+    def __init__(self, fade_s: float, **kw: Any) -> None:
+        super().__init__(fade_s, **kw)
         self.measuring = False
         self.ms: list[float] = []  # wall time
         self.cpu_ms: list[float] = []  # this thread's CPU time
@@ -243,16 +243,18 @@ class OrderResult:
     mean_error: float | None
     refreshes: dict[int, int]  # per track: new textures while measured
     longest_wait_s: dict[int, float]  # per track: the longest time between two of them
+    texture: str = "flow"  # the texture mode shown: "flow" or "static"
 
 
 def run_order(make_source: Callable[[], Any], processor: Any, detector: Any,
               sources: Sequence[Any], settings: Settings, order: str, *, seconds: float,
-              warmup: float, generator_s: float) -> OrderResult:
-    """The flow texture on a clip where one of three people talks, refreshed in
-    ``order``: each face's error, how often each was refreshed, the longest wait."""
-    settings = settings.with_changes(faces="all", texture="flow", live_mouth=False,
+              warmup: float, generator_s: float, texture: str = "flow") -> OrderResult:
+    """The ``texture`` mode (flow or static) on a clip where one of three people talks,
+    refreshed in ``order``: each face's error, how often each was refreshed, the longest
+    wait."""
+    settings = settings.with_changes(faces="all", texture=texture, live_mouth=False,
                                      refresh_order=order)
-    motion = _TimedMotion(settings.fade_ms / 1000.0)
+    motion = _TimedMotion(settings.fade_ms / 1000.0, measure_static=order == "error")
     probe = _Probe(processor, None, motion)
     pipe = Pipeline(make_source(), probe, detector, sources, [NullSink()], settings)  # type: ignore[arg-type]
     pipe.motion = motion
@@ -280,7 +282,7 @@ def run_order(make_source: Callable[[], Any], processor: Any, detector: Any,
         marks = [start, *inside, end]
         waits[track] = float(max(np.diff(marks)))
     mean = float(np.mean(list(errors.values()))) if errors else None
-    return OrderResult(order, generator_s, errors, mean, refreshes, waits)
+    return OrderResult(order, generator_s, errors, mean, refreshes, waits, texture)
 
 
 @dataclass

@@ -55,8 +55,8 @@ class HeldFaces:
     def pairs(self, tracks: Sequence[Track], frame: Frame, store: TextureStore,
               processor: Any) -> list[tuple[Any, Any]]:
         """(aligned, crop) pairs for ``processor.composite``: each face lost at most
-        ``hold_s`` seconds before the frame's capture time that had a texture of its own
-        and whose place no tracked face has taken."""
+        ``hold_s`` seconds before the frame's capture time that showed a texture (its own
+        or a stand-in) and whose place no tracked face has taken."""
         if not self._held and not any(track.lost for track in tracks):
             return []  # the usual frame: nothing lost, nothing held (no store lookups)
         now = frame.captured_ns / 1e9
@@ -66,7 +66,9 @@ class HeldFaces:
                 self._held.pop(track.track_id, None)
                 tracked.append(track.box)
                 continue
-            texture = store.get(track.track_id)
+            # what it showed: its own texture, or the stand-in it wore before its first
+            # swap (a face re-found after a loss wears its person's texture at once)
+            texture = store.worn(track.track_id)
             if track.track_id in self._held:
                 held = self._held[track.track_id]
                 held.face, held.texture = track.face(), texture or held.texture

@@ -41,6 +41,9 @@ class TextureStore:
         # per source, the newest texture of a track the tracker dropped: a face re-found
         # under a new track id wears it at once instead of showing the real face
         self._orphans: dict[str, Texture] = {}
+        # per track, the texture ``for_face`` last gave it (its own, or a stand-in before
+        # its first swap): what a briefly lost face keeps showing (frame.hold)
+        self._worn: dict[int, Texture] = {}
 
     def __len__(self) -> int:
         return len(self._textures)
@@ -73,12 +76,15 @@ class TextureStore:
         with self._lock:
             self._textures.clear()
             self._orphans.clear()
+            self._worn.clear()
 
     def retain(self, live: Iterable[int]) -> None:
         """Textures live as long as their track (a briefly lost track keeps its own); a
         dropped track's texture stays as its source's stand-in (``for_face``)."""
         keep = set(live)
         with self._lock:
+            for track in [t for t in self._worn if t not in keep]:
+                del self._worn[track]
             for stale in [t for t in self._textures if t not in keep]:
                 texture = self._textures.pop(stale)
                 orphan = self._orphans.get(texture.source_name)
@@ -101,7 +107,15 @@ class TextureStore:
                 orphans = list(self._orphans.values())
                 newest = self._orphans.get(source_name) if mapped else max(
                     orphans, key=lambda t: t.frame_index, default=None)
-            return newest or own
+            chosen = newest or own
+            if chosen is not None:
+                self._worn[track_id] = chosen
+            return chosen
+
+    def worn(self, track_id: int) -> Texture | None:
+        """The texture the track showed last (``for_face``'s answer), else its own."""
+        with self._lock:
+            return self._worn.get(track_id) or self._textures.get(track_id)
 
     def next_to_refresh(self, track_ids: Sequence[int],
                         source_names: Sequence[str] | None = None) -> int:

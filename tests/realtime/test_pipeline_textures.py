@@ -153,6 +153,35 @@ def test_a_slow_swapper_takes_one_face_per_call_stalest_first(detector: Any) -> 
     assert first[3:6] == first[:3], first
 
 
+@pytest.mark.parametrize("order", ["error", "stalest"])
+def test_the_error_order_measures_the_static_textures_misfit(detector: Any, order: str) -> None:
+    """``--refresh-order error`` with the static texture: the live pipeline measures each
+    shown texture's plain misfit for the planner (and only then: in turn, nothing)."""
+    settings = Settings(swap_mode="async", faces="all", texture="static", color_match=False,
+                        quality_meter=False, mask="box", detect_every=3, refresh_order=order)
+    processor = FrameProcessor(ConstantSwapper(0.05), None, settings)  # type: ignore[arg-type]
+    pipe = Pipeline(ClipSource(640, 480, fps=20, faces=3), processor, detector,
+                    (passthrough_source(FAMILY),), [NullSink()], settings)
+    pipe.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(pipe.textures) < 3:
+            time.sleep(0.05)
+            pipe.check()
+        time.sleep(1.0)  # frames showing all three textures
+        pipe.check()
+    finally:
+        pipe.stop()
+        pipe.wait_stopped()
+    assert len(pipe.textures) >= 3  # a track may be re-found under a new id
+    measured = pipe.motion.unexplained
+    if order == "stalest":
+        assert measured == {}
+    else:
+        assert len(measured) >= 2, measured
+        assert all(np.isfinite(m) and m >= 0 for _, m in measured.values())
+
+
 def test_bench_motion_reports_each_texture_mode(tmp_path: Path) -> None:
     """``bench --motion`` end to end on the built-in talking clip (passthrough): every
     mode's error and cost in the JSON, the flow texture closer to the current frame."""

@@ -237,3 +237,7 @@ def test_sigterm_while_recording_leaves_a_file_that_plays(
     assert result.ok, result.message
     assert playable_frames(out) >= 3 * 10  # about the seconds recorded, at the clip's rate
     assert result.seconds is not None and result.seconds < 20  # it ended, not killed
+    # a graceful stop, as Ctrl-C: the pipeline stopped and the recorder closed (exit 0, not
+    # -15 from the signal's default action), and the session said so
+    assert result.exit_code == 0, result.message
+    assert "stopping (SIGTERM)" in out.with_suffix(".log").read_text(errors="replace")

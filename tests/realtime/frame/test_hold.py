@@ -79,3 +79,19 @@ def test_a_dropped_tracks_texture_stands_in_for_its_source() -> None:
     assert unmapped is not None and unmapped.track_id == 1
     store.clear()
     assert store.for_face(5, "a", mapped=True) is None
+
+
+def test_a_face_wearing_a_stand_in_is_held_too() -> None:
+    """A face re-found under a new id wears its person's texture from a dropped track
+    before its own first swap (a slow generator: often for seconds). Lost again before
+    that swap, it keeps showing the stand-in: the real face does not flash through."""
+    held, store, aligner = HeldFaces(), _store(1), _Aligner()
+    store.retain([])  # track 1 dropped: its texture is its source's stand-in
+    worn = store.for_face(7, "a", mapped=True)  # the frame shows track 7 with it
+    assert worn is not None and 7 not in store  # no texture of its own yet
+    assert store.worn(7) is worn
+    pairs = held.pairs([_track(7, 100, lost=True)], _frame(0.0), store, aligner)
+    assert [a for a, _ in pairs] == [7] and pairs[0][1] is worn.crop
+    # a track the tracker no longer has forgets what it wore
+    store.retain([])
+    assert store.worn(7) is None
