@@ -104,9 +104,9 @@ def run_motion(args: argparse.Namespace, *,
                 seconds=max(4.0, 10 * SHARING_GENERATOR_S * n),
                 generator_s=SHARING_GENERATOR_S))
         group = group_source(detector, args.fps)
-        runs = [(texture, order) for texture in ORDER_TEXTURES
-                if args.texture in ("auto", texture) for order in ("stalest", "error")]
-        for texture, order in tqdm(runs, desc="refresh order", unit="run", leave=False):
+        order_runs = [(texture, order) for texture in ORDER_TEXTURES
+                      if args.texture in ("auto", texture) for order in ("stalest", "error")]
+        for texture, order in tqdm(order_runs, desc="refresh order", unit="run", leave=False):
             orders.append(run_order(
                 group, paced, detector, (passthrough_source("simswap-224"),), settings, order,
                 seconds=max(2 * args.seconds, 20.0), warmup=max(args.warmup, 3.0),

@@ -2,7 +2,8 @@
 
 With ``--no-window`` it runs headless and prints one stats line per second (fps in
 and out, drops, latency p50/p95, per-stage p50) until ``--seconds`` have passed or
-Ctrl-C; otherwise it opens the window (``realtime.ui.app.run_window``).
+Ctrl-C, SIGTERM or SIGHUP (each a clean stop: the recording closed); otherwise it opens
+the window (``realtime.ui.app.run_window``).
 Only cheap imports at module level: ``--help`` must be instant.
 """
 
