@@ -47,7 +47,7 @@ from realtime.frame.hold import HeldFaces
 from realtime.frame.memory_guard import MemoryFallback, unswapped
 from realtime.frame.metering import measure_swaps
 from realtime.frame.motion import texture_mode_in_effect, textures_for_frame
-from realtime.frame.refresh import RefreshPlanner
+from realtime.frame.refresh import RefreshPlanner, plain_misfit_wanted
 from realtime.frame.schedule import SWAP_MODES, SwapClock
 from realtime.frame.streams import own_stream, written
 from realtime.frame.swap_timing import SwapTimer
@@ -161,7 +161,7 @@ class Pipeline:
             "swap", self.memory.wrap(self._run_swap, lambda: None), nice=swap_worker_nice)
         self.textures = TextureStore()
         self.motion = FadingMotion(lambda: self._settings.fade_ms / 1000.0,
-                                   measure_static=lambda: self._settings.refresh_order == "error")
+                                   measure_static=lambda: plain_misfit_wanted(self._settings))
         self.refresh, self.held = RefreshPlanner(), HeldFaces()
         self._clock = SwapClock(settings.swap_mode)
         self._timer = SwapTimer(on_device(processor))  # GPU time on the device path

@@ -41,6 +41,12 @@ def refresh_order_in_effect(setting: str, texture_mode: str) -> str:
     return setting
 
 
+def plain_misfit_wanted(settings: Settings) -> bool:
+    """Whether the static texture's plain misfit is measured: only while the error order
+    is asked for (the flow texture measures its own)."""
+    return settings.refresh_order == "error"
+
+
 def screen_area(aligned: Any) -> float:
     """The face's area on screen relative to its aligned crop: the aligned matrix maps
     the frame to the crop, so a face k times larger has a determinant 1/k²."""

@@ -10,6 +10,7 @@ from realtime.config import Settings
 from realtime.frame.refresh import (
     WAIT_BOUND,
     RefreshPlanner,
+    plain_misfit_wanted,
     refresh_order_in_effect,
     screen_area,
 )
@@ -101,3 +102,9 @@ def test_the_order_in_effect_and_bad_values() -> None:
     assert planner.waited == {4: 0, 5: 1}
     planner.retain([5])
     assert planner.waited == {5: 1}
+
+
+def test_the_static_misfit_is_wanted_only_for_the_error_order() -> None:
+    assert plain_misfit_wanted(Settings(refresh_order="error")) is True
+    assert plain_misfit_wanted(Settings(refresh_order="auto")) is False  # stalest there
+    assert plain_misfit_wanted(Settings(refresh_order="stalest")) is False
