@@ -100,7 +100,7 @@ class FadingMotion(TextureMotion):
         if weight >= 1.0 or self.fade_s <= 0:
             state.previous = None
             return new
-        old = super().follow(track_id, state.previous, aligned_now, **kw)
+        old = super().follow(track_id, state.previous, aligned_now, outgoing=True, **kw)
         return cross_fade(old, new, weight)
 
 

@@ -134,25 +134,31 @@ def sample_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int) -> Motion | None:
+def estimate_motion(reference: np.ndarray, current: np.ndarray, crop_size: int, *,
+                    both_ways: bool = True) -> Motion | None:
     """The motion from ``reference`` to ``current`` (small grey crops of equal size),
-    scaled to a ``crop_size`` crop; None when the flow is not finite."""
+    scaled to a ``crop_size`` crop; None when the flow is not finite. ``both_ways=False``
+    skips the backward flow and its forward-backward check (half the DIS work): the
+    weight then rests on the photometric residual alone (a texture fading out)."""
     if reference.shape != current.shape or reference.ndim != 2 or reference.size == 0:
         return None
     dis = _dis()
     forward = dis.calc(current, reference, None)  # current(x) ≈ reference(x + forward)
-    backward = dis.calc(reference, current, None)
-    if forward is None or backward is None or not (
-            np.isfinite(forward).all() and np.isfinite(backward).all()):
+    backward = dis.calc(reference, current, None) if both_ways else None
+    if forward is None or not np.isfinite(forward).all() or (both_ways and (
+            backward is None or not np.isfinite(backward).all())):
         return None
     h, w = current.shape
     xs, ys = sample_grid(h, w)
     map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
-    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # |forward + back|², as two planes added (numpy's sum over a last axis of 2 is ~10×
-    # slower at this size; the same float32 result, bit for bit)
-    squared = np.square(forward + back)
-    disagreement = squared[..., 0] + squared[..., 1]
+    disagreement: np.ndarray | float = 0.0
+    if backward is not None:
+        back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        # |forward + back|², as two planes added (numpy's sum over a last axis of 2 is
+        # ~10× slower at this size; the same float32 result, bit for bit)
+        squared = np.square(forward + back)
+        disagreement = squared[..., 0] + squared[..., 1]
     warped_ref = cv2.remap(reference, map_x, map_y, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
     residual = cv2.GaussianBlur(cv2.absdiff(warped_ref, current).astype(np.float32), (5, 5), 0)
@@ -267,14 +273,15 @@ class TextureMotion:
 
     def follow(self, track_id: int, texture: Texture, aligned_now: Any, *, mode: str,
                live_mouth: bool = False, landmarks: np.ndarray | None = None,
-               current_grey: np.ndarray | None = None) -> Any:
+               current_grey: np.ndarray | None = None, outgoing: bool = False) -> Any:
         """What to paste for ``track_id`` this frame: ``texture.crop`` as it is (static),
         or warped with the face's motion since the texture was swapped (flow), with the
         live mouth when asked. Same kind as ``texture.crop`` (array or ``MaskedCrop``, on
         the host or, for the device processor, as device tensors). ``current_grey``: the
         current crop's grey image when the caller has it (downloaded with the frame's
-        other faces)."""
-        if mode == "static" and self.measures_static():
+        other faces). ``outgoing``: the texture fading out in a cross-fade: its flow one
+        way only and its misfit not recorded (the refresh order reads the shown one's)."""
+        if mode == "static" and self.measures_static() and not outgoing:
             self._plain_misfit(track_id, texture, aligned_now, current_grey)
         if mode == "static" and not live_mouth:
             return texture.crop
@@ -288,7 +295,7 @@ class TextureMotion:
             # person's texture with another person's motion; an enhanced (larger) crop
             return texture.crop
         if mode == "flow":
-            motion = self._motion(track_id, texture, current, current_grey)
+            motion = self._motion(track_id, texture, current, current_grey, outgoing)
             if motion is None:
                 self.fallbacks += 1
             elif on_host:
@@ -311,7 +318,7 @@ class TextureMotion:
         return _join(texture.crop, crop, mask) if masked else crop
 
     def _motion(self, track_id: int, texture: Texture, current: Any,
-                current_grey: np.ndarray | None) -> Motion | None:
+                current_grey: np.ndarray | None, outgoing: bool = False) -> Motion | None:
         refs = self._refs.setdefault(track_id, [])
         cached = next((r for r in refs if r[0] is texture), None)
         if cached is None:
@@ -321,8 +328,9 @@ class TextureMotion:
             cached = (texture, flow_grey(grey, self.size))
             refs[:] = [*refs[-1:], cached]  # a new texture resets the track's flow
         now = current_grey if current_grey is not None else _host_image(current)
-        motion = estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]))
-        if motion is not None:
+        motion = estimate_motion(cached[1], flow_grey(now, self.size), int(current.shape[0]),
+                                 both_ways=not outgoing)
+        if motion is not None and not outgoing:
             self.unexplained[track_id] = (texture, motion.unexplained)
         return motion
 

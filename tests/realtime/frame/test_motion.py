@@ -307,3 +307,34 @@ def test_the_static_misfit_of_a_device_crop_never_downloads(face_crop: np.ndarra
     assert 7 not in motion.unexplained
     motion.follow(7, texture, current, mode="static", current_grey=flow_grey(_teeth(face_crop)))
     assert motion.unexplained[7][1] > 2.0
+
+
+def test_an_outgoing_texture_follows_one_way_and_leaves_the_misfit_alone(
+        face_crop: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A texture fading out: one DIS call, not two (the photometric residual still keeps
+    new content out), its warp close to the two-way one, and no misfit recorded."""
+    current, _ = _bulge(face_crop, (112, 170), (0.0, 5.0), 30.0)
+    calls = []
+    real = motion_module._dis
+
+    class Counting:
+        def __init__(self, dis: object) -> None:
+            self.dis = dis
+
+        def calc(self, *args: object) -> object:
+            calls.append(1)
+            return self.dis.calc(*args)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(motion_module, "_dis", lambda: Counting(real()))
+    texture = Texture(face_crop.copy(), "s", 1, 5, face_crop)
+    both = TextureMotion().follow(5, texture, _aligned(current), mode="flow")
+    assert len(calls) == 2
+    one_way = TextureMotion()
+    got = one_way.follow(5, texture, _aligned(current), mode="flow", outgoing=True)
+    assert len(calls) == 3
+    assert one_way.unexplained == {}
+    assert np.abs(got.astype(int) - both).mean() < 1.0
+    assert np.abs(got.astype(int) - texture.crop).mean() > 1.0  # it did move
+    teeth = _teeth(face_crop)
+    found = estimate_motion(flow_grey(face_crop), flow_grey(teeth), SIZE, both_ways=False)
+    assert found is not None and float(found.weight[158:172, 104:120].mean()) < 0.3
