@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--passes", type=int, default=3,
                         help="passes of 150 frames per CPU probe; the fastest is kept")
+    parser.add_argument("--fps-only", action="store_true",
+                        help="skip the CPU probes: only the unpaced fps, for many rounds")
     parser.add_argument("--latency", default="",
                         help="a size (e.g. 1280x720): also measure the flow texture's "
                              "added latency on this tree at that size")
@@ -122,7 +124,7 @@ def main() -> None:
                 fps[name].setdefault(size, []).append(value)
             print(f"round {r + 1} {name}: " + ", ".join(f"{s} {v:.1f}" for s, v in got.items()),
                   flush=True)
-            for size in args.sizes.split(","):
+            for size in ([] if args.fps_only else args.sizes.split(",")):
                 ms = cpu_per_frame(trees[name], size, models_dir, args.passes)
                 cpu[name].setdefault(size, []).append(ms)
                 print(f"round {r + 1} {name}: {size} process thread {ms:.2f} CPU ms/frame",
@@ -135,6 +137,11 @@ def main() -> None:
     for size in fps["base"]:
         base = statistics.median(fps["base"][size])
         this = statistics.median(fps["this"][size])
+        if args.fps_only:
+            wins = sum(t > b for t, b in zip(fps["this"][size], fps["base"][size], strict=True))
+            print(f"{size:>10} {base:>9.1f} {this:>9.1f} {this / base:>6.2f}   this tree "
+                  f"faster in {wins} of {args.rounds} rounds")
+            continue
         base_ms = statistics.median(cpu["base"][size])
         this_ms = statistics.median(cpu["this"][size])
         print(f"{size:>10} {base:>9.1f} {this:>9.1f} {this / base:>6.2f} "
