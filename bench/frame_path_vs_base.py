@@ -133,7 +133,7 @@ def main() -> None:
           f"cores, load average {os.getloadavg()[0]:.1f} at the end; {args.rounds} rounds, "
           f"{args.warmup:g} s warm-up + {args.seconds:g} s per size")
     print(f"{'size':>10} {'base fps':>9} {'this fps':>9} {'ratio':>6} "
-          f"{'base CPU ms':>11} {'this CPU ms':>11} {'ratio':>6}")
+          + ("" if args.fps_only else f"{'base CPU ms':>11} {'this CPU ms':>11} {'ratio':>6}"))
     for size in fps["base"]:
         base = statistics.median(fps["base"][size])
         this = statistics.median(fps["this"][size])
