@@ -67,7 +67,9 @@ def run(order: str, texture: str, clip: TalkingClip, faces: list[Face],
     return {t: float(np.mean(e)) for t, e in errors.items() if e}, served
 
 
-def main(generator_frames: int = 12, frames: int = 360) -> None:
+def group_scene() -> tuple[TalkingClip, list[Face], FrameProcessor]:
+    """t1.jpg's three faces, left to right, the middle one talking; a host processor that
+    pastes crops as they are (box mask, no colour match)."""
     detector = make_detector("retinaface", Path(tempfile.mkdtemp()))
     photo = group_photo()
     found = sorted(detector.detect(photo), key=lambda d: float(d.box[0]))
@@ -76,6 +78,11 @@ def main(generator_frames: int = 12, frames: int = 360) -> None:
     faces = [Face(i + 1, d) for i, d in enumerate(found)]
     processor = FrameProcessor(PassthroughSwapper(), None,  # type: ignore[arg-type]
                                Settings(color_match=False, mask="box"))
+    return clip, faces, processor
+
+
+def main(generator_frames: int = 12, frames: int = 360) -> None:
+    clip, faces, processor = group_scene()
     print(f"{len(faces)} faces, the middle one talking; a swap job takes {generator_frames} "
           f"frames per face at 30 fps; errors over frames 60..{frames - 1}")
     for texture in ("flow", "static"):
