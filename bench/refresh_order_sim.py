@@ -10,15 +10,24 @@ texture's misfit (the static texture's plain misfit), shown with the real
 static one. The error per face is bench --motion's (mean |shown − current|
 inside the paste), over frames 60..N. Deterministic: the machine's load changes nothing
 but the run time, which the threaded ``bench --motion`` run cannot promise on a busy CPU.
-Run: ``python -m bench.refresh_order_sim [G] [N]`` (defaults 12 frames, 360 frames).
+
+``--light``: the same clip with the light on the right-hand (still) face slowly rising and
+falling (``DriftingLight``): a texture there keeps ageing the longer it is shown, where the
+talker's stops ageing after about a second (``bench.refresh_order_bound``).
+
+Run: ``python -m bench.refresh_order_sim [G] [N] [--light]`` (defaults 12 frames, 360
+frames).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 
 from realtime.cli.motion_bench import face_error
@@ -32,8 +41,32 @@ from realtime.io.talking import TalkingClip, group_photo
 from realtime.session import PassthroughSwapper
 from realtime.types import Face
 
+# The drifting light: its share of the face's brightness, and the time it takes to rise,
+# fall and come back (a cloud passing, a lamp's auto-exposure): 15 % over 10 s changes the
+# face by up to ~4 grey levels in 0.4 s and ~15 in 1.6 s.
+LIGHT_SWING = 0.15
+LIGHT_PERIOD_S = 10.0
 
-def run(order: str, texture: str, clip: TalkingClip, faces: list[Face],
+
+class DriftingLight:
+    """``clip``'s frames with the light on the face in ``box`` (x0, y0, x1, y1) rising and
+    falling by ``LIGHT_SWING`` over ``LIGHT_PERIOD_S``, soft-edged around the face."""
+
+    def __init__(self, clip: TalkingClip, box: np.ndarray, fps: float = 30.0) -> None:
+        self.clip, self.fps = clip, fps
+        h, w = clip.height, clip.width
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        x0, y0, x1, y1 = (float(v) for v in box)
+        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0), (y1 - y0)
+        self.weight = np.exp(-(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2) * 2.0)[..., None]
+
+    def render(self, index: int) -> np.ndarray:
+        gain = LIGHT_SWING * math.sin(2 * math.pi * index / (self.fps * LIGHT_PERIOD_S))
+        lit = self.clip.render(index).astype(np.float32) * (1.0 + gain * self.weight)
+        return cv2.convertScaleAbs(lit)  # rounded and saturated to uint8
+
+
+def run(order: str, texture: str, clip: Any, faces: list[Face],
         processor: FrameProcessor, generator_frames: int,
         frames: int) -> tuple[dict[int, float], dict[int, int]]:
     store, planner = TextureStore(), RefreshPlanner()
@@ -81,10 +114,12 @@ def group_scene() -> tuple[TalkingClip, list[Face], FrameProcessor]:
     return clip, faces, processor
 
 
-def main(generator_frames: int = 12, frames: int = 360) -> None:
-    clip, faces, processor = group_scene()
-    print(f"{len(faces)} faces, the middle one talking; a swap job takes {generator_frames} "
-          f"frames per face at 30 fps; errors over frames 60..{frames - 1}")
+def main(generator_frames: int = 12, frames: int = 360, light: bool = False) -> None:
+    talking, faces, processor = group_scene()
+    clip: Any = DriftingLight(talking, faces[2].box) if light else talking
+    print(f"{len(faces)} faces, the middle one talking"
+          f"{', the light on the right one drifting' if light else ''}; a swap job takes "
+          f"{generator_frames} frames per face at 30 fps; errors over frames 60..{frames - 1}")
     for texture in ("flow", "static"):
         means = {}
         for order in ("stalest", "error"):
@@ -99,4 +134,5 @@ def main(generator_frames: int = 12, frames: int = 360) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    numbers = [int(a) for a in sys.argv[1:] if a != "--light"]
+    main(*numbers[:2], light="--light" in sys.argv[1:])
