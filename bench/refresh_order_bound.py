@@ -39,25 +39,23 @@ from realtime.frame.motion import TextureMotion
 from realtime.frame.process import FrameProcessor
 from realtime.frame.refresh import WAIT_BOUND
 from realtime.frame.textures import Texture
-from realtime.io.talking import TalkingClip
 from realtime.types import Face
 
 AGE_STEP = 3  # frames between two ages measured
 FRAME_STEP = 2  # frames of the loop between two measured phases
 
 
-def errors_by_age(clip: TalkingClip, face: Face, processor: FrameProcessor,
+def errors_by_age(frames: Sequence[np.ndarray], face: Face, processor: FrameProcessor,
                   ages: Sequence[int], texture: str) -> dict[int, float]:
     """``e(a)`` of one face: the mean error of its texture of age ``a`` frames over the
-    loop's phases."""
-    frames = [clip.render(k) for k in range(clip.length)]
+    loop's phases (``frames``: one loop of the clip)."""
     aligned = [processor.align(image, [face])[0] for image in frames]
     motion = TextureMotion()
     out: dict[int, float] = {}
     for age in ages:
         errors = []
-        for k in range(0, clip.length, FRAME_STEP):
-            then = aligned[(k - age) % clip.length]
+        for k in range(0, len(frames), FRAME_STEP):
+            then = aligned[(k - age) % len(frames)]
             shown = motion.follow(face.track_id, Texture(then.crop, "p", k - age,
                                                          face.track_id, then.crop),
                                   aligned[k], mode=texture)
@@ -94,6 +92,7 @@ def main(generators: Sequence[int] = (12, 30, 60)) -> None:
     if WAIT_BOUND != 2.0:
         raise SystemExit(f"the bounded schedule here is WAIT_BOUND 2's; it is {WAIT_BOUND}")
     clip, faces, processor = group_scene()
+    frames = [clip.render(k) for k in range(clip.length)]  # one loop: every phase
     talker, still = faces[1], [faces[0], faces[2]]
     longest = 4 * max(generators)
     ages = list(range(AGE_STEP, longest + 1, AGE_STEP))
@@ -101,10 +100,10 @@ def main(generators: Sequence[int] = (12, 30, 60)) -> None:
           f"frames every {AGE_STEP}, each over the {clip.length}-frame loop every "
           f"{FRAME_STEP} frames")
     for texture in ("flow", "static"):
-        curve = errors_by_age(clip, talker, processor, ages, texture)
+        curve = errors_by_age(frames, talker, processor, ages, texture)
         floors = []
         for face in still:
-            at = errors_by_age(clip, face, processor, [min(generators), longest], texture)
+            at = errors_by_age(frames, face, processor, [min(generators), longest], texture)
             floors.append(float(np.mean(list(at.values()))))
             print(f"{texture:>6} still face {face.track_id}: error at age "
                   + ", ".join(f"{a}: {e:.2f}" for a, e in at.items()))

@@ -21,8 +21,8 @@ frames).
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -134,5 +134,9 @@ def main(generator_frames: int = 12, frames: int = 360, light: bool = False) -> 
 
 
 if __name__ == "__main__":
-    numbers = [int(a) for a in sys.argv[1:] if a != "--light"]
-    main(*numbers[:2], light="--light" in sys.argv[1:])
+    parser = argparse.ArgumentParser(description="The refresh orders side by side, frame by frame.")
+    parser.add_argument("generator_frames", type=int, nargs="?", default=12)
+    parser.add_argument("frames", type=int, nargs="?", default=360)
+    parser.add_argument("--light", action="store_true", help="the right face's light drifts")
+    args = parser.parse_args()
+    main(args.generator_frames, args.frames, light=args.light)
